@@ -1,0 +1,100 @@
+// Package zmqtest holds helpers for tests that use real libzmq sockets:
+// contexts terminated in t.Cleanup with a bound, endpoints for every
+// transport without fixed ports, and bound/connected socket pairs.
+package zmqtest
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/zmqguard/zmqguard/zmq"
+)
+
+// Transports are the transports every behaviour is tested over.
+var Transports = []string{"inproc", "ipc", "tcp"}
+
+var seq atomic.Uint64
+
+// Context returns a new context that is terminated when the test ends.
+// Termination is bounded: a Term that times out (a leaked socket) fails
+// the test.
+func Context(t testing.TB, opts ...zmq.ContextOption) *zmq.Context {
+	t.Helper()
+	opts = append([]zmq.ContextOption{zmq.WithTermTimeout(5 * time.Second)}, opts...)
+	c, err := zmq.NewContext(opts...)
+	if err != nil {
+		t.Fatalf("zmq.NewContext: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.Term(); err != nil {
+			t.Errorf("context Term: %v", err)
+		}
+	})
+	return c
+}
+
+// Endpoint returns an endpoint to bind for transport: a unique inproc
+// name, an ipc path in the test's temp dir, or tcp://127.0.0.1:* (read the
+// real port back with GetLastEndpoint after Bind).
+func Endpoint(t testing.TB, transport string) string {
+	t.Helper()
+	n := seq.Add(1)
+	switch transport {
+	case "inproc":
+		return fmt.Sprintf("inproc://zmqtest-%d-%d", os.Getpid(), n)
+	case "ipc":
+		// Unix socket paths are limited to ~107 bytes; TempDir can be long.
+		dir, err := os.MkdirTemp("", "zq")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(dir) })
+		return "ipc://" + filepath.Join(dir, fmt.Sprintf("%d.sock", n))
+	case "tcp":
+		return "tcp://127.0.0.1:*"
+	}
+	t.Fatalf("unknown transport %q", transport)
+	return ""
+}
+
+// Bind binds s to an endpoint of transport and returns the endpoint that
+// peers should connect to.
+func Bind(t testing.TB, s *zmq.Socket, transport string) string {
+	t.Helper()
+	if err := s.Bind(Endpoint(t, transport)); err != nil {
+		t.Fatalf("bind %s: %v", transport, err)
+	}
+	ep, err := s.GetLastEndpoint()
+	if err != nil {
+		t.Fatalf("GetLastEndpoint: %v", err)
+	}
+	return ep
+}
+
+// Socket creates a socket that is closed when the test ends.
+func Socket(t testing.TB, c *zmq.Context, typ zmq.Type) *zmq.Socket {
+	t.Helper()
+	s, err := c.NewSocket(typ)
+	if err != nil {
+		t.Fatalf("NewSocket(%v): %v", typ, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// Pair returns a bound socket of type bindType and a socket of type
+// connType connected to it over transport.
+func Pair(t testing.TB, c *zmq.Context, transport string, bindType, connType zmq.Type) (bound, conn *zmq.Socket) {
+	t.Helper()
+	bound = Socket(t, c, bindType)
+	ep := Bind(t, bound, transport)
+	conn = Socket(t, c, connType)
+	if err := conn.Connect(ep); err != nil {
+		t.Fatalf("connect %s: %v", ep, err)
+	}
+	return bound, conn
+}

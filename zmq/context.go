@@ -1,0 +1,281 @@
+package zmq
+
+/*
+#include <zmq.h>
+static int zg_ctx_shutdown(void *c) { return zmq_ctx_shutdown(c); }
+*/
+import "C"
+
+import (
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	zmq4 "github.com/pebbe/zmq4"
+)
+
+const (
+	// DefaultLinger is the LINGER that zmqguard sets on every new socket:
+	// Close delivers queued messages for at most this long, then drops
+	// them. libzmq's own default is to wait forever, which is how
+	// zmq_ctx_term and finalizers hang. Change it per context with
+	// WithLinger or per socket with SetLinger.
+	DefaultLinger = time.Second
+	// DefaultTermTimeout bounds Context.Term. See WithTermTimeout.
+	DefaultTermTimeout = 10 * time.Second
+)
+
+// Context is a libzmq context: it owns the I/O threads and every socket
+// created from it. Unlike pebbe/zmq4's, it remembers its open sockets, so
+// Term closes them (instead of hanging on them) and is bounded.
+//
+// A Context is safe for concurrent use.
+type Context struct {
+	raw         *zmq4.Context
+	linger      time.Duration
+	termTimeout time.Duration
+	retryEINTR  atomic.Bool
+	nextID      atomic.Uint64 // monitor endpoints
+	// seamFallback makes sockets use pebbe/zmq4's calls instead of the
+	// direct seam; tests set it to keep the fallback honest.
+	seamFallback bool
+
+	mu      sync.Mutex
+	sockets map[*Socket]struct{}
+	closed  bool
+	termErr error
+}
+
+// ContextOption configures a Context.
+type ContextOption func(*Context) error
+
+// WithLinger sets the LINGER given to every socket of the context. Zero
+// drops unsent messages at Close; a negative value waits forever (libzmq's
+// own default, not recommended).
+func WithLinger(d time.Duration) ContextOption {
+	return func(c *Context) error { c.linger = d; return nil }
+}
+
+// WithTermTimeout bounds Term. Term first closes every socket the context
+// created, so it only waits when a socket created outside zmqguard (through
+// Raw) is still open. It must be positive.
+func WithTermTimeout(d time.Duration) ContextOption {
+	return func(c *Context) error {
+		if d <= 0 {
+			return &OptionError{Option: "WithTermTimeout", Reason: "must be positive"}
+		}
+		c.termTimeout = d
+		return nil
+	}
+}
+
+// OptionError reports an invalid option passed to a constructor.
+type OptionError struct {
+	Option string // the option's name, e.g. "WithTermTimeout"
+	Reason string
+}
+
+func (e *OptionError) Error() string { return "zmq: invalid option " + e.Option + ": " + e.Reason }
+
+// NewContext creates a context. It accepts options where pebbe/zmq4's takes
+// none; calls written for pebbe/zmq4 compile unchanged.
+func NewContext(opts ...ContextOption) (*Context, error) {
+	raw, err := zmq4.NewContext()
+	if err != nil {
+		return nil, wrapErr(err)
+	}
+	return wrapContext(raw, opts...)
+}
+
+func wrapContext(raw *zmq4.Context, opts ...ContextOption) (*Context, error) {
+	c := &Context{raw: raw, linger: DefaultLinger, termTimeout: DefaultTermTimeout,
+		sockets: make(map[*Socket]struct{})}
+	c.retryEINTR.Store(true)
+	// zmqguard retries EINTR itself, keeping deadlines; pebbe/zmq4 would
+	// restart the full timeout of a poll on each interruption.
+	raw.SetRetryAfterEINTR(false)
+	for _, o := range opts {
+		if err := o(c); err != nil {
+			raw.Term()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+var defaultCtx struct {
+	once sync.Once
+	ctx  *Context
+	err  error
+}
+
+// defaultContext wraps pebbe/zmq4's default context, so that sockets made
+// with the package-level NewSocket share it with pebbe-based code (and with
+// pebbe's ZAP handler, which only serves that context).
+func defaultContext() (*Context, error) {
+	defaultCtx.once.Do(func() {
+		s, err := zmq4.NewSocket(zmq4.PAIR)
+		if err != nil {
+			defaultCtx.err = wrapErr(err)
+			return
+		}
+		raw, err := s.Context()
+		s.Close()
+		if err != nil {
+			defaultCtx.err = wrapErr(err)
+			return
+		}
+		defaultCtx.ctx, defaultCtx.err = wrapContext(raw)
+	})
+	return defaultCtx.ctx, defaultCtx.err
+}
+
+// NewSocket creates a socket in the default context, like pebbe/zmq4.
+// New code should create its own Context.
+func NewSocket(t Type) (*Socket, error) {
+	c, err := defaultContext()
+	if err != nil {
+		return nil, err
+	}
+	return c.NewSocket(t)
+}
+
+// Term terminates the default context. See Context.Term.
+func Term() error {
+	c, err := defaultContext()
+	if err != nil {
+		return err
+	}
+	return c.Term()
+}
+
+// SetRetryAfterEINTR sets whether calls on sockets of the default context
+// retry after EINTR. See Context.SetRetryAfterEINTR.
+func SetRetryAfterEINTR(retry bool) {
+	if c, err := defaultContext(); err == nil {
+		c.SetRetryAfterEINTR(retry)
+	}
+}
+
+// GetRetryAfterEINTR reports whether the default context retries after EINTR.
+func GetRetryAfterEINTR() bool {
+	c, err := defaultContext()
+	return err == nil && c.GetRetryAfterEINTR()
+}
+
+// Raw returns the underlying pebbe/zmq4 context, for handing to code that
+// has not migrated yet. Sockets created through it are not tracked: close
+// them before Term.
+func (c *Context) Raw() *zmq4.Context { return c.raw }
+
+// SetRetryAfterEINTR sets whether calls retry after EINTR (the default).
+// zmqguard's retries keep the call's original deadline. With false, EINTR
+// is returned to the caller, as in pebbe/zmq4.
+func (c *Context) SetRetryAfterEINTR(retry bool) { c.retryEINTR.Store(retry) }
+
+// GetRetryAfterEINTR reports whether calls retry after EINTR.
+func (c *Context) GetRetryAfterEINTR() bool { return c.retryEINTR.Load() }
+
+// NewSocket creates a socket of type t, with LINGER set to the context's
+// linger (DefaultLinger unless changed).
+func (c *Context) NewSocket(t Type) (*Socket, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrorContextClosed
+	}
+	s, err := newSocket(c, t)
+	if err != nil {
+		return nil, err
+	}
+	c.sockets[s] = struct{}{}
+	return s, nil
+}
+
+func (c *Context) forget(s *Socket) {
+	c.mu.Lock()
+	delete(c.sockets, s)
+	c.mu.Unlock()
+}
+
+// Term terminates the context. It is idempotent and bounded: it wakes
+// every call blocked on the context's sockets (they return errors matching
+// net.ErrClosed), closes every socket the context created, then waits for
+// libzmq to finish, at most the term timeout (DefaultTermTimeout), after
+// which it returns ErrTermTimeout.
+func (c *Context) Term() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return c.termErr
+	}
+	c.closed = true
+	socks := make([]*Socket, 0, len(c.sockets))
+	for s := range c.sockets {
+		socks = append(socks, s)
+	}
+	c.mu.Unlock()
+
+	// Wake callers blocked inside libzmq (Poll, Proxy) with ETERM.
+	if h := contextHandle(c.raw); h != nil {
+		C.zg_ctx_shutdown(h)
+	}
+	// Monitored sockets first: closing them stops their monitors, whose
+	// own sockets then close themselves.
+	for _, s := range socks {
+		if !s.internal {
+			s.Close()
+		}
+	}
+	for _, s := range socks {
+		s.Close()
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		for {
+			err = c.raw.Term()
+			if !isIntr(err) {
+				break
+			}
+		}
+		done <- wrapErr(err)
+	}()
+	timer := time.NewTimer(c.termTimeout)
+	defer timer.Stop()
+	var err error
+	select {
+	case err = <-done:
+	case <-timer.C:
+		err = ErrTermTimeout
+	}
+	c.mu.Lock()
+	c.termErr = err
+	c.mu.Unlock()
+	return err
+}
+
+var directContexts = func() bool {
+	f, ok := reflect.TypeOf(zmq4.Context{}).FieldByName("ctx")
+	return ok && f.Offset == 0 && f.Type == reflect.TypeOf(unsafe.Pointer(nil))
+}()
+
+func contextHandle(raw *zmq4.Context) unsafe.Pointer {
+	if !directContexts {
+		return nil
+	}
+	return *(*unsafe.Pointer)(unsafe.Pointer(raw))
+}
+
+// retry runs f again while it fails with EINTR and the context retries.
+func (c *Context) retry(f func() error) error {
+	for {
+		err := wrapErr(f())
+		if err == nil || !isIntr(err) || !c.retryEINTR.Load() {
+			return err
+		}
+	}
+}

@@ -1,0 +1,51 @@
+// Package zmq is a drop-in replacement for github.com/pebbe/zmq4 that does
+// not hang.
+//
+// Change the import path from github.com/pebbe/zmq4 to
+// github.com/zmqguard/zmqguard/zmq and a program still compiles: every
+// function, method, type and constant that applications use has a
+// counterpart with the same name and a compatible signature (the API
+// parity test lists the deliberate differences; see docs/MIGRATION.md).
+// Underneath, the behaviour changes where pebbe/zmq4 lets programs hang or
+// lose data:
+//
+//   - Blocking sends and receives park the goroutine in Go's netpoller on
+//     the socket's ZMQ_FD instead of blocking an OS thread inside libzmq.
+//     They try the operation without blocking first, so the fast path costs
+//     nothing extra. Thousands of sockets can wait on a handful of threads.
+//   - Timeouts (SetRcvtimeo, SetSndtimeo, and the ...Context methods) are
+//     exact: never truncated to whole milliseconds, never stretched by
+//     EINTR retries, and they return a *TimeoutError that is a net.Error
+//     and matches os.ErrDeadlineExceeded as well as EAGAIN.
+//   - EINTR from Go's asynchronous preemption never reaches the caller.
+//   - SendMessage is atomic as far as the application can see: it checks
+//     every part first, and if a frame after the first fails, the socket
+//     refuses further sends with ErrPartialMessage until Reset, instead of
+//     gluing the next message onto the broken one.
+//   - Close is idempotent, safe from another goroutine while a call is
+//     blocked (that call returns an error matching net.ErrClosed), and
+//     bounded by LINGER, which defaults to DefaultLinger instead of forever.
+//     Context.Term closes the context's sockets and is bounded too. Nothing
+//     relies on finalizers.
+//   - Errors match with errors.Is: every Errno matches its syscall.Errno,
+//     a closed socket or context matches net.ErrClosed.
+//   - StartMonitor delivers socket events as typed values on a channel.
+//   - Reset rebuilds a socket with its options and endpoints, the basis of
+//     the self-healing REQ in package reliable.
+//
+// Raw returns the underlying *zmq4.Socket, so a migrated socket can still
+// be handed to code that uses pebbe/zmq4.
+//
+// # Concurrency
+//
+// A Socket, like every libzmq socket, must be used by one goroutine at a
+// time. Close may be called from any goroutine at any time. A Context is
+// safe for concurrent use. A Monitor is safe for concurrent use. Poller and
+// Reactor are not.
+//
+// Only this package touches libzmq. Every call on the hot path goes through
+// one small seam (seam.go): receive a frame, send a frame, read ZMQ_EVENTS,
+// read ZMQ_FD.
+package zmq
+
+//go:generate go run ../internal/apigen -o api_gen.go

@@ -1,0 +1,125 @@
+package zmq
+
+import (
+	"fmt"
+	"time"
+
+	zmq4 "github.com/pebbe/zmq4"
+)
+
+// Polled is a socket with the events that Poll found ready on it.
+type Polled struct {
+	Socket *Socket // socket with matched event(s)
+	Events State   // actual matched event(s)
+}
+
+// Poller is pebbe/zmq4's poller over zmqguard sockets. Unlike pebbe's, its
+// timeouts are rounded up to whole milliseconds and an EINTR retry keeps
+// the original deadline (on sockets of contexts created with NewContext).
+// It blocks an OS thread in zmq_poll; to wait on one socket, Socket.Wait
+// parks the goroutine instead.
+//
+// A Poller is not safe for concurrent use.
+type Poller struct {
+	raw   *zmq4.Poller
+	socks []*Socket
+}
+
+// NewPoller returns an empty poller.
+func NewPoller() *Poller { return &Poller{raw: zmq4.NewPoller()} }
+
+// Add adds soc with the events to wait for and returns its id.
+func (p *Poller) Add(soc *Socket, events State) int {
+	p.socks = append(p.socks, soc)
+	return p.raw.Add(soc.Raw(), events)
+}
+
+// Update changes the events of the socket with the given id.
+func (p *Poller) Update(id int, events State) (previous State, err error) {
+	previous, err = p.raw.Update(id, events)
+	return previous, wrapErr(err)
+}
+
+// UpdateBySocket changes the events of soc.
+func (p *Poller) UpdateBySocket(soc *Socket, events State) (previous State, err error) {
+	previous, err = p.raw.UpdateBySocket(soc.Raw(), events)
+	return previous, wrapErr(err)
+}
+
+// Remove removes the socket with the given id; later ids shift down by one.
+func (p *Poller) Remove(id int) error {
+	if err := p.raw.Remove(id); err != nil {
+		return wrapErr(err)
+	}
+	p.socks = append(p.socks[:id], p.socks[id+1:]...)
+	return nil
+}
+
+// RemoveBySocket removes soc.
+func (p *Poller) RemoveBySocket(soc *Socket) error {
+	for id, s := range p.socks {
+		if s == soc {
+			return p.Remove(id)
+		}
+	}
+	return ErrorNoSocket
+}
+
+// Poll waits up to timeout (negative: forever) for any socket to be ready
+// and returns the ready ones.
+func (p *Poller) Poll(timeout time.Duration) ([]Polled, error) { return p.poll(timeout, false) }
+
+// PollAll is Poll returning every socket, ready or not, in the order added.
+func (p *Poller) PollAll(timeout time.Duration) ([]Polled, error) { return p.poll(timeout, true) }
+
+func (p *Poller) poll(timeout time.Duration, all bool) ([]Polled, error) {
+	var deadline time.Time
+	if timeout > 0 {
+		deadline = time.Now().Add(timeout)
+	}
+	for {
+		var res []zmq4.Polled
+		var err error
+		if all {
+			res, err = p.raw.PollAll(ceilMillis(timeout))
+		} else {
+			res, err = p.raw.Poll(ceilMillis(timeout))
+		}
+		if err == nil {
+			return p.translate(res), nil
+		}
+		if !isIntr(err) || !p.retries() {
+			return []Polled{}, wrapErr(err)
+		}
+		if timeout > 0 {
+			if timeout = time.Until(deadline); timeout <= 0 {
+				timeout = 0
+			}
+		}
+	}
+}
+
+func (p *Poller) retries() bool {
+	for _, s := range p.socks {
+		return s.ctx.retryEINTR.Load()
+	}
+	return true
+}
+
+func (p *Poller) translate(res []zmq4.Polled) []Polled {
+	out := make([]Polled, 0, len(res))
+	for _, r := range res {
+		for _, s := range p.socks {
+			if s.Raw() == r.Socket {
+				out = append(out, Polled{Socket: s, Events: r.Events})
+				break
+			}
+		}
+	}
+	return out
+}
+
+// String describes the poller.
+func (p *Poller) String() string {
+	return fmt.Sprintf("Poller%v", p.socks)
+}

@@ -1,0 +1,163 @@
+package zmq
+
+import (
+	"context"
+	"os"
+	"time"
+)
+
+// aLongTimeAgo is a deadline in the past, used to wake a parked waiter.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// Wait blocks until the socket is ready for any of events (POLLIN,
+// POLLOUT), ctx is done, or the socket is closed. It parks the goroutine
+// in Go's netpoller on the socket's ZMQ_FD; no OS thread is blocked in
+// libzmq. It returns the events that are ready.
+//
+// This is the readiness primitive the timeout package builds on. After it
+// returns, operate with DONTWAIT: readiness is a hint (a REP socket can
+// report POLLIN for a request it then discards as malformed).
+func (s *Socket) Wait(ctx context.Context, events State) (State, error) {
+	return s.WaitUntil(ctx, time.Time{}, events)
+}
+
+// WaitUntil is Wait with an additional absolute deadline (zero: none).
+func (s *Socket) WaitUntil(ctx context.Context, deadline time.Time, events State) (State, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, &TimeoutError{Op: "wait", Cause: err}
+	}
+	lim := limit{ctx: ctx, deadline: deadline, timeout: -1}
+	for {
+		s.mu.Lock()
+		if s.closed.Load() {
+			s.mu.Unlock()
+			return 0, ErrorSocketClosed
+		}
+		ev, err := s.seam.events()
+		s.mu.Unlock()
+		if err != nil && !(isIntr(err) && s.ctx.retryEINTR.Load()) {
+			return 0, err
+		}
+		if ev&events != 0 {
+			return ev & events, nil
+		}
+		if err := s.await(&lim, events, "wait"); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// ready is the netpoller callback: it reports whether the wait is over.
+// It runs after the netpoller reset its readiness flag, so an edge on
+// ZMQ_FD arriving after this check wakes the waiter.
+func (s *Socket) ready(uintptr) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		s.waitErr = ErrorSocketClosed
+		return true
+	}
+	for {
+		ev, err := s.seam.events()
+		if err != nil {
+			if isIntr(err) {
+				continue
+			}
+			s.waitErr = err
+			return true
+		}
+		return ev&s.want != 0
+	}
+}
+
+// waiterLocked returns the socket's waiter, creating it on first use.
+// The caller holds s.mu.
+func (s *Socket) waiterLocked() (*waiter, error) {
+	if w := s.w.Load(); w != nil {
+		return w, nil
+	}
+	fd, err := s.seam.fd()
+	if err != nil {
+		return nil, err
+	}
+	w, err := newWaiter(fd)
+	if err != nil {
+		return nil, err
+	}
+	s.w.Store(w)
+	return w, nil
+}
+
+// await parks until the socket may be ready for want, or the limit ends.
+// A nil return means "try again", not "ready". On first use it fixes the
+// limit's deadline, so that retries never stretch it.
+func (s *Socket) await(lim *limit, want State, op string) error {
+	if lim.ctx.Err() != nil {
+		return s.expired(lim, op)
+	}
+	if lim.deadline.IsZero() && lim.timeout >= 0 {
+		lim.deadline = time.Now().Add(lim.timeout)
+	}
+	deadline := lim.deadline
+	if d, ok := lim.ctx.Deadline(); ok && (deadline.IsZero() || d.Before(deadline)) {
+		deadline = d
+	}
+	if !deadline.IsZero() && !time.Now().Before(deadline) {
+		return s.expired(lim, op)
+	}
+
+	s.mu.Lock()
+	if s.closed.Load() {
+		s.mu.Unlock()
+		return ErrorSocketClosed
+	}
+	w, err := s.waiterLocked()
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	s.want = want
+	s.waitErr = nil
+	if err := w.setDeadline(deadline); err != nil {
+		return s.closedOr(err)
+	}
+
+	var stop func() bool
+	var fired chan struct{}
+	if lim.ctx.Done() != nil {
+		fired = make(chan struct{})
+		stop = context.AfterFunc(lim.ctx, func() {
+			w.setDeadline(aLongTimeAgo)
+			close(fired)
+		})
+	}
+	err = w.wait(s.readyFn)
+	if stop != nil && !stop() {
+		<-fired
+	}
+	switch {
+	case err == os.ErrDeadlineExceeded || isDeadline(err):
+		return s.expired(lim, op)
+	case err != nil:
+		return s.closedOr(err)
+	}
+	return s.waitErr
+}
+
+func isDeadline(err error) bool {
+	return err != nil && os.IsTimeout(err)
+}
+
+func (s *Socket) closedOr(err error) error {
+	if s.closed.Load() {
+		return ErrorSocketClosed
+	}
+	return err
+}
+
+func (s *Socket) expired(lim *limit, op string) error {
+	if s.closed.Load() {
+		return ErrorSocketClosed
+	}
+	return &TimeoutError{Op: op, Cause: lim.ctx.Err()}
+}
