@@ -16,6 +16,7 @@ func (s *Socket) recvFrame(lim *limit, flags Flag) ([]byte, bool, error) {
 		}
 		b, more, err := s.seam.recvFrame(flags | DONTWAIT)
 		s.mu.Unlock()
+		s.poke()
 		if err == nil {
 			return b, more, nil
 		}

@@ -25,6 +25,7 @@ func (s *Socket) sendOne(lim *limit, str string, b []byte, isStr bool, flags Fla
 			err = s.seam.sendFrame(b, flags|DONTWAIT)
 		}
 		s.mu.Unlock()
+		s.poke()
 		if err == nil {
 			return nil
 		}

@@ -40,6 +40,8 @@ type Socket struct {
 	want    State
 	waitErr error
 	readyFn func(uintptr) bool
+	// parked is set while a goroutine waits on ZMQ_FD (see poke).
+	parked atomic.Bool
 
 	rcvtimeo time.Duration // exact; -1 blocks forever
 	sndtimeo time.Duration
@@ -121,7 +123,9 @@ func (s *Socket) call(f func(raw *zmq4.Socket) error) error {
 		return ErrorSocketClosed
 	}
 	raw := s.seam.raw
-	return s.ctx.retry(func() error { return f(raw) })
+	err := s.ctx.retry(func() error { return f(raw) })
+	s.poke()
+	return err
 }
 
 // Close closes the socket. It is idempotent, safe to call from any

@@ -131,17 +131,39 @@ func (s *Socket) await(lim *limit, want State, op string) error {
 			close(fired)
 		})
 	}
+	s.parked.Store(true)
 	err = w.wait(s.readyFn)
+	s.parked.Store(false)
 	if stop != nil && !stop() {
 		<-fired
 	}
 	switch {
-	case err == os.ErrDeadlineExceeded || isDeadline(err):
+	case isDeadline(err) && lim.ctx.Err() == nil &&
+		(deadline.IsZero() || time.Now().Before(deadline)):
+		// Neither the deadline nor the context: a poke. Look again.
+		return nil
+	case isDeadline(err):
 		return s.expired(lim, op)
 	case err != nil:
 		return s.closedOr(err)
 	}
 	return s.waitErr
+}
+
+// poke wakes a goroutine parked on ZMQ_FD after another goroutine called
+// into libzmq on the same socket. libzmq processes pending commands inside
+// any call (a send, a getsockopt), and may thereby consume the ZMQ_FD
+// signal meant for the waiter: the edge is then gone although the socket
+// became ready. So whoever touches libzmq while a waiter is parked makes it
+// look again. With one goroutine per socket nothing is ever parked here
+// and this costs one atomic load.
+func (s *Socket) poke() {
+	if !s.parked.Load() {
+		return
+	}
+	if w := s.w.Load(); w != nil {
+		w.setDeadline(aLongTimeAgo)
+	}
 }
 
 func isDeadline(err error) bool {
@@ -159,5 +181,13 @@ func (s *Socket) expired(lim *limit, op string) error {
 	if s.closed.Load() {
 		return ErrorSocketClosed
 	}
-	return &TimeoutError{Op: op, Cause: lim.ctx.Err()}
+	cause := lim.ctx.Err()
+	if cause == nil {
+		// The netpoller can fire at the context's deadline a moment before
+		// the context's own timer marks it done: the context caused it.
+		if d, ok := lim.ctx.Deadline(); ok && !time.Now().Before(d) {
+			cause = context.DeadlineExceeded
+		}
+	}
+	return &TimeoutError{Op: op, Cause: cause}
 }
