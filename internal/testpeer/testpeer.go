@@ -1,0 +1,246 @@
+// Package testpeer runs test servers as real processes, so tests can kill
+// them with SIGKILL, freeze them with SIGSTOP and restart them. The test
+// binary re-executes itself: call MaybeRun at the top of TestMain, and
+// Start from a test.
+//
+// A peer prints "READY <endpoint>" once bound and "EXEC <last frame>" for
+// every request it executes, so tests count executions from the peer's
+// own output instead of guessing.
+package testpeer
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zmqguard/zmqguard/zmq"
+)
+
+const envMode = "ZMQGUARD_TESTPEER"
+
+// Behaviour configures an echo peer.
+type Behaviour struct {
+	Bind       string        // endpoint to bind; tcp://127.0.0.1:* picks a port
+	Socket     string        // "rep" (default) or "router" (echoes the envelope)
+	Delay      time.Duration // wait before replying
+	DelayFirst int           // delay only the first DelayFirst requests (0: all)
+	HangAfter  int           // after this many requests, stop replying (0: never)
+	Mute       bool          // never reply
+	Prefix     string        // prepended to the last frame of the reply
+}
+
+func (b Behaviour) env() []string {
+	return []string{
+		envMode + "=echo",
+		"ZG_BIND=" + b.Bind,
+		"ZG_SOCKET=" + b.Socket,
+		"ZG_DELAY=" + b.Delay.String(),
+		fmt.Sprintf("ZG_HANG_AFTER=%d", b.HangAfter),
+		fmt.Sprintf("ZG_DELAY_FIRST=%d", b.DelayFirst),
+		fmt.Sprintf("ZG_MUTE=%t", b.Mute),
+		"ZG_PREFIX=" + b.Prefix,
+	}
+}
+
+// MaybeRun runs the peer and exits when the process was started as one.
+// Call it first in TestMain.
+func MaybeRun() {
+	if os.Getenv(envMode) != "echo" {
+		return
+	}
+	delay, _ := time.ParseDuration(os.Getenv("ZG_DELAY"))
+	var hang, first int
+	fmt.Sscan(os.Getenv("ZG_HANG_AFTER"), &hang)
+	fmt.Sscan(os.Getenv("ZG_DELAY_FIRST"), &first)
+	b := Behaviour{Bind: os.Getenv("ZG_BIND"), Socket: os.Getenv("ZG_SOCKET"), Delay: delay,
+		HangAfter: hang, DelayFirst: first, Mute: os.Getenv("ZG_MUTE") == "true", Prefix: os.Getenv("ZG_PREFIX")}
+	if err := runEcho(b); err != nil {
+		fmt.Fprintln(os.Stderr, "testpeer:", err)
+		os.Exit(2)
+	}
+	os.Exit(0)
+}
+
+func runEcho(b Behaviour) error {
+	zctx, err := zmq.NewContext(zmq.WithLinger(0))
+	if err != nil {
+		return err
+	}
+	typ := zmq.REP
+	if b.Socket == "router" {
+		typ = zmq.ROUTER
+	}
+	s, err := zctx.NewSocket(typ)
+	if err != nil {
+		return err
+	}
+	if err := s.Bind(b.Bind); err != nil {
+		return err
+	}
+	ep, err := s.GetLastEndpoint()
+	if err != nil {
+		return err
+	}
+	out := bufio.NewWriter(os.Stdout)
+	fmt.Fprintf(out, "READY %s\n", ep)
+	out.Flush()
+	for n := 1; ; n++ {
+		msg, err := s.RecvMessageBytes(0)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "EXEC %s\n", msg[len(msg)-1])
+		out.Flush()
+		if b.Mute || (b.HangAfter > 0 && n > b.HangAfter) {
+			time.Sleep(time.Hour) // alive, never replies (killed by the test)
+		}
+		if b.DelayFirst == 0 || n <= b.DelayFirst {
+			time.Sleep(b.Delay)
+		}
+		reply := append([][]byte(nil), msg...)
+		last := len(reply) - 1
+		reply[last] = append([]byte(b.Prefix), reply[last]...)
+		if _, err := s.SendMessage(reply); err != nil {
+			return err
+		}
+	}
+}
+
+// Proc is a running peer process.
+type Proc struct {
+	t        testing.TB
+	cmd      *exec.Cmd
+	Endpoint string
+
+	mu      sync.Mutex
+	execs   map[string]int
+	changed chan struct{} // closed and replaced on every EXEC
+	execCh  chan string
+	exited  chan struct{}
+}
+
+// Start starts a peer and waits (up to 10 s) for it to be ready. The
+// process is killed when the test ends.
+func Start(t testing.TB, b Behaviour) *Proc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), b.env()...)
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &Proc{t: t, cmd: cmd, execs: map[string]int{}, execCh: make(chan string, 1024),
+		exited: make(chan struct{}), changed: make(chan struct{})}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "READY "):
+				ready <- strings.TrimPrefix(line, "READY ")
+			case strings.HasPrefix(line, "EXEC "):
+				body := strings.TrimPrefix(line, "EXEC ")
+				p.mu.Lock()
+				p.execs[body]++
+				close(p.changed)
+				p.changed = make(chan struct{})
+				p.mu.Unlock()
+				select {
+				case p.execCh <- body:
+				default:
+				}
+			}
+		}
+		cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(p.Kill)
+	select {
+	case p.Endpoint = <-ready:
+	case <-p.exited:
+		t.Fatalf("testpeer exited before it was ready")
+	case <-time.After(10 * time.Second):
+		p.Kill()
+		t.Fatalf("testpeer not ready after 10s")
+	}
+	return p
+}
+
+// Kill kills the peer with SIGKILL and waits for it to exit. Idempotent.
+func (p *Proc) Kill() {
+	p.cmd.Process.Signal(syscall.SIGCONT)
+	p.cmd.Process.Kill()
+	<-p.exited
+}
+
+// Stop freezes the peer with SIGSTOP; Cont thaws it.
+func (p *Proc) Stop() { p.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Cont resumes a peer frozen with Stop.
+func (p *Proc) Cont() { p.cmd.Process.Signal(syscall.SIGCONT) }
+
+// Executions returns how often the peer executed a request whose last
+// frame was body.
+func (p *Proc) Executions(body string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.execs[body]
+}
+
+// WaitExecutions waits up to d until the peer has reported at least n
+// executions of body (its output is read asynchronously), and returns the
+// count it saw.
+func (p *Proc) WaitExecutions(body string, n int, d time.Duration) int {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		p.mu.Lock()
+		got, ch := p.execs[body], p.changed
+		p.mu.Unlock()
+		if got >= n {
+			return got
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			return got
+		case <-p.exited:
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return p.execs[body]
+		}
+	}
+}
+
+// TotalExecutions returns how many requests the peer executed.
+func (p *Proc) TotalExecutions() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, c := range p.execs {
+		n += c
+	}
+	return n
+}
+
+// AwaitExec waits until the peer executes a request, and returns its body.
+func (p *Proc) AwaitExec(ctx context.Context) (string, error) {
+	select {
+	case b := <-p.execCh:
+		return b, nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}

@@ -1,0 +1,169 @@
+package reliable
+
+import (
+	"context"
+	"errors"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/zmqguard/zmqguard/zmq"
+)
+
+var osErrDeadlineExceeded = os.ErrDeadlineExceeded
+
+func (c *Client) requestCorrelated(ctx context.Context, parts [][]byte) ([][]byte, error) {
+	start := time.Now()
+	cl := &call{seq: c.seq.Add(1), replies: make(chan reply, 1)}
+	c.mu.Lock()
+	c.pending[cl.seq] = cl
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.pending, cl.seq)
+		c.mu.Unlock()
+	}()
+	var prev *endpoint
+	return c.retry(ctx, cl.seq, start, func(ctx context.Context, n int) ([][]byte, error) {
+		ep := pick(c.eps, prev)
+		prev = ep
+		body, err := c.attemptCorrelated(ctx, cl, ep, n, parts, start)
+		ep.recordResult(err == nil || isRemote(err))
+		return body, err
+	})
+}
+
+func isRemote(err error) bool {
+	var re *RemoteError
+	return errors.As(err, &re)
+}
+
+func (c *Client) attemptCorrelated(ctx context.Context, cl *call, ep *endpoint, n int, parts [][]byte, start time.Time) ([][]byte, error) {
+	id := RequestID{Client: c.clientID, Seq: cl.seq, Attempt: uint32(n)}
+	c.mu.Lock()
+	cl.attempt, cl.ep = id.Attempt, ep
+	c.mu.Unlock()
+	// Drop a reply to an earlier attempt that slipped in before the switch.
+	select {
+	case <-cl.replies:
+		c.counters.stale.Add(1)
+	default:
+	}
+	c.emit(ClientEvent{Kind: EventAttempt, Seq: cl.seq, Attempt: n, Endpoint: ep.addr, Elapsed: time.Since(start)})
+
+	timer := time.NewTimer(c.cfg.attemptTimeout)
+	defer timer.Stop()
+	fail := func(err error) ([][]byte, error) {
+		c.attemptFailed(cl.seq, n, ep.addr, err, start)
+		return nil, err
+	}
+
+	msg := make([]interface{}, 0, 2+len(parts))
+	msg = append(msg, id.AppendFrame(make([]byte, 0, idFrameLen), KindRequest), []byte{})
+	for _, p := range parts {
+		msg = append(msg, p)
+	}
+	down, err := c.send(ctx, ep, timer.C, msg)
+	if err != nil {
+		return fail(err)
+	}
+	if !c.cfg.failFast {
+		down = nil
+	}
+	select {
+	case r := <-cl.replies:
+		return c.finish(cl.seq, n, ep.addr, r, start)
+	case <-down:
+		return fail(ErrPeerGone)
+	case <-timer.C:
+		return fail(errAttemptTimeout)
+	case <-ctx.Done():
+		return fail(ctx.Err())
+	}
+}
+
+// send sends msg on ep once a peer is connected. It returns the channel
+// that is closed if that peer disconnects.
+func (c *Client) send(ctx context.Context, ep *endpoint, timer <-chan time.Time, msg []interface{}) (<-chan struct{}, error) {
+	for {
+		if err := ep.waitUp(ctx, timer); err != nil {
+			return nil, err
+		}
+		_, down := ep.state()
+		ep.sendMu.Lock()
+		_, err := ep.sock.SendMessageDontwait(msg...)
+		ep.sendMu.Unlock()
+		if err == nil {
+			return down, nil
+		}
+		if !errors.Is(err, syscall.EAGAIN) {
+			return nil, err
+		}
+		// The connection is not (or no longer) ready although no event
+		// said so yet, or the HWM is reached: look again shortly.
+		select {
+		case <-down:
+		case <-time.After(5 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-timer:
+			return nil, ErrNotConnected
+		}
+	}
+}
+
+// finish turns a reply into the request's result.
+func (c *Client) finish(seq uint64, n int, addr string, r reply, start time.Time) ([][]byte, error) {
+	c.emit(ClientEvent{Kind: EventReply, Seq: seq, Attempt: n, Endpoint: addr, Elapsed: time.Since(start)})
+	if r.kind != KindError {
+		return r.body, nil
+	}
+	re, err := ParseErrorBody(r.body)
+	if err != nil {
+		c.counters.malformed.Add(1)
+		return nil, err
+	}
+	return nil, re
+}
+
+// read receives every reply arriving on ep and hands it to the request
+// waiting for it; anything else is counted and dropped.
+func (c *Client) read(ctx context.Context, ep *endpoint) {
+	defer c.readerDone.Done()
+	for {
+		msg, err := ep.sock.RecvMessageBytesContext(ctx, 0)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, zmq.ErrorSocketClosed) {
+				return
+			}
+			continue
+		}
+		c.dispatch(ep, msg)
+	}
+}
+
+func (c *Client) dispatch(ep *endpoint, msg [][]byte) {
+	if len(msg) < 2 || len(msg[1]) != 0 {
+		c.counters.malformed.Add(1)
+		return
+	}
+	id, kind, err := ParseIDFrame(msg[0])
+	if err != nil || id.Client != c.clientID {
+		c.counters.malformed.Add(1)
+		return
+	}
+	c.mu.Lock()
+	cl := c.pending[id.Seq]
+	ok := cl != nil && cl.attempt == id.Attempt && cl.ep == ep
+	c.mu.Unlock()
+	if !ok {
+		c.counters.stale.Add(1)
+		c.emit(ClientEvent{Kind: EventStale, Seq: id.Seq, Attempt: int(id.Attempt), Endpoint: ep.addr})
+		return
+	}
+	select {
+	case cl.replies <- reply{kind: kind, body: msg[2:]}:
+	default: // a duplicate of the same attempt's reply
+		c.counters.stale.Add(1)
+	}
+}

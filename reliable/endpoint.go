@@ -1,0 +1,215 @@
+package reliable
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zmqguard/zmqguard/zmq"
+)
+
+// endpoint is one server address with its own socket (a DEALER in
+// correlated mode, a REQ in plain mode), its connection state learnt from
+// monitor events, and its health record.
+type endpoint struct {
+	addr string
+
+	sock *zmq.Socket
+	mon  *zmq.Monitor
+
+	mu       sync.Mutex
+	up       bool
+	upCh     chan struct{} // closed when the endpoint comes up
+	downCh   chan struct{} // closed when the endpoint goes down
+	failures int           // consecutive failed attempts
+	lastUsed time.Time
+
+	sendMu sync.Mutex // serialises sends on sock (they never block)
+
+	monDone chan struct{}
+}
+
+// openEndpoint creates and connects the endpoint's socket and starts
+// watching its connection state.
+func openEndpoint(zctx *zmq.Context, cfg *clientConfig, addr string, typ zmq.Type) (*endpoint, error) {
+	ep := &endpoint{addr: addr}
+	if err := ep.open(zctx, cfg, typ); err != nil {
+		return nil, err
+	}
+	return ep, nil
+}
+
+// open gives the endpoint a new socket, keeping its health record. The
+// previous socket, if any, must be closed.
+func (ep *endpoint) open(zctx *zmq.Context, cfg *clientConfig, typ zmq.Type) error {
+	s, err := zctx.NewSocket(typ)
+	if err != nil {
+		return err
+	}
+	if err := configureClientSocket(s, cfg); err != nil {
+		s.Close()
+		return err
+	}
+	ep.mu.Lock()
+	ep.sock, ep.mon, ep.monDone = s, nil, nil
+	ep.up, ep.upCh, ep.downCh = false, make(chan struct{}), make(chan struct{})
+	ep.mu.Unlock()
+	addr := ep.addr
+	// inproc has no handshake and reports no events: it is up as soon as
+	// it is connected (a send to an unbound inproc endpoint still fails
+	// fast with EAGAIN thanks to IMMEDIATE).
+	if strings.HasPrefix(addr, "inproc://") {
+		ep.setUp(true)
+	} else {
+		mon, err := s.StartMonitor(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CLOSED)
+		if err != nil {
+			s.Close()
+			return err
+		}
+		ep.mon = mon
+		ep.monDone = make(chan struct{})
+		go ep.watch(mon, ep.monDone)
+	}
+	if err := s.Connect(addr); err != nil {
+		ep.close()
+		return err
+	}
+	return nil
+}
+
+func configureClientSocket(s *zmq.Socket, cfg *clientConfig) error {
+	// LINGER 0: a request abandoned by a timeout is dropped at close, never
+	// delivered later. IMMEDIATE: nothing is queued for a peer that is not
+	// connected, so a request is not delivered after a reconnect either.
+	steps := []func() error{
+		func() error { return s.SetLinger(0) },
+		func() error { return s.SetImmediate(true) },
+		func() error { return s.SetReconnectIvl(cfg.reconnect) },
+		func() error { return s.SetSndhwm(cfg.hwm) },
+		func() error { return s.SetRcvhwm(cfg.hwm) },
+	}
+	if cfg.setup != nil {
+		steps = append(steps, func() error { return cfg.setup(s) })
+	}
+	for _, f := range steps {
+		if err := f(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// watch folds monitor events into the up/down state.
+func (ep *endpoint) watch(mon *zmq.Monitor, done chan struct{}) {
+	defer close(done)
+	for ev := range mon.Events() {
+		switch ev.Event {
+		case zmq.EVENT_HANDSHAKE_SUCCEEDED:
+			ep.setUp(true)
+		case zmq.EVENT_DISCONNECTED, zmq.EVENT_CLOSED:
+			ep.setUp(false)
+		}
+	}
+}
+
+func (ep *endpoint) setUp(up bool) {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	if ep.up == up {
+		return
+	}
+	ep.up = up
+	if up {
+		close(ep.upCh)
+		ep.downCh = make(chan struct{})
+	} else {
+		close(ep.downCh)
+		ep.upCh = make(chan struct{})
+	}
+}
+
+// state returns whether the endpoint is up and the channel that is closed
+// when that changes.
+func (ep *endpoint) state() (up bool, change <-chan struct{}) {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	if ep.up {
+		return true, ep.downCh
+	}
+	return false, ep.upCh
+}
+
+// waitUp waits until the endpoint is up, the context ends or the timer
+// fires.
+func (ep *endpoint) waitUp(ctx context.Context, timer <-chan time.Time) error {
+	for {
+		up, change := ep.state()
+		if up {
+			return nil
+		}
+		select {
+		case <-change:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer:
+			return ErrNotConnected
+		}
+	}
+}
+
+func (ep *endpoint) recordResult(ok bool) {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	ep.lastUsed = time.Now()
+	if ok {
+		ep.failures = 0
+	} else {
+		ep.failures++
+	}
+}
+
+// health orders endpoints: up before down, then fewer consecutive
+// failures, then least recently used.
+func (ep *endpoint) health() (up bool, failures int, lastUsed time.Time) {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	return ep.up, ep.failures, ep.lastUsed
+}
+
+// close closes the socket (which stops its monitor) and waits for the
+// watcher.
+func (ep *endpoint) close() {
+	if ep.sock == nil {
+		return
+	}
+	ep.sock.Close()
+	if ep.monDone != nil {
+		<-ep.monDone
+	}
+	ep.sock = nil
+	ep.setUp(false)
+}
+
+// pick chooses the endpoint for an attempt: the healthiest one, avoiding
+// the endpoint of the previous failed attempt when there is another.
+func pick(eps []*endpoint, avoid *endpoint) *endpoint {
+	var best *endpoint
+	var bUp bool
+	var bFail int
+	var bUsed time.Time
+	for _, ep := range eps {
+		if ep == avoid && len(eps) > 1 {
+			continue
+		}
+		up, fail, used := ep.health()
+		better := best == nil ||
+			(up && !bUp) ||
+			(up == bUp && fail < bFail) ||
+			(up == bUp && fail == bFail && used.Before(bUsed))
+		if better {
+			best, bUp, bFail, bUsed = ep, up, fail, used
+		}
+	}
+	return best
+}

@@ -1,0 +1,14 @@
+package reliable_test
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/zmqguard/zmqguard/internal/testpeer"
+)
+
+func TestMain(m *testing.M) {
+	testpeer.MaybeRun() // when re-executed as a peer process
+	goleak.VerifyTestMain(m)
+}

@@ -1,0 +1,184 @@
+package reliable
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/zmqguard/zmqguard/internal/backoff"
+	"github.com/zmqguard/zmqguard/zmq"
+)
+
+// Backoff is the policy for the pause between attempts: exponential,
+// capped and jittered, a pure function of the attempt number.
+type Backoff = backoff.Policy
+
+// Mode selects how a Client frames requests and matches replies.
+type Mode int
+
+const (
+	// Correlated, the default, puts a request ID frame in the envelope
+	// (docs/PROTOCOL.md). Any REP or ROUTER server echoes it. Many
+	// requests may be in flight; a late reply carries an unknown ID and is
+	// dropped, so no socket reset is needed.
+	Correlated Mode = iota
+	// Plain uses a REQ socket and the exact REQ envelope, for peers that
+	// pop [identity, "", body] themselves (zguide queues, Majordomo). One
+	// request is in flight at a time; after a failed attempt the socket is
+	// reset (LINGER 0), so a late reply can never be returned.
+	Plain
+)
+
+// String names the mode.
+func (m Mode) String() string {
+	if m == Plain {
+		return "plain"
+	}
+	return "correlated"
+}
+
+// Defaults for Client options.
+const (
+	// DefaultAttemptTimeout bounds one attempt (zguide's Lazy Pirate uses
+	// 2500 ms).
+	DefaultAttemptTimeout = 2500 * time.Millisecond
+	// DefaultMaxAttempts caps the attempts of one request.
+	DefaultMaxAttempts = 3
+	// DefaultReconnectInterval is the ZMQ_RECONNECT_IVL of client sockets;
+	// it bounds how soon a restarted server is reached again.
+	DefaultReconnectInterval = 100 * time.Millisecond
+	// DefaultHWM is the send and receive high-water mark of client sockets.
+	DefaultHWM = 1000
+)
+
+// DefaultBackoff is the pause between attempts: 100 ms doubling to 2 s,
+// ±20% jitter.
+var DefaultBackoff = Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second, Multiplier: 2, Jitter: 0.2}
+
+type clientConfig struct {
+	mode           Mode
+	attemptTimeout time.Duration
+	maxAttempts    int
+	backoff        Backoff
+	failFast       bool
+	reconnect      time.Duration
+	hwm            int
+	hook           func(ClientEvent)
+	setup          func(*zmq.Socket) error
+	rand           func() float64
+}
+
+func defaultClientConfig() clientConfig {
+	return clientConfig{
+		mode:           Correlated,
+		attemptTimeout: DefaultAttemptTimeout,
+		maxAttempts:    DefaultMaxAttempts,
+		backoff:        DefaultBackoff,
+		failFast:       true,
+		reconnect:      DefaultReconnectInterval,
+		hwm:            DefaultHWM,
+		rand:           rand.Float64,
+	}
+}
+
+// ClientOption configures a Client.
+type ClientOption func(*clientConfig) error
+
+// WithMode selects Correlated (the default) or Plain framing.
+func WithMode(m Mode) ClientOption {
+	return func(c *clientConfig) error {
+		if m != Correlated && m != Plain {
+			return fmt.Errorf("reliable: WithMode: unknown mode %d", m)
+		}
+		c.mode = m
+		return nil
+	}
+}
+
+// WithAttemptTimeout bounds each attempt (DefaultAttemptTimeout). It must
+// be positive. The whole request is also bounded by its context.
+func WithAttemptTimeout(d time.Duration) ClientOption {
+	return func(c *clientConfig) error {
+		if d <= 0 {
+			return fmt.Errorf("reliable: WithAttemptTimeout: %v is not positive", d)
+		}
+		c.attemptTimeout = d
+		return nil
+	}
+}
+
+// WithMaxAttempts caps the attempts per request (DefaultMaxAttempts); at
+// least 1.
+func WithMaxAttempts(n int) ClientOption {
+	return func(c *clientConfig) error {
+		if n < 1 {
+			return fmt.Errorf("reliable: WithMaxAttempts: %d < 1", n)
+		}
+		c.maxAttempts = n
+		return nil
+	}
+}
+
+// WithBackoff sets the pause between attempts (DefaultBackoff). Zero
+// fields take the defaults of the backoff package.
+func WithBackoff(b Backoff) ClientOption {
+	return func(c *clientConfig) error {
+		b = b.WithDefaults()
+		if err := b.Validate(); err != nil {
+			return fmt.Errorf("reliable: WithBackoff: %w", err)
+		}
+		c.backoff = b
+		return nil
+	}
+}
+
+// WithFailFast sets whether an attempt ends early when the library knows
+// its peer is gone (a disconnect event), instead of waiting out the attempt
+// timeout. On by default.
+func WithFailFast(on bool) ClientOption {
+	return func(c *clientConfig) error { c.failFast = on; return nil }
+}
+
+// WithReconnectInterval sets ZMQ_RECONNECT_IVL on the client's sockets
+// (DefaultReconnectInterval). It must be positive.
+func WithReconnectInterval(d time.Duration) ClientOption {
+	return func(c *clientConfig) error {
+		if d <= 0 {
+			return fmt.Errorf("reliable: WithReconnectInterval: %v is not positive", d)
+		}
+		c.reconnect = d
+		return nil
+	}
+}
+
+// WithHWM sets the send and receive high-water marks (DefaultHWM); at
+// least 1.
+func WithHWM(n int) ClientOption {
+	return func(c *clientConfig) error {
+		if n < 1 {
+			return fmt.Errorf("reliable: WithHWM: %d < 1", n)
+		}
+		c.hwm = n
+		return nil
+	}
+}
+
+// WithEventHook calls hook for every attempt, reply, failure, reset,
+// stale reply and give-up. The hook runs on the goroutine that observed the
+// event (a requester or the client's reader); it must be quick and must
+// not call the Client.
+func WithEventHook(hook func(ClientEvent)) ClientOption {
+	return func(c *clientConfig) error { c.hook = hook; return nil }
+}
+
+// WithSocketSetup runs setup on every socket the client creates, before it
+// connects: set CURVE keys or other options there. It runs again after a
+// reset.
+func WithSocketSetup(setup func(*zmq.Socket) error) ClientOption {
+	return func(c *clientConfig) error { c.setup = setup; return nil }
+}
+
+// withRand replaces the jitter source (tests).
+func withRand(f func() float64) ClientOption {
+	return func(c *clientConfig) error { c.rand = f; return nil }
+}

@@ -1,0 +1,129 @@
+package reliable
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/zmqguard/zmqguard/zmq"
+)
+
+// plainConn is a Client's plain mode: a REQ socket with the exact REQ
+// envelope, one request at a time, reset after every failed attempt.
+type plainConn struct {
+	c    *Client
+	eps  []*endpoint // sockets opened lazily, on the endpoint's first use
+	turn chan struct{}
+}
+
+func newPlainConn(c *Client, addrs []string) *plainConn {
+	p := &plainConn{c: c, turn: make(chan struct{}, 1)}
+	for _, a := range addrs {
+		p.eps = append(p.eps, &endpoint{addr: a, upCh: make(chan struct{}), downCh: make(chan struct{})})
+	}
+	return p
+}
+
+func (p *plainConn) close() {
+	p.turn <- struct{}{} // wait for the request in flight
+	for _, ep := range p.eps {
+		ep.close()
+	}
+}
+
+func (p *plainConn) request(ctx context.Context, parts [][]byte) ([][]byte, error) {
+	select {
+	case p.turn <- struct{}{}:
+	case <-ctx.Done():
+		return nil, p.c.giveUp(0, 0, nil, ctx.Err(), time.Now())
+	}
+	defer func() { <-p.turn }()
+	c := p.c
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return nil, ErrClientClosed
+	}
+	start := time.Now()
+	seq := c.seq.Add(1)
+	var prev *endpoint
+	return c.retry(ctx, seq, start, func(ctx context.Context, n int) ([][]byte, error) {
+		ep := pick(p.eps, prev)
+		prev = ep
+		body, err := p.attempt(ctx, ep, seq, n, parts, start)
+		ep.recordResult(err == nil || isRemote(err))
+		if err != nil && !isRemote(err) {
+			// The REQ socket is stuck waiting for a reply that may come
+			// late: drop it (LINGER 0), so nothing it holds is delivered
+			// or returned later.
+			ep.close()
+			c.counters.resets.Add(1)
+			c.emit(ClientEvent{Kind: EventReset, Seq: seq, Attempt: n, Endpoint: ep.addr, Elapsed: time.Since(start)})
+		}
+		return body, err
+	})
+}
+
+func (p *plainConn) attempt(ctx context.Context, ep *endpoint, seq uint64, n int, parts [][]byte, start time.Time) ([][]byte, error) {
+	c := p.c
+	if ep.sock == nil {
+		if err := ep.open(c.zctx, &c.cfg, zmq.REQ); err != nil {
+			return nil, err
+		}
+	}
+	c.emit(ClientEvent{Kind: EventAttempt, Seq: seq, Attempt: n, Endpoint: ep.addr, Elapsed: time.Since(start)})
+	fail := func(err error) ([][]byte, error) {
+		c.attemptFailed(seq, n, ep.addr, err, start)
+		return nil, err
+	}
+	timer := time.NewTimer(c.cfg.attemptTimeout)
+	defer timer.Stop()
+	if err := ep.waitUp(ctx, timer.C); err != nil {
+		return fail(err)
+	}
+	_, down := ep.state()
+
+	actx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-timer.C:
+			cancel(errAttemptTimeout)
+		case <-down:
+			if c.cfg.failFast {
+				cancel(ErrPeerGone)
+			}
+		case <-actx.Done():
+		}
+	}()
+
+	msg := make([]interface{}, len(parts))
+	for i, b := range parts {
+		msg[i] = b
+	}
+	if _, err := ep.sock.SendMessageContext(actx, msg...); err != nil {
+		return fail(attemptCause(actx, ctx, err))
+	}
+	body, err := ep.sock.RecvMessageBytesContext(actx, 0)
+	if err != nil {
+		return fail(attemptCause(actx, ctx, err))
+	}
+	c.emit(ClientEvent{Kind: EventReply, Seq: seq, Attempt: n, Endpoint: ep.addr, Elapsed: time.Since(start)})
+	if len(body) == 3 && string(body[0]) == PlainErrorMarker {
+		re, _ := ParseErrorBody(body[1:])
+		return nil, re
+	}
+	return body, nil
+}
+
+// attemptCause says why an attempt's send or receive ended.
+func attemptCause(actx, parent context.Context, err error) error {
+	if parent.Err() != nil {
+		return parent.Err()
+	}
+	if cause := context.Cause(actx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return err
+}
