@@ -177,8 +177,3 @@ func WithEventHook(hook func(ClientEvent)) ClientOption {
 func WithSocketSetup(setup func(*zmq.Socket) error) ClientOption {
 	return func(c *clientConfig) error { c.setup = setup; return nil }
 }
-
-// withRand replaces the jitter source (tests).
-func withRand(f func() float64) ClientOption {
-	return func(c *clientConfig) error { c.rand = f; return nil }
-}

@@ -61,11 +61,9 @@ func MaybeRun() {
 	fmt.Sscan(os.Getenv("ZG_DELAY_FIRST"), &first)
 	b := Behaviour{Bind: os.Getenv("ZG_BIND"), Socket: os.Getenv("ZG_SOCKET"), Delay: delay,
 		HangAfter: hang, DelayFirst: first, Mute: os.Getenv("ZG_MUTE") == "true", Prefix: os.Getenv("ZG_PREFIX")}
-	if err := runEcho(b); err != nil {
-		fmt.Fprintln(os.Stderr, "testpeer:", err)
-		os.Exit(2)
-	}
-	os.Exit(0)
+	// runEcho serves until it fails or the test kills the process.
+	fmt.Fprintln(os.Stderr, "testpeer:", runEcho(b))
+	os.Exit(2)
 }
 
 func runEcho(b Behaviour) error {
