@@ -2,6 +2,7 @@ package reliable
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -99,4 +100,44 @@ func TestReplyCacheStaysBounded(t *testing.T) {
 		assert.Same(t, e, c.entries[e.key])
 	}
 	assert.Equal(t, c.len(), n)
+}
+
+// TestReplyCacheAccountingMatchesHeap checks that the bytes the cache
+// accounts for are close to what it really holds on the Go heap, for small
+// replies (where the fixed overheads dominate) and larger ones.
+func TestReplyCacheAccountingMatchesHeap(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		frames []int
+	}{
+		{"tiny", []int{5, 1}},
+		{"small", []int{64}},
+		{"medium", []int{1000, 10, 200}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const n = 20000
+			bodies := make([][][]byte, n)
+			for i := range bodies {
+				for _, l := range tc.frames {
+					bodies[i] = append(bodies[i], make([]byte, l))
+				}
+			}
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			c := newReplyCache(time.Hour, n, 1<<40)
+			t0 := time.Now()
+			for i, b := range bodies {
+				c.put(RequestKey{Client: 1, Seq: uint64(i)}, KindReply, b, t0)
+			}
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			held := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+			ratio := float64(held) / float64(c.size())
+			t.Logf("%d entries: accounted %d KiB, heap %d KiB (ratio %.2f)", n, c.size()>>10, held>>10, ratio)
+			assert.InDelta(t, 1.0, ratio, 0.35, "accounting off by more than 35%%")
+			runtime.KeepAlive(c)
+			runtime.KeepAlive(bodies)
+		})
+	}
 }

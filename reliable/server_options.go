@@ -35,13 +35,21 @@ const (
 	// allocate a terabyte. libzmq applies the limit to each frame; a peer
 	// that exceeds it is disconnected.
 	DefaultMaxMessageSize = 1 << 20
-	// DefaultRcvHWM and DefaultSndHWM are the high-water marks set on
-	// server sockets (WithServerHWM), in messages per connection. libzmq's
-	// default of 1000 lets one connection park 1000 × MaxMessageSize bytes
-	// in the server; 128 keeps that at 128 MiB with the default size limit
-	// and still keeps well over DefaultConcurrency requests queued.
+	// DefaultRcvHWM is the receive high-water mark set on server sockets
+	// (WithServerHWM), in messages per connection. libzmq's default of
+	// 1000 lets one connection park 1000 × MaxMessageSize bytes in the
+	// server; 128 keeps that at 128 MiB with the default size limit and
+	// still queues twice DefaultConcurrency requests. Beyond it, a sender
+	// is slowed down by TCP, not buffered.
 	DefaultRcvHWM = 128
-	DefaultSndHWM = 128
+	// DefaultSndHWM is the send high-water mark set on server sockets
+	// (WithServerHWM). A reply that finds its connection's queue full is
+	// dropped (the client's retry is answered from the reply cache), so
+	// the queue must absorb bursts: up to WithConcurrency replies can be
+	// ready at once, and libzmq learns that the queue drained only every
+	// HWM/2 messages. Keep it at 4 × the concurrency or more. It bounds
+	// the replies held for a peer that does not read them.
+	DefaultSndHWM = 1000
 	// maxEnvelopeFrames bounds the routing frames before the delimiter.
 	// Longer envelopes are answered as malformed, to the first frame only.
 	maxEnvelopeFrames = 32
