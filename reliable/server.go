@@ -12,8 +12,8 @@ import (
 // Handler serves one request: req holds the body frames (the envelope and
 // request id are the server's business). It returns the reply's body
 // frames, or an error that the client receives as an error reply: a
-// *RemoteError's Code and Message are sent as they are, any other error
-// as CodeHandler with its text. A nil or empty reply is sent as one empty
+// *RemoteError's Code and Message are sent as they are (an empty Code
+// becomes CodeHandler), any other error as CodeHandler with its text. A nil or empty reply is sent as one empty
 // frame. ctx ends at the request's deadline (WithHandlerTimeout) and when
 // the server is closed; RequestInfoFromContext tells who asked.
 //

@@ -345,7 +345,10 @@ func (l *serverLoop) outcome(c *serverCall) (Kind, [][]byte, ServerEvent) {
 		switch {
 		case errors.As(c.err, &re):
 			ev.Code = re.Code
-			return KindError, errorBody(re.Code, re.Message), ev
+			if ev.Code == "" {
+				ev.Code = CodeHandler
+			}
+			return KindError, errorBody(ev.Code, re.Message), ev
 		case errors.Is(c.err, context.DeadlineExceeded) && !c.deadline.IsZero() && !time.Now().Before(c.deadline):
 			// The handler gave up at its deadline (before the loop
 			// noticed it, unless the call was already answered).

@@ -197,7 +197,8 @@ func WithServerEventHook(hook func(ServerEvent)) ServerOption {
 
 // WithServerSocketSetup sets a function that Listen calls on the new
 // socket before binding it: CURVE keys (ServerAuthCurve), a ZAP domain,
-// TCP keepalives. NewServer, which gets an already configured socket,
+// TCP keepalives. It runs after the server has set its own options, so it
+// may override them. NewServer, which gets an already configured socket,
 // ignores it.
 func WithServerSocketSetup(setup func(*zmq.Socket) error) ServerOption {
 	return func(c *serverConfig) error {

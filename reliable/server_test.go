@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -422,4 +423,53 @@ func TestServerLifecycle(t *testing.T) {
 			t.Fatal("Serve did not return after its context was terminated")
 		}
 	})
+}
+
+func TestServerReplyToVanishedPeerIsCounted(t *testing.T) {
+	zctx := zmqtest.Context(t)
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	dropped := make(chan reliable.ServerEvent, 1)
+	router := zmqtest.Socket(t, zctx, zmq.ROUTER)
+	addr := zmqtest.Bind(t, router, "tcp")
+	mon, err := router.StartMonitor(zmq.EVENT_DISCONNECTED)
+	require.NoError(t, err)
+	srv, err := reliable.NewServer(router, func(ctx context.Context, req [][]byte) ([][]byte, error) {
+		close(entered)
+		<-release
+		return req, nil
+	}, reliable.WithServerEventHook(func(ev reliable.ServerEvent) {
+		if ev.Kind == reliable.ServerEventReplyDropped {
+			dropped <- ev
+		}
+	}))
+	require.NoError(t, err)
+	s := serveOn(t, srv, addr)
+
+	p := newPeer(t, zctx, s.addr)
+	p.send(1, 1, "x")
+	<-entered
+	require.NoError(t, p.sock.Close())
+	select {
+	case <-mon.Events(): // the server saw the peer go
+	case <-time.After(5 * time.Second):
+		t.Fatal("no EVENT_DISCONNECTED")
+	}
+	// The event comes a moment before libzmq's I/O thread tells the
+	// socket that the pipe is gone, and a send processes that news only if
+	// about 1 ms passed since it last looked: a reply sent within that
+	// window vanishes silently even with ROUTER_MANDATORY. Nothing can be
+	// awaited for it, so give it a comfortable margin.
+	time.Sleep(50 * time.Millisecond)
+	close(release)
+	select {
+	case ev := <-dropped:
+		assert.Equal(t, p.id(1, 1), ev.ID)
+		assert.ErrorIs(t, ev.Err, syscall.EHOSTUNREACH)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no reply-dropped event")
+	}
+	st := s.srv.Stats()
+	assert.EqualValues(t, 1, st.RepliesDropped)
+	assert.Zero(t, st.Replies)
 }
