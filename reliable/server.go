@@ -13,17 +13,18 @@ import (
 // request id are the server's business). It returns the reply's body
 // frames, or an error that the client receives as an error reply: a
 // *RemoteError's Code and Message are sent as they are (an empty Code
-// becomes CodeHandler), any other error as CodeHandler with its text. A nil or empty reply is sent as one empty
-// frame. ctx ends at the request's deadline (WithHandlerTimeout) and when
-// the server is closed; RequestInfoFromContext tells who asked.
+// becomes CodeHandler), any other error as CodeHandler with its text. A
+// nil or empty reply is sent as one empty frame. ctx ends at the request's
+// deadline (WithHandlerTimeout) and when the server is closed;
+// RequestInfoFromContext tells who asked.
 //
 // Handlers run concurrently (see WithConcurrency) and may panic: the panic
 // is recovered and answered with CodePanic.
 type Handler func(ctx context.Context, req [][]byte) ([][]byte, error)
 
 var (
-	// ErrServerClosed is returned by Serve after Shutdown or Close, and by
-	// Serve, Shutdown and Listen-created servers used after that.
+	// ErrServerClosed is returned by Serve once Shutdown or Close stopped
+	// it, and by Serve on a server that has already stopped.
 	ErrServerClosed = errors.New("reliable: server closed")
 	// ErrServing is returned by a second call to Serve.
 	ErrServing = errors.New("reliable: server already serving")
@@ -49,9 +50,18 @@ var (
 // stops. It sets these options on it: ZMQ_MAXMSGSIZE (WithMaxMessageSize),
 // ZMQ_RCVHWM and ZMQ_SNDHWM (WithServerHWM), and, on ROUTER,
 // ZMQ_ROUTER_MANDATORY, so that a reply to a vanished peer is counted
-// instead of silently lost. High-water marks apply to connections made
-// after they are set: give NewServer a socket that is not connected yet,
-// or use Listen.
+// instead of silently lost (libzmq notices a vanished peer up to about a
+// millisecond late; a reply sent in that window is lost uncounted).
+// High-water marks apply to connections made after they are set: give
+// NewServer a socket that is not connected yet, or use Listen.
+//
+// Memory: requests held by handlers are bounded by WithConcurrency ×
+// WithMaxMessageSize, queued requests by WithServerHWM per connection,
+// cached replies by WithReplyCache. libzmq applies ZMQ_MAXMSGSIZE per
+// frame and counts high-water marks in whole messages, so a peer that
+// sends an endless multipart message is buffered without bound by libzmq
+// itself; admit only authenticated peers (CURVE with ZAP) on untrusted
+// networks.
 //
 // Concurrency: Serve runs the serve loop, the only goroutine that touches
 // the socket; call it once. Shutdown, Close and Stats are safe to call from

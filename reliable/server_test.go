@@ -299,6 +299,21 @@ func TestServerOnREPSocket(t *testing.T) {
 	r = p.call(2, "fail")
 	assert.Equal(t, []string{reliable.PlainErrorMarker, reliable.CodeHandler, "nope"}, r.body)
 
+	// REP discards a request without a delimiter after signalling POLLIN
+	// for it: the server must not block in a receive (it receives with
+	// DONTWAIT after every wait) and answers the next request.
+	raw := zmqtest.Socket(t, zctx, zmq.DEALER)
+	require.NoError(t, raw.Connect(addr))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = raw.SendMessageContext(ctx, "no-delimiter")
+	require.NoError(t, err)
+	_, err = raw.SendMessageContext(ctx, "", "after")
+	require.NoError(t, err)
+	got, err := raw.RecvMessageContext(ctx, 0)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"", "AFTER"}, got)
+
 	// Several REQ clients at once are served one at a time.
 	var wg sync.WaitGroup
 	for i := range 4 {
