@@ -88,8 +88,8 @@ s.close()
 ctx.term()
 `
 
-// pythonWithZMQ returns a python3 that has pyzmq, or skips the test.
-func pythonWithZMQ(t *testing.T) string {
+// serverTestPython returns a python3 that has pyzmq, or skips the test.
+func serverTestPython(t *testing.T) string {
 	t.Helper()
 	if py := os.Getenv("ZMQGUARD_PYTHON"); py != "" {
 		return py
@@ -123,7 +123,7 @@ func trimNL(b []byte) []byte {
 // TestServerPlainPyzmqREQ talks to the server from pyzmq's REQ socket in
 // another process.
 func TestServerPlainPyzmqREQ(t *testing.T) {
-	py := pythonWithZMQ(t)
+	py := serverTestPython(t)
 	zctx := zmqtest.Context(t)
 	s := listen(t, zctx, "tcp", interopHandler)
 
