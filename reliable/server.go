@@ -1,0 +1,335 @@
+package reliable
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/zmqguard/zmqguard/zmq"
+)
+
+// Handler serves one request: req holds the body frames (the envelope and
+// request id are the server's business). It returns the reply's body
+// frames, or an error that the client receives as an error reply: a
+// *RemoteError's Code and Message are sent as they are (an empty Code
+// becomes CodeHandler), any other error as CodeHandler with its text. A
+// nil or empty reply is sent as one empty frame. ctx ends at the request's
+// deadline (WithHandlerTimeout) and when the server is closed;
+// RequestInfoFromContext tells who asked.
+//
+// Handlers run concurrently (see WithConcurrency) and may panic: the panic
+// is recovered and answered with CodePanic.
+type Handler func(ctx context.Context, req [][]byte) ([][]byte, error)
+
+var (
+	// ErrServerClosed is returned by Serve once Shutdown or Close stopped
+	// it, and by Serve on a server that has already stopped.
+	ErrServerClosed = errors.New("reliable: server closed")
+	// ErrServing is returned by a second call to Serve.
+	ErrServing = errors.New("reliable: server already serving")
+	// ErrSocketType is returned by NewServer for a socket that is neither
+	// ROUTER nor REP.
+	ErrSocketType = errors.New("reliable: server socket must be ROUTER or REP")
+)
+
+// Server answers requests on a ROUTER or REP socket, exactly once each:
+// a handler's reply, or an error reply when the handler fails, panics or
+// overruns its deadline, or when the request is malformed. It runs a
+// bounded number of handlers at once and suppresses retried requests of
+// protocol-aware clients (docs/PROTOCOL.md): a retry is answered with the
+// first execution's reply instead of running the handler again.
+//
+// On a ROUTER socket (NewServer with a ROUTER, or Listen) every feature
+// works. On a REP socket the server is serial (one request at a time,
+// whatever WithConcurrency says) and cannot suppress duplicates or flag
+// error replies in the ID frame, because REP hides the envelope: error
+// replies are sent in the plain form [PlainErrorMarker, code, message].
+//
+// The server owns its socket from construction on and closes it when it
+// stops. It sets these options on it: ZMQ_MAXMSGSIZE (WithMaxMessageSize),
+// ZMQ_RCVHWM and ZMQ_SNDHWM (WithServerHWM), and, on ROUTER,
+// ZMQ_ROUTER_MANDATORY, so that a reply to a vanished peer is counted
+// instead of silently lost (libzmq notices a vanished peer up to about a
+// millisecond late; a reply sent in that window is lost uncounted).
+// High-water marks apply to connections made after they are set: give
+// NewServer a socket that is not connected yet, or use Listen.
+//
+// Memory: requests held by handlers are bounded by WithConcurrency ×
+// WithMaxMessageSize, queued requests by WithServerHWM per connection,
+// cached replies by WithReplyCache. libzmq applies ZMQ_MAXMSGSIZE per
+// frame and counts high-water marks in whole messages, so a peer that
+// sends an endless multipart message is buffered without bound by libzmq
+// itself; admit only authenticated peers (CURVE with ZAP) on untrusted
+// networks.
+//
+// Concurrency: Serve runs the serve loop, the only goroutine that touches
+// the socket; call it once. Shutdown, Close and Stats are safe to call from
+// any goroutine at any time.
+type Server struct {
+	sock    *zmq.Socket
+	handler Handler
+	cfg     serverConfig
+	rep     bool
+	addr    string
+	ctr     serverCounters
+
+	mu       sync.Mutex
+	state    serverState
+	shutdown bool               // Shutdown was called
+	closed   bool               // Close was called
+	cancel   context.CancelFunc // ends the running Serve (Close)
+	loopDone chan struct{}      // closed when the running Serve's loop ends
+	done     []*serverCall      // finished handler calls, for the loop
+	wake     context.CancelFunc // wakes the loop when it waits; nil otherwise
+}
+
+type serverState int
+
+const (
+	stateNew serverState = iota
+	stateServing
+	stateStopped
+)
+
+// NewServer returns a server answering on sock, a ROUTER (recommended) or
+// REP socket, with handler h. The server owns sock from now on; it sets
+// the options listed on Server. Call Serve to start answering.
+func NewServer(sock *zmq.Socket, h Handler, opts ...ServerOption) (*Server, error) {
+	if sock == nil || h == nil {
+		return nil, errors.New("reliable: NewServer needs a socket and a handler")
+	}
+	cfg := defaultServerConfig()
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	typ := sock.Type()
+	if typ != zmq.ROUTER && typ != zmq.REP {
+		return nil, fmt.Errorf("%w, got %v", ErrSocketType, typ)
+	}
+	s := &Server{sock: sock, handler: h, cfg: cfg, rep: typ == zmq.REP}
+	if s.rep {
+		s.cfg.concurrency = 1
+	}
+	if err := s.configure(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Listen creates a ROUTER socket on zctx, configures it (the options
+// listed on Server, then WithServerSocketSetup's function), binds it to
+// endpoint and returns a server answering on it with handler h. A
+// wildcard endpoint such as tcp://127.0.0.1:* is resolved: Addr returns
+// the address to connect to.
+func Listen(zctx *zmq.Context, endpoint string, h Handler, opts ...ServerOption) (*Server, error) {
+	if zctx == nil {
+		return nil, errors.New("reliable: Listen needs a zmq.Context")
+	}
+	sock, err := zctx.NewSocket(zmq.ROUTER)
+	if err != nil {
+		return nil, err
+	}
+	s, err := NewServer(sock, h, opts...)
+	if err == nil && s.cfg.setup != nil {
+		err = s.cfg.setup(sock)
+	}
+	if err == nil {
+		err = sock.Bind(endpoint)
+	}
+	if err == nil {
+		s.addr, err = sock.GetLastEndpoint()
+	}
+	if err != nil {
+		sock.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// configure sets the server's socket options.
+func (s *Server) configure() error {
+	if err := s.sock.SetMaxmsgsize(s.cfg.maxMsgSize); err != nil {
+		return err
+	}
+	if err := s.sock.SetRcvhwm(s.cfg.rcvHWM); err != nil {
+		return err
+	}
+	if err := s.sock.SetSndhwm(s.cfg.sndHWM); err != nil {
+		return err
+	}
+	if !s.rep {
+		return s.sock.SetRouterMandatory(1)
+	}
+	return nil
+}
+
+// Addr returns the endpoint a Listen-created server is bound to, with a
+// wildcard port resolved; it is empty for a server made with NewServer.
+func (s *Server) Addr() string { return s.addr }
+
+// Stats returns the server's counters.
+func (s *Server) Stats() ServerStats { return s.ctr.snapshot() }
+
+// Serve answers requests until ctx ends, Shutdown completes or Close is
+// called, then closes the socket. It returns ErrServerClosed after
+// Shutdown or Close, ctx's error when ctx ended it (in-flight handlers'
+// contexts are cancelled and their results dropped, like Close), and an
+// error from the socket if it failed (for example when the socket's
+// context was terminated under it: an error matching net.ErrClosed).
+//
+// Handler contexts derive from ctx, so they carry its values.
+func (s *Server) Serve(ctx context.Context) error {
+	s.mu.Lock()
+	switch {
+	case s.state == stateServing:
+		s.mu.Unlock()
+		return ErrServing
+	case s.state == stateStopped || s.closed || s.shutdown:
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	s.state, s.cancel, s.loopDone = stateServing, cancel, make(chan struct{})
+	s.mu.Unlock()
+
+	err := newServerLoop(s, runCtx).run()
+	cancel()
+	s.sock.Close()
+
+	s.mu.Lock()
+	s.state = stateStopped
+	closed := s.closed
+	close(s.loopDone)
+	s.mu.Unlock()
+	switch {
+	case closed || err == nil: // Close, or Shutdown completed
+		return ErrServerClosed
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	return err
+}
+
+// Shutdown stops the server gracefully: requests that arrive from now on
+// are answered with CodeShutdown (a reliable.Client retries them on
+// another endpoint), retries of running or cached requests are still
+// answered, running handlers finish and their replies are sent, then the
+// socket is closed (unsent replies get the socket's LINGER to leave) and
+// Serve returns ErrServerClosed. Shutdown waits for all that, or until ctx
+// ends, in which case it returns ctx's error and the server keeps
+// draining; call Close to stop it at once. Shutdown waits for every
+// handler to return, including ones that overran their deadline.
+//
+// Shutdown on a server that is not serving closes it. It is safe to call
+// more than once and concurrently with Close.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutdown = true
+	switch s.state {
+	case stateNew:
+		s.state = stateStopped
+		s.mu.Unlock()
+		s.sock.Close()
+		return nil
+	case stateStopped:
+		s.mu.Unlock()
+		return nil
+	}
+	done := s.loopDone
+	wake := s.wake
+	s.wake = nil
+	s.mu.Unlock()
+	if wake != nil {
+		wake()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops the server at once: the serve loop stops, running handlers'
+// contexts are cancelled and their results dropped (their clients get no
+// reply from this server), and the socket is closed. Close waits for the
+// serve loop, not for handlers; it is idempotent and never hangs.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	switch s.state {
+	case stateNew:
+		s.state = stateStopped
+		s.mu.Unlock()
+		return s.sock.Close()
+	case stateStopped:
+		s.mu.Unlock()
+		return nil
+	}
+	done, cancel := s.loopDone, s.cancel
+	s.mu.Unlock()
+	cancel()
+	<-done
+	return nil
+}
+
+// finished hands a completed handler call to the serve loop and wakes it.
+func (s *Server) finished(c *serverCall) {
+	s.mu.Lock()
+	s.done = append(s.done, c)
+	wake := s.wake
+	s.wake = nil
+	s.mu.Unlock()
+	if wake != nil {
+		wake()
+	}
+}
+
+// takeDone returns the finished calls and whether Shutdown was called.
+// With sleep given, when there are no finished calls and the shutdown flag
+// is as sawShutdown says, it registers sleep as the loop's wake function
+// before releasing the lock (registered is then true), so that a call
+// finishing or a Shutdown arriving afterwards wakes the loop: no lost
+// wakeups.
+func (s *Server) takeDone(buf []*serverCall, sleep context.CancelFunc, sawShutdown bool) (calls []*serverCall, shutdown, registered bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	buf = append(buf, s.done...)
+	clear(s.done)
+	s.done = s.done[:0]
+	if len(buf) == 0 && sleep != nil && s.shutdown == sawShutdown {
+		s.wake = sleep
+		registered = true
+	}
+	return buf, s.shutdown, registered
+}
+
+// unregister withdraws the loop's wake function after a wait.
+func (s *Server) unregister() {
+	s.mu.Lock()
+	s.wake = nil
+	s.mu.Unlock()
+}
+
+// RequestInfo describes the request a handler is serving.
+type RequestInfo struct {
+	// ID is the request's id; zero for a plain request.
+	ID RequestID
+	// Plain is true for a request without an ID frame (a plain REQ peer,
+	// or any request on a REP server).
+	Plain bool
+	// RoutingID is the ROUTER routing id of the peer; nil on REP.
+	RoutingID []byte
+}
+
+type requestInfoKey struct{}
+
+// RequestInfoFromContext returns the RequestInfo of the request whose
+// handler got ctx.
+func RequestInfoFromContext(ctx context.Context) (RequestInfo, bool) {
+	ri, ok := ctx.Value(requestInfoKey{}).(RequestInfo)
+	return ri, ok
+}

@@ -1,0 +1,478 @@
+package reliable
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/zmqguard/zmqguard/zmq"
+)
+
+// readBatch bounds the requests read in one go before the loop looks at
+// finished handlers and deadlines again.
+const readBatch = 256
+
+// serverCall is one execution of the handler.
+type serverCall struct {
+	in       inbound
+	ctx      context.Context
+	cancel   context.CancelFunc
+	start    time.Time
+	deadline time.Time // zero: none
+
+	// Written by the handler goroutine before Server.finished, read by the
+	// loop after it (the server's mutex orders them).
+	reply    [][]byte
+	err      error
+	returned bool
+	panicked bool
+	panicVal any
+	stack    []byte
+
+	// Owned by the loop.
+	timedOut   bool
+	listed     bool
+	prev, next *serverCall // deadline order
+}
+
+// serverLoop is the serve loop: the one goroutine that uses the socket.
+// It reads requests while a handler slot is free, starts handlers, sends
+// their replies when they finish, and answers timeouts at the deadline.
+// When there is nothing to do it parks in the netpoller on the socket (or,
+// with every slot busy, on a channel) until a request arrives, a handler
+// finishes (it cancels the wait's context), the next deadline passes or
+// the server stops. No timer polls.
+type serverLoop struct {
+	s    *Server
+	ctx  context.Context
+	sock *zmq.Socket
+	max  int
+
+	running  int  // handler goroutines not yet collected
+	overrun  int  // of which past their deadline, already answered
+	repBusy  bool // REP: a request was received and not yet answered
+	shutdown bool // Shutdown seen
+	fatal    error
+
+	inflight   map[RequestKey]*serverCall
+	head, tail *serverCall // running calls with a deadline, oldest first
+	cache      *replyCache
+	done       []*serverCall
+
+	waitCtx    context.Context
+	waitCancel context.CancelFunc
+	timer      *time.Timer
+}
+
+func newServerLoop(s *Server, ctx context.Context) *serverLoop {
+	return &serverLoop{
+		s: s, ctx: ctx, sock: s.sock, max: s.cfg.concurrency,
+		inflight: make(map[RequestKey]*serverCall),
+		cache:    newReplyCache(s.cfg.dedupeWindow, s.cfg.cacheEntries, s.cfg.cacheBytes),
+	}
+}
+
+// run serves until the context ends (it returns the context's error),
+// a graceful shutdown completes (nil) or the socket fails (its error).
+func (l *serverLoop) run() error {
+	defer func() {
+		if l.waitCancel != nil {
+			l.waitCancel()
+		}
+		if l.timer != nil {
+			l.timer.Stop()
+		}
+	}()
+	for {
+		if err := l.ctx.Err(); err != nil {
+			return err
+		}
+		progressed := l.collect()
+		progressed = l.expire(time.Now()) || progressed
+		n, err := l.read()
+		if err == nil {
+			err = l.fatal
+		}
+		if err != nil {
+			if l.ctx.Err() != nil {
+				return l.ctx.Err()
+			}
+			return err
+		}
+		if l.shutdown && l.running == 0 {
+			return nil
+		}
+		if n > 0 || progressed {
+			continue
+		}
+		if err := l.sleep(); err != nil {
+			if l.ctx.Err() != nil {
+				return l.ctx.Err()
+			}
+			return err
+		}
+	}
+}
+
+// collect finishes the calls whose handlers returned.
+func (l *serverLoop) collect() bool {
+	calls, shutdown, _ := l.s.takeDone(l.done[:0], nil, l.shutdown)
+	newShutdown := shutdown && !l.shutdown
+	l.shutdown = shutdown
+	l.finishAll(calls)
+	return len(calls) > 0 || newShutdown
+}
+
+func (l *serverLoop) finishAll(calls []*serverCall) {
+	for i, c := range calls {
+		l.finish(c)
+		calls[i] = nil
+	}
+	l.done = calls[:0]
+}
+
+// canRead reports whether the loop may take another request.
+func (l *serverLoop) canRead() bool {
+	if l.s.rep && l.repBusy {
+		return false // REP must answer before it receives again
+	}
+	return l.running < l.max || l.shutdown
+}
+
+// read takes up to readBatch requests without blocking.
+func (l *serverLoop) read() (int, error) {
+	n := 0
+	for n < readBatch && l.canRead() && l.fatal == nil {
+		msg, err := l.sock.RecvMessageBytes(zmq.DONTWAIT)
+		if err != nil {
+			if errors.Is(err, syscall.EAGAIN) {
+				return n, nil
+			}
+			return n, err
+		}
+		n++
+		l.handle(msg)
+	}
+	return n, nil
+}
+
+// sleep parks until something may have happened: a request, a finished
+// handler, the next deadline, Shutdown or the end of the context.
+func (l *serverLoop) sleep() error {
+	if l.waitCtx == nil || l.waitCtx.Err() != nil {
+		if l.waitCancel != nil {
+			l.waitCancel()
+		}
+		l.waitCtx, l.waitCancel = context.WithCancel(l.ctx)
+	}
+	calls, shutdown, registered := l.s.takeDone(l.done[:0], l.waitCancel, l.shutdown)
+	if !registered {
+		l.shutdown = shutdown
+		l.finishAll(calls)
+		return nil
+	}
+	defer l.s.unregister()
+	var deadline time.Time
+	if l.head != nil {
+		deadline = l.head.deadline
+	}
+	if l.canRead() {
+		_, err := l.sock.WaitUntil(l.waitCtx, deadline, zmq.POLLIN)
+		var te *zmq.TimeoutError
+		if err != nil && !errors.As(err, &te) {
+			return err
+		}
+		return nil
+	}
+	if deadline.IsZero() {
+		<-l.waitCtx.Done()
+		return nil
+	}
+	if l.timer == nil {
+		l.timer = time.NewTimer(time.Until(deadline))
+	} else {
+		l.timer.Reset(time.Until(deadline))
+	}
+	select {
+	case <-l.waitCtx.Done():
+	case <-l.timer.C:
+	}
+	return nil
+}
+
+// handle answers or dispatches one request message.
+func (l *serverLoop) handle(msg [][]byte) {
+	ctr := &l.s.ctr
+	ctr.requests.Add(1)
+	var in inbound
+	if l.s.rep {
+		// REP strips the envelope and discards malformed requests itself.
+		in = inbound{body: msg}
+		l.repBusy = true
+	} else {
+		var ok bool
+		if in, ok = parseRouterMessage(msg); !ok {
+			ctr.malformedDropped.Add(1)
+			l.emit(ServerEvent{Kind: ServerEventMalformed, Message: in.bad})
+			return
+		}
+	}
+	if in.bad != "" {
+		ctr.malformed.Add(1)
+		l.emit(ServerEvent{Kind: ServerEventMalformed, ID: in.id, Code: CodeMalformed, Message: in.bad})
+		l.send(in.env, in.idForm, KindError, errorBody(CodeMalformed, in.bad))
+		return
+	}
+	if in.proto {
+		key := in.id.Key()
+		if c := l.inflight[key]; c != nil {
+			// Answer the newest attempt when the request finishes: the
+			// client waits for that one (and may have reconnected).
+			c.in.env, c.in.id = in.env, in.id
+			ctr.dupInFlight.Add(1)
+			ctr.superseded.Add(1)
+			l.emit(ServerEvent{Kind: ServerEventDuplicate, ID: in.id, Message: "joined to the running request"})
+			return
+		}
+		if e, ok := l.cache.get(key, time.Now()); ok {
+			ctr.dupCached.Add(1)
+			l.cacheGauges()
+			l.emit(ServerEvent{Kind: ServerEventDuplicate, ID: in.id, Message: "answered from the reply cache"})
+			l.send(in.env, true, e.kind, e.body)
+			return
+		}
+	}
+	if l.shutdown {
+		ctr.refused.Add(1)
+		l.emit(ServerEvent{Kind: ServerEventRefused, ID: in.id, Code: CodeShutdown})
+		l.send(in.env, in.idForm, KindError, errorBody(CodeShutdown, "server is shutting down"))
+		return
+	}
+	l.start(in)
+}
+
+// start runs the handler for in in a new goroutine.
+func (l *serverLoop) start(in inbound) {
+	now := time.Now()
+	c := &serverCall{in: in, start: now}
+	info := RequestInfo{ID: in.id, Plain: !in.proto}
+	if len(in.env) > 0 {
+		info.RoutingID = in.env[0]
+	}
+	base := context.WithValue(l.ctx, requestInfoKey{}, info)
+	if t := l.s.cfg.handlerTimeout; t > 0 {
+		c.deadline = now.Add(t)
+		c.ctx, c.cancel = context.WithDeadline(base, c.deadline)
+		l.link(c)
+	} else {
+		c.ctx, c.cancel = context.WithCancel(base)
+	}
+	if in.proto {
+		l.inflight[in.id.Key()] = c
+	}
+	l.running++
+	l.s.ctr.executed.Add(1)
+	l.s.ctr.inFlight.Store(int64(l.running))
+	go l.s.runHandler(c)
+}
+
+// runHandler calls the handler and hands the outcome to the loop, whether
+// the handler returns, panics or exits its goroutine.
+func (s *Server) runHandler(c *serverCall) {
+	defer func() {
+		if !c.returned {
+			if r := recover(); r != nil {
+				c.panicked, c.panicVal, c.stack = true, r, debug.Stack()
+			}
+		}
+		s.finished(c)
+	}()
+	c.reply, c.err = s.handler(c.ctx, c.in.body)
+	c.returned = true
+}
+
+// finish sends a returned call's reply, or caches a late one.
+func (l *serverLoop) finish(c *serverCall) {
+	ctr := &l.s.ctr
+	l.running--
+	ctr.inFlight.Store(int64(l.running))
+	c.cancel()
+	l.unlink(c)
+	kind, body, ev := l.outcome(c)
+	if c.timedOut {
+		l.overrun--
+		ctr.overrunning.Store(int64(l.overrun))
+		ctr.late.Add(1)
+		ev.Kind, ev.Code = ServerEventLateResult, ""
+		l.emit(ev)
+		// The client already has its timeout reply; a retry gets the
+		// real result instead of the timeout, if the entry is still there.
+		if c.in.proto && l.cache.contains(c.in.id.Key()) {
+			l.cachePut(c.in.id.Key(), kind, body)
+		}
+		return
+	}
+	if ev.Kind != 0 {
+		l.emit(ev)
+	}
+	if c.in.proto {
+		delete(l.inflight, c.in.id.Key())
+		l.cachePut(c.in.id.Key(), kind, body)
+	}
+	l.send(c.in.env, c.in.idForm, kind, body)
+}
+
+// outcome turns a returned call into a reply, counting panics, and the
+// event to report (Kind 0: none).
+func (l *serverLoop) outcome(c *serverCall) (Kind, [][]byte, ServerEvent) {
+	ev := ServerEvent{ID: c.in.id, Elapsed: time.Since(c.start)}
+	switch {
+	case c.panicked:
+		l.s.ctr.panics.Add(1)
+		ev.Kind, ev.Code, ev.Panic, ev.Stack = ServerEventPanic, CodePanic, c.panicVal, c.stack
+		ev.Message = fmt.Sprint(c.panicVal)
+		return KindError, errorBody(CodePanic, "handler panicked"), ev
+	case !c.returned:
+		l.s.ctr.panics.Add(1)
+		ev.Kind, ev.Code, ev.Message = ServerEventPanic, CodePanic, "handler exited its goroutine (runtime.Goexit)"
+		return KindError, errorBody(CodePanic, "handler exited without returning"), ev
+	case c.err != nil:
+		ev.Kind, ev.Err, ev.Message = ServerEventHandlerError, c.err, c.err.Error()
+		var re *RemoteError
+		switch {
+		case errors.As(c.err, &re):
+			ev.Code = re.Code
+			if ev.Code == "" {
+				ev.Code = CodeHandler
+			}
+			return KindError, errorBody(ev.Code, re.Message), ev
+		case errors.Is(c.err, context.DeadlineExceeded) && !c.deadline.IsZero() && !time.Now().Before(c.deadline):
+			// The handler gave up at its deadline (before the loop
+			// noticed it, unless the call was already answered).
+			if !c.timedOut {
+				l.s.ctr.timeouts.Add(1)
+			}
+			ev.Kind, ev.Code = ServerEventTimeout, CodeTimeout
+			return KindError, l.timeoutBody(), ev
+		}
+		ev.Code = CodeHandler
+		return KindError, errorBody(CodeHandler, c.err.Error()), ev
+	}
+	return KindReply, nonEmpty(c.reply), ev
+}
+
+func (l *serverLoop) timeoutBody() [][]byte {
+	return errorBody(CodeTimeout, fmt.Sprintf("handler overran its %v deadline", l.s.cfg.handlerTimeout))
+}
+
+// expire answers the calls whose deadline has passed with CodeTimeout.
+// Their handlers keep their slots until they return.
+func (l *serverLoop) expire(now time.Time) bool {
+	fired := false
+	for c := l.head; c != nil && !now.Before(c.deadline); c = l.head {
+		fired = true
+		l.unlink(c)
+		c.timedOut = true
+		l.overrun++
+		l.s.ctr.overrunning.Store(int64(l.overrun))
+		l.s.ctr.timeouts.Add(1)
+		body := l.timeoutBody()
+		l.emit(ServerEvent{Kind: ServerEventTimeout, ID: c.in.id, Code: CodeTimeout, Elapsed: now.Sub(c.start)})
+		if c.in.proto {
+			delete(l.inflight, c.in.id.Key())
+			l.cachePut(c.in.id.Key(), KindError, body)
+		}
+		l.send(c.in.env, c.in.idForm, KindError, body)
+	}
+	return fired
+}
+
+// send sends a reply without blocking. libzmq refuses it only when the
+// peer is gone or its queue is full (ROUTER_MANDATORY); that is counted,
+// and the client's retry will be answered from the cache.
+func (l *serverLoop) send(env [][]byte, idForm bool, kind Kind, body [][]byte) {
+	if l.s.rep {
+		l.repBusy = false
+	}
+	frames := replyFrames(env, idForm, kind, body)
+	// Count first, so that a client holding its reply never sees Stats
+	// lagging behind; a refused reply is taken back out.
+	code := ""
+	if kind == KindError && len(body) > 0 {
+		code = string(body[0])
+	}
+	l.s.ctr.reply(code, 1)
+	if _, err := l.sock.SendMessageDontwait(frames); err != nil {
+		l.s.ctr.reply(code, -1)
+		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EHOSTUNREACH) {
+			l.s.ctr.repliesDropped.Add(1)
+			l.emit(ServerEvent{Kind: ServerEventReplyDropped, ID: idOf(env, idForm), Err: err})
+			return
+		}
+		l.fatal = err
+	}
+}
+
+// idOf returns the request id in an envelope, if it ends with one.
+func idOf(env [][]byte, idForm bool) RequestID {
+	if !idForm || len(env) == 0 {
+		return RequestID{}
+	}
+	id, _, _ := ParseIDFrame(env[len(env)-1])
+	return id
+}
+
+func (l *serverLoop) cachePut(key RequestKey, kind Kind, body [][]byte) {
+	if n := l.cache.put(key, kind, body, time.Now()); n > 0 {
+		l.s.ctr.evictions.Add(uint64(n))
+		l.emit(ServerEvent{Kind: ServerEventEviction, Count: n})
+	}
+	l.cacheGauges()
+}
+
+func (l *serverLoop) cacheGauges() {
+	l.s.ctr.cacheEntries.Store(int64(l.cache.len()))
+	l.s.ctr.cacheBytes.Store(l.cache.size())
+}
+
+// link appends c to the deadline list. Every call gets the same timeout,
+// so appending keeps the list in deadline order.
+func (l *serverLoop) link(c *serverCall) {
+	c.listed, c.prev, c.next = true, l.tail, nil
+	if l.tail != nil {
+		l.tail.next = c
+	} else {
+		l.head = c
+	}
+	l.tail = c
+}
+
+func (l *serverLoop) unlink(c *serverCall) {
+	if !c.listed {
+		return
+	}
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else {
+		l.head = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	} else {
+		l.tail = c.prev
+	}
+	c.listed, c.prev, c.next = false, nil, nil
+}
+
+// emit reports ev to the hook, if any. A panicking hook is ignored.
+func (l *serverLoop) emit(ev ServerEvent) {
+	hook := l.s.cfg.hook
+	if hook == nil {
+		return
+	}
+	defer func() { _ = recover() }()
+	hook(ev)
+}
