@@ -8,6 +8,7 @@ import "C"
 
 import (
 	"reflect"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,9 @@ type Context struct {
 	termTimeout time.Duration
 	retryEINTR  atomic.Bool
 	nextID      atomic.Uint64 // monitor endpoints
+	// shared is set on the default context, which is pebbe/zmq4's too:
+	// its pebbe-side EINTR setting is left to pebbe-based code.
+	shared bool
 	// seamFallback makes sockets use pebbe/zmq4's calls instead of the
 	// direct seam; tests set it to keep the fallback honest.
 	seamFallback bool
@@ -45,7 +49,15 @@ type Context struct {
 	mu      sync.Mutex
 	sockets map[*Socket]struct{}
 	closed  bool
-	termErr error
+	// termDone is closed when zmq_ctx_term has returned termErr. A Term
+	// that timed out leaves it open; a later Term waits for it again.
+	termDone chan struct{}
+	termErr  error
+	// busy counts calls blocked inside libzmq on the context's sockets
+	// (Proxy, Poller.Poll, Reactor.Run); idle is closed when it drops to
+	// zero during Term, which must not close sockets under them.
+	busy int
+	idle chan struct{}
 }
 
 // ContextOption configures a Context.
@@ -86,16 +98,25 @@ func NewContext(opts ...ContextOption) (*Context, error) {
 	if err != nil {
 		return nil, wrapErr(err)
 	}
-	return wrapContext(raw, opts...)
+	// pebbe terminates a forgotten context in a finalizer. Sockets are not
+	// closed by finalizers here (see Socket), so that zmq_ctx_term would
+	// block the runtime's finalizer goroutine for good. Term explicitly.
+	runtime.SetFinalizer(raw, nil)
+	return wrapContext(raw, false, opts...)
 }
 
-func wrapContext(raw *zmq4.Context, opts ...ContextOption) (*Context, error) {
+func wrapContext(raw *zmq4.Context, shared bool, opts ...ContextOption) (*Context, error) {
 	c := &Context{raw: raw, linger: DefaultLinger, termTimeout: DefaultTermTimeout,
-		sockets: make(map[*Socket]struct{})}
+		sockets: make(map[*Socket]struct{}), shared: shared}
 	c.retryEINTR.Store(true)
-	// zmqguard retries EINTR itself, keeping deadlines; pebbe/zmq4 would
-	// restart the full timeout of a poll on each interruption.
-	raw.SetRetryAfterEINTR(false)
+	if !shared {
+		// zmqguard retries EINTR itself, keeping deadlines; pebbe/zmq4
+		// would restart the full timeout of a poll on each interruption.
+		// Not on the default context: pebbe-based code (and pebbe's own
+		// ZAP handler, which quits on an error) shares it and expects
+		// pebbe's setting.
+		raw.SetRetryAfterEINTR(false)
+	}
 	for _, o := range opts {
 		if err := o(c); err != nil {
 			raw.Term()
@@ -127,7 +148,7 @@ func defaultContext() (*Context, error) {
 			defaultCtx.err = wrapErr(err)
 			return
 		}
-		defaultCtx.ctx, defaultCtx.err = wrapContext(raw)
+		defaultCtx.ctx, defaultCtx.err = wrapContext(raw, true)
 	})
 	return defaultCtx.ctx, defaultCtx.err
 }
@@ -173,7 +194,15 @@ func (c *Context) Raw() *zmq4.Context { return c.raw }
 // SetRetryAfterEINTR sets whether calls retry after EINTR (the default).
 // zmqguard's retries keep the call's original deadline. With false, EINTR
 // is returned to the caller, as in pebbe/zmq4.
-func (c *Context) SetRetryAfterEINTR(retry bool) { c.retryEINTR.Store(retry) }
+//
+// On the default context, the setting is pebbe/zmq4's as well, because
+// pebbe-based code shares that context.
+func (c *Context) SetRetryAfterEINTR(retry bool) {
+	c.retryEINTR.Store(retry)
+	if c.shared {
+		c.raw.SetRetryAfterEINTR(retry)
+	}
+}
 
 // GetRetryAfterEINTR reports whether calls retry after EINTR.
 func (c *Context) GetRetryAfterEINTR() bool { return c.retryEINTR.Load() }
@@ -205,22 +234,44 @@ func (c *Context) forget(s *Socket) {
 // net.ErrClosed), closes every socket the context created, then waits for
 // libzmq to finish, at most the term timeout (DefaultTermTimeout), after
 // which it returns ErrTermTimeout.
+//
+// A Term that returned ErrTermTimeout left libzmq terminating in the
+// background; calling Term again (after closing the socket that held it
+// up) waits for that termination again, at most the term timeout.
 func (c *Context) Term() error {
 	c.mu.Lock()
 	if c.closed {
+		done := c.termDone
 		c.mu.Unlock()
-		return c.termErr
+		return c.awaitTerm(done, time.NewTimer(c.termTimeout))
 	}
 	c.closed = true
+	done := make(chan struct{})
+	c.termDone = done
 	socks := make([]*Socket, 0, len(c.sockets))
 	for s := range c.sockets {
 		socks = append(socks, s)
 	}
+	var idle chan struct{}
+	if c.busy > 0 {
+		idle = make(chan struct{})
+		c.idle = idle
+	}
 	c.mu.Unlock()
+	timer := time.NewTimer(c.termTimeout)
 
 	// Wake callers blocked inside libzmq (Poll, Proxy) with ETERM.
 	if h := contextHandle(c.raw); h != nil {
 		C.zg_ctx_shutdown(h)
+	}
+	// Closing a socket under a call still running inside libzmq would be
+	// a use after free: let those calls return first.
+	if idle != nil {
+		select {
+		case <-idle:
+		case <-timer.C:
+			timer.Reset(0)
+		}
 	}
 	// Monitored sockets first: closing them stops their monitors, whose
 	// own sockets then close themselves.
@@ -233,7 +284,6 @@ func (c *Context) Term() error {
 		s.Close()
 	}
 
-	done := make(chan error, 1)
 	go func() {
 		var err error
 		for {
@@ -242,20 +292,46 @@ func (c *Context) Term() error {
 				break
 			}
 		}
-		done <- wrapErr(err)
+		c.mu.Lock()
+		c.termErr = wrapErr(err)
+		c.mu.Unlock()
+		close(done)
 	}()
-	timer := time.NewTimer(c.termTimeout)
+	return c.awaitTerm(done, timer)
+}
+
+// awaitTerm waits until libzmq's termination is done or timer fires.
+func (c *Context) awaitTerm(done <-chan struct{}, timer *time.Timer) error {
 	defer timer.Stop()
-	var err error
 	select {
-	case err = <-done:
+	case <-done:
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.termErr
 	case <-timer.C:
-		err = ErrTermTimeout
+		return ErrTermTimeout
 	}
+}
+
+// enter registers a call about to block inside libzmq on the context's
+// sockets; it fails once Term has begun. Call leave when it returns.
+func (c *Context) enter() error {
 	c.mu.Lock()
-	c.termErr = err
-	c.mu.Unlock()
-	return err
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrorContextClosed
+	}
+	c.busy++
+	return nil
+}
+
+func (c *Context) leave() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.busy--; c.busy == 0 && c.idle != nil {
+		close(c.idle)
+		c.idle = nil
+	}
 }
 
 var directContexts = func() bool {

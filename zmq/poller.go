@@ -77,6 +77,14 @@ func (p *Poller) poll(timeout time.Duration, all bool) ([]Polled, error) {
 	if timeout > 0 {
 		deadline = time.Now().Add(timeout)
 	}
+	if len(p.socks) > 0 {
+		// Term must not close the sockets while zmq_poll uses them.
+		c := p.socks[0].ctx
+		if err := c.enter(); err != nil {
+			return []Polled{}, err
+		}
+		defer c.leave()
+	}
 	for {
 		var res []zmq4.Polled
 		var err error

@@ -10,6 +10,7 @@ import (
 // handlers with channel handlers. It is not safe for concurrent use.
 type Reactor struct {
 	raw *zmq4.Reactor
+	ctx *Context // of the first socket added; see Context.enter
 }
 
 // NewReactor returns an empty reactor.
@@ -17,6 +18,9 @@ func NewReactor() *Reactor { return &Reactor{raw: zmq4.NewReactor()} }
 
 // AddSocket adds a handler for events on soc, replacing an earlier one.
 func (r *Reactor) AddSocket(soc *Socket, events State, handler func(State) error) {
+	if r.ctx == nil {
+		r.ctx = soc.ctx
+	}
 	r.raw.AddSocket(soc.Raw(), events, handler)
 }
 
@@ -42,4 +46,13 @@ func (r *Reactor) SetVerbose(verbose bool) { r.raw.SetVerbose(verbose) }
 
 // Run runs the reactor until a handler returns an error, polling channels
 // at least every interval.
-func (r *Reactor) Run(interval time.Duration) (err error) { return wrapErr(r.raw.Run(interval)) }
+func (r *Reactor) Run(interval time.Duration) (err error) {
+	if r.ctx != nil {
+		// Term must not close the sockets while zmq_poll uses them.
+		if err := r.ctx.enter(); err != nil {
+			return err
+		}
+		defer r.ctx.leave()
+	}
+	return wrapErr(r.raw.Run(interval))
+}

@@ -1,6 +1,7 @@
 package zmq
 
 import (
+	"syscall"
 	"time"
 
 	zmq4 "github.com/pebbe/zmq4"
@@ -59,8 +60,9 @@ func (r *replayLog) forgetEndpoint(kind endpointKind, addr string) {
 	}
 }
 
-// apply replays the log on raw. A wildcard bind (tcp://host:*) is replayed
-// as the wildcard, so the port may change: read LAST_ENDPOINT again.
+// apply replays the log on raw. Binds are replayed on the addresses they
+// resolved to (Bind records tcp://host:* as the port it got), so a Reset
+// socket keeps its port.
 func (r *replayLog) apply(raw *zmq4.Socket, linger time.Duration) error {
 	if err := raw.SetLinger(linger); err != nil {
 		return wrapErr(err)
@@ -73,7 +75,7 @@ func (r *replayLog) apply(raw *zmq4.Socket, linger time.Duration) error {
 	for _, e := range r.endpoints {
 		var err error
 		if e.kind == endpointBind {
-			err = raw.Bind(e.addr)
+			err = rebind(raw, e.addr)
 		} else {
 			err = raw.Connect(e.addr)
 		}
@@ -82,4 +84,22 @@ func (r *replayLog) apply(raw *zmq4.Socket, linger time.Duration) error {
 		}
 	}
 	return nil
+}
+
+// rebindTimeout bounds how long Reset waits for an endpoint to be released
+// by the libzmq socket it replaced. libzmq closes sockets asynchronously
+// (the reaper and I/O threads close listeners and unregister inproc names
+// after zmq_close returns), so binding the same address at once can fail
+// with EADDRINUSE for a moment.
+const rebindTimeout = 2 * time.Second
+
+func rebind(raw *zmq4.Socket, addr string) error {
+	deadline := time.Now().Add(rebindTimeout)
+	for {
+		err := raw.Bind(addr)
+		if err == nil || !isErrno(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

@@ -64,6 +64,7 @@ static int zg_fd(void *s) {
 import "C"
 
 import (
+	"math"
 	"reflect"
 	"syscall"
 	"unsafe"
@@ -127,10 +128,13 @@ func (s *seam) recvFrame(flags Flag) (data []byte, more bool, err error) {
 		return nil, false, Errno(s.rx.err)
 	}
 	n := int(s.rx.size)
-	data = make([]byte, n)
-	if n > 0 {
-		copy(data, unsafe.Slice((*byte)(s.rx.data), n))
+	if n <= math.MaxInt32 {
+		// One allocation, not zeroed before the copy (make + copy would
+		// clear it first).
+		return C.GoBytes(s.rx.data, C.int(n)), s.rx.more != 0, nil
 	}
+	data = make([]byte, n)
+	copy(data, unsafe.Slice((*byte)(s.rx.data), n))
 	return data, s.rx.more != 0, nil
 }
 

@@ -39,6 +39,7 @@ type Socket struct {
 	// State of the current wait (one waiter at a time, by contract).
 	want    State
 	waitErr error
+	checked bool // ready has checked ZMQ_EVENTS once in this wait
 	readyFn func(uintptr) bool
 	// parked is set while a goroutine waits on ZMQ_FD (see poke).
 	parked atomic.Bool
@@ -181,9 +182,9 @@ func (s *Socket) Reset() error {
 	old.free()
 	s.adopt(raw)
 	s.broken = nil
-	err = s.replay.apply(raw, s.ctx.linger)
+	// Monitors first, so that they see the new socket's connects.
 	s.reattachMonitorsLocked(mons)
-	return err
+	return s.replay.apply(raw, s.ctx.linger)
 }
 
 func (s *Socket) closeWaiterLocked() {

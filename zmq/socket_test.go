@@ -89,11 +89,12 @@ func TestContextCancelWakesRecv(t *testing.T) {
 		pull, _ := zmqtest.Pair(t, c, tr, zmq.PULL, zmq.PUSH)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
+		park := parked(pull)
 		go func() {
 			_, err := pull.RecvBytesContext(ctx, 0)
 			done <- err
 		}()
-		time.Sleep(20 * time.Millisecond) // let it park; not synchronisation
+		waitFor(t, park, "the receive to park")
 		cancel()
 		select {
 		case err := <-done:
@@ -109,11 +110,12 @@ func TestCloseWakesBlockedRecv(t *testing.T) {
 		c := zmqtest.Context(t)
 		pull, _ := zmqtest.Pair(t, c, tr, zmq.PULL, zmq.PUSH)
 		done := make(chan error, 1)
+		park := parked(pull)
 		go func() {
 			_, err := pull.Recv(0)
 			done <- err
 		}()
-		time.Sleep(20 * time.Millisecond)
+		waitFor(t, park, "the receive to park")
 		require.NoError(t, pull.Close())
 		select {
 		case err := <-done:

@@ -48,9 +48,16 @@ func (s *Socket) WaitUntil(ctx context.Context, deadline time.Time, events State
 }
 
 // ready is the netpoller callback: it reports whether the wait is over.
-// It runs after the netpoller reset its readiness flag, so an edge on
-// ZMQ_FD arriving after this check wakes the waiter.
+// Its first call runs after the netpoller reset its readiness flag, so an
+// edge on ZMQ_FD arriving after that check wakes the waiter. Once woken,
+// it ends the wait without reading ZMQ_EVENTS again: the caller retries
+// its operation, which processes libzmq's commands just the same, so a
+// wake costs one call into libzmq instead of two.
 func (s *Socket) ready(uintptr) bool {
+	if s.checked {
+		return true
+	}
+	s.checked = true
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed.Load() {
@@ -118,6 +125,7 @@ func (s *Socket) await(lim *limit, want State, op string) error {
 	}
 	s.want = want
 	s.waitErr = nil
+	s.checked = false
 	if err := w.setDeadline(deadline); err != nil {
 		return s.closedOr(err)
 	}

@@ -1,0 +1,44 @@
+package zmq
+
+// Test hooks. This file is compiled only with the tests; it reaches into
+// unexported fields so that tests can inject faults and observe states
+// that libzmq cannot be made to produce on demand.
+
+// SetSendFault installs f as the socket's multipart fault-injection hook:
+// it is consulted before each frame of SendMessage and a non-nil result
+// fails that frame as if libzmq had refused it. nil removes the hook.
+func SetSendFault(s *Socket, f func(frame int) error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sendFault = f
+}
+
+// OnPark calls f each time a blocking call on s is about to park in the
+// netpoller (the readiness check found the socket not ready). Tests use it
+// to know that a call is blocked instead of sleeping. The hook survives
+// Reset. Install it before the socket is used by another goroutine.
+func OnPark(s *Socket, f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := s.ready
+	s.readyFn = func(fd uintptr) bool {
+		ok := next(fd)
+		if !ok {
+			f()
+		}
+		return ok
+	}
+}
+
+// WithSeamFallback makes the context's sockets use pebbe/zmq4's calls
+// instead of the direct seam, so the fallback path stays tested.
+func WithSeamFallback() ContextOption {
+	return func(c *Context) error { c.seamFallback = true; return nil }
+}
+
+// UsesDirectSeam reports whether s talks to libzmq through the direct seam.
+func UsesDirectSeam(s *Socket) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seam.handle != nil
+}
