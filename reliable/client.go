@@ -36,7 +36,6 @@ type Client struct {
 	pending map[uint64]*call // by Seq
 	closed  bool
 
-	stopRead   context.CancelFunc
 	readerDone sync.WaitGroup
 }
 
@@ -74,8 +73,6 @@ func NewClient(zctx *zmq.Context, endpoints []string, opts ...ClientOption) (*Cl
 		c.plain = newPlainConn(c, endpoints)
 		return c, nil
 	}
-	readCtx, stop := context.WithCancel(context.Background())
-	c.stopRead = stop
 	for _, addr := range endpoints {
 		ep, err := openEndpoint(zctx, &cfg, addr, zmq.DEALER)
 		if err != nil {
@@ -84,7 +81,7 @@ func NewClient(zctx *zmq.Context, endpoints []string, opts ...ClientOption) (*Cl
 		}
 		c.eps = append(c.eps, ep)
 		c.readerDone.Add(1)
-		go c.read(readCtx, ep)
+		go c.read(ep)
 	}
 	return c, nil
 }
@@ -111,8 +108,9 @@ func (c *Client) Close() error {
 	if c.plain != nil {
 		c.plain.close()
 	}
-	if c.stopRead != nil {
-		c.stopRead()
+	// Closing a socket wakes its reader (net.ErrClosed).
+	for _, ep := range c.eps {
+		ep.sock.Close()
 	}
 	c.readerDone.Wait()
 	for _, ep := range c.eps {

@@ -3,11 +3,10 @@ package reliable
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"syscall"
 	"time"
-
-	"github.com/zmqguard/zmqguard/zmq"
 )
 
 var osErrDeadlineExceeded = os.ErrDeadlineExceeded
@@ -127,13 +126,15 @@ func (c *Client) finish(seq uint64, n int, addr string, r reply, start time.Time
 }
 
 // read receives every reply arriving on ep and hands it to the request
-// waiting for it; anything else is counted and dropped.
-func (c *Client) read(ctx context.Context, ep *endpoint) {
+// waiting for it; anything else is counted and dropped. It ends when the
+// socket is closed. Its context is Background on purpose: a cancellable
+// one would cost a context.AfterFunc per wait.
+func (c *Client) read(ep *endpoint) {
 	defer c.readerDone.Done()
 	for {
-		msg, err := ep.sock.RecvMessageBytesContext(ctx, 0)
+		msg, err := ep.sock.RecvMessageBytesContext(context.Background(), 0)
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, zmq.ErrorSocketClosed) {
+			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			continue

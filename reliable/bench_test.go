@@ -1,0 +1,114 @@
+package reliable_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	zmq4 "github.com/pebbe/zmq4"
+
+	"github.com/zmqguard/zmqguard/internal/zmqtest"
+	"github.com/zmqguard/zmqguard/reliable"
+)
+
+// benchEcho runs a raw pebbe/zmq4 ROUTER echo server on its own context,
+// the same server for every variant, and returns its endpoint.
+func benchEcho(b *testing.B) string {
+	b.Helper()
+	ctx, err := zmq4.NewContext()
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, _ := ctx.NewSocket(zmq4.ROUTER)
+	r.SetLinger(0)
+	r.SetRcvhwm(100000)
+	r.SetSndhwm(100000)
+	if err := r.Bind("tcp://127.0.0.1:*"); err != nil {
+		b.Fatal(err)
+	}
+	ep, _ := r.GetLastEndpoint()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			msg, err := r.RecvMessageBytes(0)
+			if err != nil {
+				return // ETERM
+			}
+			r.SendMessage(msg)
+		}
+	}()
+	b.Cleanup(func() {
+		go ctx.Term() // wakes the server with ETERM; waits for its socket
+		<-done
+		r.Close()
+	})
+	return ep
+}
+
+// BenchmarkRequestRate compares the happy-path request rate of
+// reliable.Client with raw pebbe/zmq4 REQ over tcp, side by side:
+//
+//	go test -run '^$' -bench RequestRate -count 6 ./reliable/
+func BenchmarkRequestRate(b *testing.B) {
+	body := []byte("0123456789abcdef")
+	b.Run("impl=pebbe-req/inflight=1", func(b *testing.B) {
+		ep := benchEcho(b)
+		ctx, _ := zmq4.NewContext()
+		defer ctx.Term()
+		req, _ := ctx.NewSocket(zmq4.REQ)
+		defer req.Close()
+		req.SetLinger(0)
+		req.Connect(ep)
+		b.ResetTimer()
+		for range b.N {
+			if _, err := req.SendBytes(body, 0); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := req.RecvBytes(0); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+	})
+	for _, tc := range []struct {
+		name     string
+		mode     reliable.Mode
+		inflight int
+	}{
+		{"impl=client-plain/inflight=1", reliable.Plain, 1},
+		{"impl=client-correlated/inflight=1", reliable.Correlated, 1},
+		{"impl=client-correlated/inflight=16", reliable.Correlated, 16},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			ep := benchEcho(b)
+			zctx := zmqtest.Context(b)
+			c, err := reliable.NewClient(zctx, []string{ep}, reliable.WithMode(tc.mode), reliable.WithAttemptTimeout(10*time.Second))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := c.Request(context.Background(), body); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			per := (b.N + tc.inflight - 1) / tc.inflight
+			for range tc.inflight {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for range per {
+						if _, err := c.Request(context.Background(), body); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.ReportMetric(float64(per*tc.inflight)/b.Elapsed().Seconds(), "req/s")
+		})
+	}
+}
