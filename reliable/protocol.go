@@ -86,7 +86,10 @@ type MalformedError struct {
 	What string // what was wrong, e.g. "ID frame length 7"
 }
 
-func (e *MalformedError) Error() string        { return "reliable: malformed message: " + e.What }
+// Error describes what was malformed.
+func (e *MalformedError) Error() string { return "reliable: malformed message: " + e.What }
+
+// Is makes every MalformedError match ErrMalformed.
 func (e *MalformedError) Is(target error) bool { return target == ErrMalformed }
 
 func malformed(format string, a ...any) error {
@@ -148,6 +151,7 @@ type RemoteError struct {
 	Message string
 }
 
+// Error renders the code and message.
 func (e *RemoteError) Error() string {
 	return "reliable: remote " + e.Code + " error: " + e.Message
 }

@@ -39,7 +39,12 @@
 // # Concurrency
 //
 // A Socket, like every libzmq socket, must be used by one goroutine at a
-// time. Close may be called from any goroutine at any time. A Context is
+// time. Close may be called from any goroutine at any time. One further
+// pattern is supported: a single goroutine blocked in a receive while other
+// goroutines send with DONTWAIT (taking turns among themselves). Every call
+// into libzmq is serialised by the socket's lock, and a call made while a
+// receiver is parked wakes it to look again, because libzmq may have
+// consumed its ZMQ_FD signal (see Socket.poke). A Context is
 // safe for concurrent use. A Monitor is safe for concurrent use. Poller and
 // Reactor are not.
 //
