@@ -99,7 +99,8 @@ func TestClientOptionsValidated(t *testing.T) {
 		reliable.WithReconnectInterval(-1), reliable.WithHWM(0),
 	} {
 		_, err := reliable.NewClient(zctx, []string{"inproc://x"}, o)
-		assert.Error(t, err)
+		var oe *zmq.OptionError
+		assert.ErrorAs(t, err, &oe)
 	}
 	_, err := reliable.NewClient(zctx, nil)
 	assert.Error(t, err)

@@ -88,7 +88,7 @@ type ClientOption func(*clientConfig) error
 func WithMode(m Mode) ClientOption {
 	return func(c *clientConfig) error {
 		if m != Correlated && m != Plain {
-			return fmt.Errorf("reliable: WithMode: unknown mode %d", m)
+			return optionError("WithMode", fmt.Sprintf("unknown mode %d", m))
 		}
 		c.mode = m
 		return nil
@@ -100,7 +100,7 @@ func WithMode(m Mode) ClientOption {
 func WithAttemptTimeout(d time.Duration) ClientOption {
 	return func(c *clientConfig) error {
 		if d <= 0 {
-			return fmt.Errorf("reliable: WithAttemptTimeout: %v is not positive", d)
+			return optionError("WithAttemptTimeout", fmt.Sprintf("%v is not positive", d))
 		}
 		c.attemptTimeout = d
 		return nil
@@ -112,7 +112,7 @@ func WithAttemptTimeout(d time.Duration) ClientOption {
 func WithMaxAttempts(n int) ClientOption {
 	return func(c *clientConfig) error {
 		if n < 1 {
-			return fmt.Errorf("reliable: WithMaxAttempts: %d < 1", n)
+			return optionError("WithMaxAttempts", fmt.Sprintf("%d < 1", n))
 		}
 		c.maxAttempts = n
 		return nil
@@ -125,7 +125,7 @@ func WithBackoff(b Backoff) ClientOption {
 	return func(c *clientConfig) error {
 		b = b.WithDefaults()
 		if err := b.Validate(); err != nil {
-			return fmt.Errorf("reliable: WithBackoff: %w", err)
+			return optionError("WithBackoff", err.Error())
 		}
 		c.backoff = b
 		return nil
@@ -144,7 +144,7 @@ func WithFailFast(on bool) ClientOption {
 func WithReconnectInterval(d time.Duration) ClientOption {
 	return func(c *clientConfig) error {
 		if d <= 0 {
-			return fmt.Errorf("reliable: WithReconnectInterval: %v is not positive", d)
+			return optionError("WithReconnectInterval", fmt.Sprintf("%v is not positive", d))
 		}
 		c.reconnect = d
 		return nil
@@ -156,7 +156,7 @@ func WithReconnectInterval(d time.Duration) ClientOption {
 func WithHWM(n int) ClientOption {
 	return func(c *clientConfig) error {
 		if n < 1 {
-			return fmt.Errorf("reliable: WithHWM: %d < 1", n)
+			return optionError("WithHWM", fmt.Sprintf("%d < 1", n))
 		}
 		c.hwm = n
 		return nil

@@ -48,7 +48,7 @@ type ReqOption func(*reqConfig) error
 func WithContext(zctx *zmq.Context) ReqOption {
 	return func(c *reqConfig) error {
 		if zctx == nil {
-			return errors.New("reliable: WithContext: nil context")
+			return optionError("WithContext", "nil context")
 		}
 		c.zctx = zctx
 		return nil
@@ -60,7 +60,7 @@ func WithContext(zctx *zmq.Context) ReqOption {
 func WithReqTimeout(d time.Duration) ReqOption {
 	return func(c *reqConfig) error {
 		if d < 0 && d != -1 {
-			return fmt.Errorf("reliable: WithReqTimeout: %v", d)
+			return optionError("WithReqTimeout", fmt.Sprintf("%v is negative and not -1", d))
 		}
 		c.timeout = d
 		return nil
