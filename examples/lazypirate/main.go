@@ -23,6 +23,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -209,7 +210,7 @@ type server struct {
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
-	stdin   interface{ Close() error }
+	stdin   io.Closer
 	killed  time.Time // when the last crash happened; zero once recovered
 	stopped bool
 	done    chan struct{} // closed by stop
