@@ -393,3 +393,26 @@ func TestBenchNoServer(t *testing.T) {
 	assert.Equal(t, 2, r.code)
 	assert.Contains(t, r.stderr, "no request was answered")
 }
+
+// TestBenchProgressOnTerminal runs bench under script(1), which gives it a
+// terminal: the progress line appears there, and is cleared at the end.
+func TestBenchProgressOnTerminal(t *testing.T) {
+	scriptBin, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("script(1) not installed")
+	}
+	ep, _ := serve(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// stdout goes to a file: only stderr is the terminal.
+	out := filepath.Join(t.TempDir(), "out")
+	shell := fmt.Sprintf("%s bench --duration 700ms %s > %s", binary, ep, out)
+	tty, err := exec.CommandContext(ctx, scriptBin, "-qec", shell, "/dev/null").CombinedOutput()
+	require.NoError(t, err, "%s", tty)
+	assert.Regexp(t, `\r\s*\d+\.\ds\s+\d+ replies\s+\d+/s`, string(tty), "progress line")
+	assert.True(t, bytes.HasSuffix(tty, []byte("\r\033[K")), "progress line cleared: %q", tty)
+	res, err := os.ReadFile(out)
+	require.NoError(t, err)
+	assert.Contains(t, string(res), "bench "+ep)
+	assert.NotContains(t, string(res), "\r", "no progress on stdout")
+}
