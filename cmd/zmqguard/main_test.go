@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -415,4 +416,42 @@ func TestBenchProgressOnTerminal(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(res), "bench "+ep)
 	assert.NotContains(t, string(res), "\r", "no progress on stdout")
+}
+
+// TestJSONFieldsDocumented checks that docs/CLI.md lists every field of the
+// ping and bench --json output, and no field they do not print.
+func TestJSONFieldsDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "CLI.md"))
+	require.NoError(t, err)
+	documented := func(cmd string) []string {
+		sec := string(doc)[strings.Index(string(doc), "## "+cmd):]
+		i := strings.Index(sec, "`--json`: `{")
+		require.GreaterOrEqual(t, i, 0, "docs/CLI.md: no --json field list for %s", cmd)
+		list := sec[i : i+strings.Index(sec[i:], "}`.")]
+		var keys []string
+		for _, m := range regexp.MustCompile(`"(\w+)"`).FindAllStringSubmatch(list, -1) {
+			if m[1] != "seq" && m[1] != "rtt_ms" && m[1] != "error" { // inside "pings"
+				keys = append(keys, m[1])
+			}
+		}
+		return keys
+	}
+	keys := func(js string) []string {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(js), &m))
+		var out []string
+		for k := range m {
+			out = append(out, k)
+		}
+		return out
+	}
+	ep, _ := serve(t)
+	r := zg(t, "ping", "--json", "--count", "1", ep)
+	require.Equal(t, 0, r.code)
+	assert.ElementsMatch(t, documented("ping"), keys(r.stdout))
+
+	r = zg(t, "bench", "--json", "--duration", "200ms", ep)
+	require.Equal(t, 0, r.code)
+	// first_error and interrupted are omitted when empty.
+	assert.ElementsMatch(t, documented("bench"), append(keys(r.stdout), "first_error", "interrupted"))
 }
