@@ -143,18 +143,20 @@ func TestExamplesServer(t *testing.T) {
 		`-> error reply: code "panic", message "handler panicked"`,
 		`-> error reply: code "timeout", message "handler overran its 1s deadline"`,
 		`-> error reply: code "handler", message "unknown command nonsense"`,
-		`joined to the running request`,
-		`answered from the reply cache`,
 		`-> reply "charged 10 EUR (execution #1)"`,
 		`plain REQ client: request "fail 7" -> ["ZGERR" "not_found" "no account 7"]`,
 		"serve returned: reliable: server closed",
 		"   panics             1\n",
 		"   handler timeouts   1\n",
-		"duplicates         1 joined to the running request, 1 answered from the cache",
-		"charge handler ran 1 time(s) for one request sent 3 time(s)",
 	} {
 		assert.Contains(t, out, line)
 	}
+	// The retries' timing (at 400ms while the 600ms handler runs, at 800ms
+	// after it finished) has 200ms of slack; on a loaded machine a retry
+	// may land on the other side, so only the sum is exact.
+	assert.Regexp(t, `\[server\] duplicate of request 1 attempt 2: (joined to the running request|answered from the reply cache)`, out)
+	assert.Regexp(t, `duplicates         \d joined to the running request, \d answered from the cache`, out)
+	assert.Regexp(t, `charge handler ran 1 time\(s\) for one request sent [3-9] time\(s\)`, out)
 }
 
 func TestExamplesCurve(t *testing.T) {

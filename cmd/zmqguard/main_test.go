@@ -279,7 +279,7 @@ func TestReqFailover(t *testing.T) {
 	ep := inProcess(t, func(ctx context.Context, req [][]byte) ([][]byte, error) {
 		return [][]byte{[]byte("from the second")}, nil
 	})
-	r := zg(t, "req", "--timeout", "200ms", "--endpoint", ep, deadEndpoint(t), "hi")
+	r := zg(t, "req", "--timeout", "500ms", "--endpoint", ep, deadEndpoint(t), "hi")
 	assert.Equal(t, 0, r.code)
 	assert.Equal(t, "from the second\n", r.stdout)
 }

@@ -84,13 +84,13 @@ func main() {
 	fmt.Println("server listening on", srv.Addr())
 
 	// A patient client, and an impatient one whose attempts (100ms) time
-	// out long before "charge" (600ms) is done: it retries at 350ms, while
-	// the handler runs, and at 700ms, after it finished.
+	// out long before "charge" (600ms) is done: it retries at 400ms, while
+	// the handler runs, and at 800ms, after it finished.
 	patient, err := reliable.NewClient(zctx, []string{srv.Addr()}, reliable.WithAttemptTimeout(3*time.Second))
 	check(err)
 	impatient, err := reliable.NewClient(zctx, []string{srv.Addr()},
 		reliable.WithAttemptTimeout(100*time.Millisecond), reliable.WithMaxAttempts(5),
-		reliable.WithBackoff(reliable.Backoff{Initial: 250 * time.Millisecond, Max: 250 * time.Millisecond, Multiplier: 1, Jitter: 0}),
+		reliable.WithBackoff(reliable.Backoff{Initial: 300 * time.Millisecond, Max: 300 * time.Millisecond, Multiplier: 1, Jitter: 0}),
 		reliable.WithEventHook(func(e reliable.ClientEvent) {
 			switch e.Kind {
 			case reliable.EventAttempt:

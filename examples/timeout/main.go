@@ -51,8 +51,8 @@ func main() {
 	// 1. A context deadline bounds a blocked receive.
 	fmt.Println("1. receive with a 200ms context deadline")
 	s := silent(zctx, "deadline")
+	start := time.Now() // before the deadline is set: it counts from here
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-	start := time.Now()
 	_, err = timeout.RecvBytes(ctx, s)
 	took := time.Since(start)
 	cancel()
@@ -67,8 +67,8 @@ func main() {
 	fmt.Println("2. receive cancelled from another goroutine after 100ms (think Ctrl-C)")
 	s = silent(zctx, "cancel")
 	ctx, cancel = context.WithCancel(context.Background())
-	stop := time.AfterFunc(100*time.Millisecond, cancel)
 	start = time.Now()
+	stop := time.AfterFunc(100*time.Millisecond, cancel)
 	_, err = timeout.RecvMessage(ctx, s)
 	took = time.Since(start)
 	stop.Stop()
@@ -86,8 +86,8 @@ func main() {
 	fmt.Printf("   errors.Is(err, os.ErrDeadlineExceeded): %v\n", errors.Is(err, os.ErrDeadlineExceeded))
 	fmt.Printf("   returned after about 150ms: %s\n", within(took, 150*time.Millisecond, 350*time.Millisecond))
 	// A context deadline replaces the default, longer or shorter.
-	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
 	start = time.Now()
+	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
 	_, err = ts.RecvContext(ctx, 0)
 	took = time.Since(start)
 	cancel()
@@ -97,8 +97,8 @@ func main() {
 	// 4. Closing the socket from another goroutine wakes the receive.
 	fmt.Println("4. socket closed by another goroutine after 100ms")
 	s = silent(zctx, "close")
-	stop = time.AfterFunc(100*time.Millisecond, func() { _ = s.Close() })
 	start = time.Now()
+	stop = time.AfterFunc(100*time.Millisecond, func() { _ = s.Close() })
 	_, err = timeout.RecvBytes(context.Background(), s)
 	took = time.Since(start)
 	stop.Stop()
@@ -108,8 +108,8 @@ func main() {
 	// 5. Sub-millisecond deadlines are honoured, not truncated to zero.
 	fmt.Println("5. receive with a 700µs deadline (pebbe/zmq4 truncates it to 0ms: no wait at all)")
 	s = silent(zctx, "short")
-	ctx, cancel = context.WithTimeout(context.Background(), 700*time.Microsecond)
 	start = time.Now()
+	ctx, cancel = context.WithTimeout(context.Background(), 700*time.Microsecond)
 	_, err = timeout.RecvBytes(ctx, s)
 	took = time.Since(start)
 	cancel()
