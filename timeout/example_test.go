@@ -11,6 +11,37 @@ import (
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
+// Every blocking call takes a context: its deadline bounds the call, its
+// cancellation wakes it, and a Socket adds default timeouts to the method set
+// of a pebbe/zmq4 socket.
+func Example() {
+	zctx, _ := zmq.NewContext()
+	defer zctx.Term()
+	pull, _ := zctx.NewSocket(zmq.PULL)
+	pull.Bind("inproc://example-overview")
+	push, _ := zctx.NewSocket(zmq.PUSH)
+	push.Connect("inproc://example-overview")
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	timeout.SendMessage(ctx, push, "job", 1)
+	msg, err := timeout.RecvMessage(ctx, pull)
+	fmt.Println(msg, err)
+
+	short, cancelShort := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer cancelShort()
+	_, err = timeout.RecvMessage(short, pull) // nothing more comes
+	fmt.Println(errors.Is(err, os.ErrDeadlineExceeded))
+
+	s, _ := timeout.New(pull, timeout.WithRecvTimeout(10*time.Millisecond))
+	_, err = s.RecvMessage(0) // pebbe-style, bounded by the default
+	fmt.Println(errors.Is(err, os.ErrDeadlineExceeded))
+	// Output:
+	// [job 1] <nil>
+	// true
+	// true
+}
+
 // Receive with a deadline: the call returns when a message arrives or the
 // deadline passes, whichever comes first.
 func ExampleRecvBytes() {

@@ -41,7 +41,9 @@ func runBin(t *testing.T, bin string) string {
 
 func TestPebbeProgramGetsStuck(t *testing.T) {
 	out := runBin(t, build(t, "./pebbe"))
-	assert.Contains(t, out, "request 1: no reply after 300ms: resource temporarily unavailable\n")
+	// 300ms rounded to 100ms, or more on a loaded machine (and pebbe's
+	// timeouts stretch when EINTR restarts them).
+	assert.Regexp(t, `request 1: no reply after (\d00ms|[\d.]+s): resource temporarily unavailable\n`, out)
 	assert.Contains(t, out, "request 1: timed out (EAGAIN): true\n")
 	assert.Contains(t, out, "request 2: send failed: Operation cannot be accomplished in current state\n")
 	assert.Contains(t, out, "request 2: the REQ socket is stuck waiting for reply 1 (EFSM)\n")
@@ -50,7 +52,7 @@ func TestPebbeProgramGetsStuck(t *testing.T) {
 
 func TestZmqguardProgramRecovers(t *testing.T) {
 	out := runBin(t, build(t, "."))
-	assert.Contains(t, out, "request 1: no reply after 300ms: zmq: recv: i/o timeout\n")
+	assert.Regexp(t, `request 1: no reply after (\d00ms|[\d.]+s): zmq: recv: i/o timeout\n`, out)
 	assert.Contains(t, out, "request 1: timed out (EAGAIN): true\n", "pebbe-style error checks still work")
 	assert.Contains(t, out, "request 1: reset: <nil>\n")
 	assert.Contains(t, out, "request 2: got \"reply to second\"\n")
