@@ -112,23 +112,30 @@ func TestClientServerNeverReplies(t *testing.T) {
 		peer := testpeer.Start(t, testpeer.Behaviour{Bind: "tcp://127.0.0.1:*", Mute: true})
 		zctx := zmqtest.Context(t)
 		c := newClient(t, zctx, []string{peer.Endpoint}, reliable.WithMode(mode),
-			reliable.WithAttemptTimeout(150*time.Millisecond), reliable.WithMaxAttempts(3),
+			reliable.WithAttemptTimeout(300*time.Millisecond), reliable.WithMaxAttempts(3),
 			reliable.WithBackoff(reliable.Backoff{Initial: 10 * time.Millisecond, Max: 20 * time.Millisecond}))
 		start := time.Now()
 		_, err := c.Request(context.Background(), []byte("lost"))
 		el := time.Since(start)
 		require.Error(t, err)
 		assert.ErrorIs(t, err, reliable.ErrNoReply)
-		assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+		if mode == reliable.Correlated {
+			assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+		} else {
+			// After a reset the new REQ reconnects; on a loaded machine
+			// that can take the whole attempt.
+			assert.True(t, errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, reliable.ErrNotConnected), "%v", err)
+		}
 		var nr *reliable.NoReplyError
 		require.ErrorAs(t, err, &nr)
 		assert.Equal(t, 3, nr.Attempts)
-		assert.GreaterOrEqual(t, el, 450*time.Millisecond)
-		assert.Less(t, el, 3*time.Second)
+		assert.GreaterOrEqual(t, el, 900*time.Millisecond)
+		assert.Less(t, el, 5*time.Second)
 		// A REP server reads one request at a time: the mute one executed
 		// the first attempt only; the others wait unread in its queue.
 		assert.Equal(t, 1, peer.WaitExecutions("lost", 1, time.Second))
-		assert.EqualValues(t, 3, c.Stats().Timeouts)
+		st := c.Stats()
+		assert.EqualValues(t, 3, st.Timeouts+st.FailedFast)
 	})
 }
 
@@ -229,7 +236,10 @@ func TestClientFailover(t *testing.T) {
 		zctx := zmqtest.Context(t)
 		var deadAttempts atomic.Int64
 		c := newClient(t, zctx, []string{deadEP, p1.Endpoint, p2.Endpoint}, reliable.WithMode(mode),
-			reliable.WithAttemptTimeout(200*time.Millisecond),
+			// Long enough that a live but loaded server is not taken for a
+			// dead one (which would execute the request twice: echo
+			// servers do not suppress duplicates).
+			reliable.WithAttemptTimeout(time.Second),
 			reliable.WithBackoff(reliable.Backoff{Initial: 5 * time.Millisecond, Max: 5 * time.Millisecond}),
 			reliable.WithEventHook(func(e reliable.ClientEvent) {
 				if e.Kind == reliable.EventAttempt && e.Endpoint == deadEP {
