@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
@@ -49,7 +50,7 @@ const (
 
 // hangSlack is how far past its deadline a call may return before it
 // counts as hung: the scheduler under -race on two cores, not the library.
-const hangSlack = 500 * time.Millisecond
+const hangSlack = time.Second
 
 type worker struct {
 	id   int
@@ -506,7 +507,7 @@ func runSoak(t *testing.T, cfg config) {
 		clientStats.Attempts, clientStats.Timeouts, clientStats.FailedFast, clientStats.Resets, clientStats.StaleDropped, clientStats.Malformed)
 	fmt.Fprintf(&b, "  client process: baseline %v\n", base)
 	fmt.Fprintf(&b, "                  peak     %v\n", peak)
-	fmt.Fprintf(&b, "                  after    %v\n", after)
+	fmt.Fprintf(&b, "                  after    %v (the soak's own records are still live; RSS is reported, not asserted)\n", after)
 	for _, e := range examples {
 		fmt.Fprintf(&b, "  violation: %s\n", e)
 	}
@@ -551,7 +552,7 @@ func pct(sorted []time.Duration, p float64) time.Duration {
 func settle(base procstat.Sample) procstat.Sample {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		runtime.GC()
+		debug.FreeOSMemory() // GC and return freed pages, so RSS means something
 		s := procstat.Read()
 		if (s.FDs <= base.FDs && s.Goroutines <= base.Goroutines) || time.Now().After(deadline) {
 			return s
