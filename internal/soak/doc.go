@@ -1,6 +1,7 @@
 // Package soak holds the chaos soak of zmqguard's request/reply stack; it
-// has tests only. Clients (reliable.Client in both modes and self-healing
-// ReqSockets) send numbered requests to a pool of reliable.Server
+// has tests only. Clients (reliable.Client in both modes, correlated ones
+// also with a single endpoint so that retries meet the same server's
+// duplicate suppression, and self-healing ReqSockets) send numbered requests to a pool of reliable.Server
 // processes, through in-process fault proxies, while a chaos driver kills,
 // freezes and restarts the servers and injects network faults.
 //

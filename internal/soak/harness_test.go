@@ -33,6 +33,7 @@ type config struct {
 	servers     int
 	corrClients int // correlated Clients, each shared by corrPer goroutines
 	corrPer     int
+	corrSingle  int // correlated Clients with one endpoint each: their retries meet the same server's dedupe
 	plainCients int // plain Clients, each shared by plainPer goroutines
 	plainPer    int
 	reqSockets  int // ReqSockets, one goroutine each
@@ -44,6 +45,7 @@ type config struct {
 // The kinds of worker, by the outcome rules that apply to them.
 const (
 	kindCorr  = "correlated"
+	kindCorr1 = "corr-1ep"
 	kindPlain = "plain"
 	kindReq   = "reqsocket"
 )
@@ -303,9 +305,13 @@ func runSoak(t *testing.T, cfg config) {
 		workers = append(workers, w)
 		return w
 	}
-	addClients := func(mode reliable.Mode, kind string, count, per int) {
-		for range count {
-			c, err := reliable.NewClient(zctx, endpoints, append(clientOpts, reliable.WithMode(mode))...)
+	addClients := func(mode reliable.Mode, kind string, count, per int, single bool) {
+		for i := range count {
+			eps := endpoints
+			if single {
+				eps = endpoints[i%len(endpoints) : i%len(endpoints)+1]
+			}
+			c, err := reliable.NewClient(zctx, eps, append(clientOpts, reliable.WithMode(mode))...)
 			require.NoError(t, err)
 			clients = append(clients, c)
 			closers = append(closers, c.Close)
@@ -322,8 +328,9 @@ func runSoak(t *testing.T, cfg config) {
 			}
 		}
 	}
-	addClients(reliable.Correlated, kindCorr, cfg.corrClients, cfg.corrPer)
-	addClients(reliable.Plain, kindPlain, cfg.plainCients, cfg.plainPer)
+	addClients(reliable.Correlated, kindCorr, cfg.corrClients, cfg.corrPer, false)
+	addClients(reliable.Correlated, kindCorr1, cfg.corrSingle, 1, true)
+	addClients(reliable.Plain, kindPlain, cfg.plainCients, cfg.plainPer, false)
 	for i := range cfg.reqSockets {
 		r, err := reliable.NewReqSocket(reliable.WithContext(zctx))
 		require.NoError(t, err)
@@ -472,8 +479,8 @@ func runSoak(t *testing.T, cfg config) {
 	examples = append(examples, dupExamples...)
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "soak summary: %v, %d servers, %d workers (%d correlated, %d plain, %d ReqSocket), deadline %v\n",
-		elapsed.Round(time.Second), cfg.servers, len(workers), cfg.corrClients*cfg.corrPer, cfg.plainCients*cfg.plainPer, cfg.reqSockets, cfg.deadline)
+	fmt.Fprintf(&b, "soak summary: %v, %d servers, %d workers (%d correlated, %d correlated with one endpoint, %d plain, %d ReqSocket), deadline %v\n",
+		elapsed.Round(time.Second), cfg.servers, len(workers), cfg.corrClients*cfg.corrPer, cfg.corrSingle, cfg.plainCients*cfg.plainPer, cfg.reqSockets, cfg.deadline)
 	fmt.Fprintf(&b, "  requests: %d (%.0f/s)\n", requests, float64(requests)/elapsed.Seconds())
 	fmt.Fprintf(&b, "  outcomes:\n")
 	for _, o := range sortedKeys(total) {
@@ -485,6 +492,7 @@ func runSoak(t *testing.T, cfg config) {
 		}
 	}
 	fmt.Fprintf(&b, "  re-executions outside dedupe's scope: %d keys by plain-mode retries, %d keys by more than one server process (failover, restart)\n", dupExpected, crossPID)
+	fmt.Fprintf(&b, "  retries answered by server dedupe without executing: %d; reply-cache evictions: %d\n", led.suppressed, led.evicted)
 	fmt.Fprintf(&b, "  latest return past a deadline: %v (hung beyond %v)\n", maxOver.Round(time.Millisecond), hangSlack)
 	fmt.Fprintf(&b, "  latency of answered requests (p50 / p90 / p99 / p99.9 / max):\n")
 	for _, k := range sortedKeys(lat) {
@@ -521,6 +529,7 @@ func runSoak(t *testing.T, cfg config) {
 		assert.False(t, isViolation(o), "%s: %d", o, n)
 	}
 	assert.Zero(t, led.bad, "unparsable EXEC lines")
+	assert.Zero(t, led.evicted, "reply-cache evictions (would excuse re-executions)")
 	assert.Positive(t, total["ok"], "no request succeeded")
 	assert.LessOrEqual(t, after.FDs, base.FDs+2, "fds back to baseline")
 	assert.LessOrEqual(t, after.Goroutines, base.Goroutines+2, "goroutines back to baseline")

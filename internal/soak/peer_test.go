@@ -48,7 +48,10 @@ func workDelay(key string) time.Duration {
 }
 
 // runServerPeer is the server process: a reliable.Server on ZG_BIND that
-// logs "EXEC <key>" for every execution and replies [key, checksum].
+// logs "EXEC <key>" for every execution and replies [key, checksum]. It
+// also logs "DUP" for every retry its dedupe answered without executing,
+// and "EVICT <n>" when its reply cache evicts early (which would make a
+// re-execution legitimate; the soak requires none).
 func runServerPeer() int {
 	zctx, err := zmq.NewContext(zmq.WithLinger(0))
 	if err != nil {
@@ -80,9 +83,25 @@ func runServerPeer() int {
 		}
 		return [][]byte{req[0], checksum(req[0], req[1])}, nil
 	}
+	hook := func(ev reliable.ServerEvent) {
+		var line string
+		switch ev.Kind {
+		case reliable.ServerEventDuplicate:
+			line = "DUP"
+		case reliable.ServerEventEviction:
+			line = fmt.Sprintf("EVICT %d", ev.Count)
+		default:
+			return
+		}
+		mu.Lock()
+		fmt.Fprintln(out, line)
+		out.Flush()
+		mu.Unlock()
+	}
 	srv, err := reliable.Listen(zctx, os.Getenv("ZG_BIND"), h,
 		reliable.WithDedupeWindow(60*time.Second),
-		reliable.WithReplyCache(1<<20, 512<<20))
+		reliable.WithReplyCache(1<<20, 512<<20),
+		reliable.WithServerEventHook(hook))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "soakpeer: listen:", err)
 		return 3
@@ -151,6 +170,15 @@ func (s *server) startOnce(bind string) (string, error) {
 			switch {
 			case strings.HasPrefix(line, "EXEC "):
 				s.ledger.exec(strings.TrimPrefix(line, "EXEC "), pid)
+			case line == "DUP":
+				s.ledger.mu.Lock()
+				s.ledger.suppressed++
+				s.ledger.mu.Unlock()
+			case strings.HasPrefix(line, "EVICT "):
+				n, _ := strconv.Atoi(strings.TrimPrefix(line, "EVICT "))
+				s.ledger.mu.Lock()
+				s.ledger.evicted += n
+				s.ledger.mu.Unlock()
 			case strings.HasPrefix(line, "READY "):
 				ready <- strings.TrimPrefix(line, "READY ")
 			}
@@ -194,6 +222,9 @@ type ledger struct {
 	mu    sync.Mutex
 	execs map[[2]uint64]uint16
 	bad   int // lines that did not parse
+
+	suppressed int // retries answered without running the handler (DUP)
+	evicted    int // cached replies evicted before their window ended
 }
 
 func newLedger() *ledger { return &ledger{execs: map[[2]uint64]uint16{}} }

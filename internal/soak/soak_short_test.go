@@ -18,6 +18,7 @@ func TestSoakShort(t *testing.T) {
 		duration:    18 * time.Second,
 		servers:     3,
 		corrClients: 2, corrPer: 3,
+		corrSingle:  2,
 		plainCients: 1, plainPer: 2,
 		reqSockets: 2,
 		chaos:      1,

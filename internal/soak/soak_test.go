@@ -24,6 +24,7 @@ func TestSoak(t *testing.T) {
 		duration:    d,
 		servers:     3,
 		corrClients: 2, corrPer: 4,
+		corrSingle:  3,
 		plainCients: 2, plainPer: 2,
 		reqSockets: 3,
 		chaos:      2,
