@@ -20,13 +20,13 @@ export ZMQGUARD_PYTHON
 # the targets are no-ops on an empty tree instead of "matched no packages".
 nogo = if [ -z "$$(find $(1) -name '*.go' -not -path '*/testdata/*' -not -path '*/.*' -not -path '*/_*' 2>/dev/null | head -n 1)" ]; then echo "$@: no Go packages under $(1), nothing to do"; exit 0; fi
 
-.PHONY: all help deps test demo lint bench bench-quick soak fuzz examples clean
+.PHONY: all help deps test demo lint bench bench-quick soak churn fuzz examples clean
 
 all: test lint
 
 help:
-	@echo "targets: deps test demo lint bench bench-quick soak fuzz examples clean"
-	@echo "vars:    GO=$(GO) FUZZTIME=$(FUZZTIME) SOAK=$(SOAK) ZMQGUARD_PYTHON=$(ZMQGUARD_PYTHON)"
+	@echo "targets: deps test demo lint bench bench-quick soak churn fuzz examples clean"
+	@echo "vars:    GO=$(GO) FUZZTIME=$(FUZZTIME) SOAK=$(SOAK) CHURN=$(CHURN) ZMQGUARD_PYTHON=$(ZMQGUARD_PYTHON)"
 
 # libzmq3-dev, pkg-config and python3-zmq; silent and fast when present.
 deps:
@@ -57,7 +57,13 @@ bench-quick: deps
 	@$(call nogo,.); set -x; $(GO) test -run '^$$' -bench . -benchtime 100x ./...
 
 soak: deps
-	@$(call nogo,.); $(WITH_PYTHON) set -x; ZMQGUARD_SOAK=$(SOAK) $(GO) test -race -count=1 -run Soak -tags soak -timeout 2h ./...
+	@$(call nogo,.); $(WITH_PYTHON) set -x; ZMQGUARD_SOAK=$(SOAK) $(GO) test -race -count=1 -v -run Soak -tags soak -timeout 2h ./...
+
+# The full churn run: CHURN create/connect/reset/close cycles (the normal
+# suite runs 20k) through ReqSocket and Client, fds/threads/goroutines flat.
+CHURN ?= 100000
+churn: deps
+	@$(call nogo,reliable); set -x; ZMQGUARD_CHURN=$(CHURN) $(GO) test -race -count=1 -run '^TestChurn$$' -v -timeout 1h ./reliable
 
 # Runs every Fuzz target for FUZZTIME, one at a time (go test -fuzz takes one
 # target in one package). `go test -list` prints a package's target names,
