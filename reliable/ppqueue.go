@@ -212,8 +212,7 @@ loop:
 		due = q.tr.PingsDue(due[:0])
 		for _, id := range due {
 			if l.workers[id] == nil {
-				q.tr.Forget(id)
-				continue
+				continue // not one of ours (a shared tracker)
 			}
 			if _, err := q.backend.SendMessageDontwait([]byte(id), []byte{heartbeat.PPPHeartbeat}); err == nil {
 				q.tr.Sent(id)

@@ -104,7 +104,8 @@ func WithQueueMaxMessageSize(n int64) QueueOption {
 
 // WithQueueTracker makes the queue track its workers in tr, under their
 // identities (as strings), instead of in a tracker of its own; tr's Policy
-// must match WithQueueHeartbeat. The queue does not close tr.
+// must match WithQueueHeartbeat. The queue forgets the workers it drops;
+// other peers in tr are left alone. The queue does not close tr.
 func WithQueueTracker(tr *heartbeat.Tracker) QueueOption {
 	return func(c *ppQueueConfig) error {
 		if tr == nil {
