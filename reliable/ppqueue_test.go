@@ -134,7 +134,7 @@ func TestPPOptionsValidated(t *testing.T) {
 	for _, o := range []reliable.WorkerOption{
 		reliable.WithWorkerHeartbeat(-1, 3), reliable.WithWorkerHeartbeat(time.Second, 0),
 		reliable.WithWorkerBackoff(reliable.Backoff{Multiplier: 0.5}), reliable.WithWorkerBacklog(0),
-		reliable.WithWorkerTracker(nil), nil,
+		reliable.WithWorkerTracker(nil), reliable.WithWorkerShutdownGrace(-1), nil,
 	} {
 		_, err := reliable.NewPPWorker(zctx, "tcp://127.0.0.1:1", ppEcho, o)
 		assert.Error(t, err)

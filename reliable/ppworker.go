@@ -19,6 +19,10 @@ var (
 	ErrWorkerClosed = errors.New("reliable: worker closed")
 	// ErrWorkerRunning is returned by a second call to PPWorker.Run.
 	ErrWorkerRunning = errors.New("reliable: worker already running")
+	// ErrHandlerStuck is matched by Run's error when a handler ignored its
+	// cancelled context for longer than the shutdown grace
+	// (WithWorkerShutdownGrace) and was left running.
+	ErrHandlerStuck = errors.New("reliable: handler still running after the shutdown grace")
 )
 
 // PPWorker is a Paranoid Pirate worker (ZeroMQ RFC 6, zguide chapter 4): a
@@ -109,9 +113,11 @@ func (w *PPWorker) Stats() WorkerStats {
 
 // Run connects to the queue and serves requests until ctx is done or
 // Close is called, reconnecting whenever the queue goes silent. Before it
-// returns it cancels the handler's context, waits for the running
-// handler, and closes its socket. It returns ctx's error, or
-// ErrWorkerClosed after Close, or the error that prevented a connection.
+// returns it closes its socket, cancels the handler's context and waits
+// for the running handler, at most the shutdown grace
+// (WithWorkerShutdownGrace). It returns ctx's error, or ErrWorkerClosed
+// after Close, or the error that prevented a connection, in each case
+// wrapped with ErrHandlerStuck if the handler outlived the grace.
 func (w *PPWorker) Run(ctx context.Context) error {
 	w.mu.Lock()
 	switch {
@@ -130,17 +136,29 @@ func (w *PPWorker) Run(ctx context.Context) error {
 	defer cancel()
 
 	jobs := make(chan ppJob, w.cfg.backlog)
-	var handlers sync.WaitGroup
-	handlers.Add(1)
+	handlerDone := make(chan struct{})
 	go func() {
-		defer handlers.Done()
+		defer close(handlerDone)
 		for j := range jobs {
 			w.serve(ctx, j)
 		}
 	}()
-	defer handlers.Wait()
-	defer close(jobs)
+	err := w.loop(ctx, jobs)
+	cancel()
+	close(jobs)
+	grace := time.NewTimer(w.cfg.grace)
+	defer grace.Stop()
+	select {
+	case <-handlerDone:
+	case <-grace.C:
+		err = fmt.Errorf("%w (%w)", err, ErrHandlerStuck)
+	}
+	return err
+}
 
+// loop connects, serves and reconnects until ctx is done; it returns the
+// error Run returns.
+func (w *PPWorker) loop(ctx context.Context, jobs chan<- ppJob) error {
 	attempt := 0
 	for {
 		heard, err := w.session(ctx, jobs)
@@ -177,9 +195,9 @@ func (w *PPWorker) Run(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// Close stops Run and waits for it to return (the running handler's
-// context is cancelled; Close waits for the handler to return). It closes
-// the worker's own tracker. Close is idempotent and returns nil.
+// Close stops Run and waits for it to return, which is bounded by the
+// shutdown grace (see Run). It closes the worker's own tracker. Close is
+// idempotent and returns nil.
 func (w *PPWorker) Close() error {
 	w.mu.Lock()
 	if w.closed {

@@ -18,6 +18,9 @@ const (
 	// DefaultPPLiveness is the number of silent intervals after which the
 	// other side is considered dead.
 	DefaultPPLiveness = 3
+	// DefaultWorkerShutdownGrace bounds how long Run waits, when it stops,
+	// for a handler that ignores its cancelled context.
+	DefaultWorkerShutdownGrace = 5 * time.Second
 	// DefaultWorkerBacklog bounds the requests a worker holds while its
 	// handler is busy (see WithWorkerBacklog).
 	DefaultWorkerBacklog = 16
@@ -32,6 +35,7 @@ type ppWorkerConfig struct {
 	liveness int
 	backoff  Backoff
 	backlog  int
+	grace    time.Duration
 	tracker  *heartbeat.Tracker
 	hook     func(WorkerEvent)
 	setup    func(*zmq.Socket) error
@@ -44,6 +48,7 @@ func defaultPPWorkerConfig() ppWorkerConfig {
 		liveness: DefaultPPLiveness,
 		backoff:  DefaultWorkerBackoff,
 		backlog:  DefaultWorkerBacklog,
+		grace:    DefaultWorkerShutdownGrace,
 		rand:     rand.Float64,
 	}
 }
@@ -91,6 +96,21 @@ func WithWorkerBacklog(n int) WorkerOption {
 			return fmt.Errorf("reliable: WithWorkerBacklog: %d < 1", n)
 		}
 		c.backlog = n
+		return nil
+	}
+}
+
+// WithWorkerShutdownGrace bounds how long Run (and so Close) waits for
+// the running handler once it has cancelled the handler's context
+// (DefaultWorkerShutdownGrace; at least 0). A handler still running after
+// that is left behind: Run returns an error matching ErrHandlerStuck, and
+// the handler's eventual reply is dropped.
+func WithWorkerShutdownGrace(d time.Duration) WorkerOption {
+	return func(c *ppWorkerConfig) error {
+		if d < 0 {
+			return fmt.Errorf("reliable: WithWorkerShutdownGrace: %v < 0", d)
+		}
+		c.grace = d
 		return nil
 	}
 }

@@ -93,3 +93,43 @@ func TestPPWorkerReconnectBackoff(t *testing.T) {
 	assert.Equal(t, 0, wait.Attempt)
 	assert.Equal(t, pol.Initial, wait.Delay)
 }
+
+// TestPPWorkerCloseBoundedByGrace: a handler that ignores its cancelled
+// context holds Close up only for the shutdown grace; Run reports it.
+func TestPPWorkerCloseBoundedByGrace(t *testing.T) {
+	const grace = 100 * time.Millisecond
+	zctx := zmqtest.Context(t, zmq.WithLinger(0))
+	q, evs := startQueue(t, zctx, reliable.WithQueueHeartbeat(ppIvl, 3))
+	entered, release, exited := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	stubborn := func(context.Context, [][]byte) ([][]byte, error) {
+		defer close(exited)
+		close(entered)
+		<-release // ignores its context
+		return nil, nil
+	}
+	w, err := reliable.NewPPWorker(zctx, q.Backend(), stubborn,
+		reliable.WithWorkerHeartbeat(ppIvl, 3), reliable.WithWorkerShutdownGrace(grace))
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(context.Background()) }()
+	evs.await(t, reliable.QueueWorkerJoined, 5*time.Second)
+
+	req := reqClient(t, zctx, q.Frontend())
+	_, err = req.SendMessage("stuck")
+	require.NoError(t, err)
+	select {
+	case <-entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("handler not called")
+	}
+	start := time.Now()
+	require.NoError(t, w.Close())
+	took := time.Since(start)
+	runErr := <-done
+	assert.ErrorIs(t, runErr, reliable.ErrWorkerClosed)
+	assert.ErrorIs(t, runErr, reliable.ErrHandlerStuck)
+	assert.GreaterOrEqual(t, took, grace)
+	assert.Less(t, took, grace+2*time.Second)
+	close(release)
+	<-exited
+}
