@@ -26,6 +26,7 @@ type qJob struct {
 	msg      [][]byte
 	envelope [][]byte
 	tries    int
+	lostOn   string // the worker it was last lost on
 }
 
 // fromClient queues a request from the frontend.
@@ -120,19 +121,13 @@ func (l *queueLoop) toClient(parts []interface{}) bool {
 func (l *queueLoop) dispatch() {
 	q := l.q
 	for len(l.pending) > 0 && len(l.idle) > 0 {
-		i := 0
-		for i < len(l.idle) && q.tr.State(l.idle[i]) == heartbeat.Suspect {
-			i++
-		}
-		if i == len(l.idle) {
-			i = 0
-		}
+		job := l.pending[0]
+		i := l.choose(job)
 		id := l.idle[i]
 		l.idle = append(l.idle[:i], l.idle[i+1:]...)
 		q.ctr.idle.Add(-1)
 		w := l.workers[id]
 		w.idle = false
-		job := l.pending[0]
 		parts := make([]interface{}, 0, 1+len(job.msg))
 		parts = append(parts, []byte(id))
 		for _, f := range job.msg {
@@ -149,6 +144,26 @@ func (l *queueLoop) dispatch() {
 		job.tries++
 		w.busy = job
 	}
+}
+
+// choose returns the index in l.idle of the worker for job: the least
+// recently used one that is not Suspect and is not the worker job was
+// lost on (which may be alive after all, with the request still in hand),
+// else the least recently used one that is not Suspect, else the first.
+func (l *queueLoop) choose(job *qJob) int {
+	fallback := -1
+	for i, id := range l.idle {
+		if l.q.tr.State(id) == heartbeat.Suspect {
+			continue
+		}
+		if id != job.lostOn {
+			return i
+		}
+		if fallback < 0 {
+			fallback = i
+		}
+	}
+	return max(fallback, 0)
 }
 
 // reap forgets the workers the tracker declared Dead and rescues their
@@ -195,6 +210,7 @@ func (l *queueLoop) remove(w *qWorker) {
 // lost retries a request whose worker died, or fails it back.
 func (l *queueLoop) lost(job *qJob, worker string) {
 	q := l.q
+	job.lostOn = worker
 	if job.tries <= q.cfg.retries {
 		q.ctr.retried.Add(1)
 		q.emit(QueueRequestRetried, worker)
