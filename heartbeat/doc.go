@@ -46,7 +46,18 @@
 // is idempotent. Policy, State and Event are plain values.
 //
 // The Tracker itself does not touch ZeroMQ: the sources that watch sockets
-// (native ZMTP heartbeat options and monitor events, Paranoid Pirate
-// heartbeats) feed it through Sink, so it is tested with testing/synctest
-// alone.
+// feed it through Sink, so it is tested with testing/synctest alone.
+//
+// # Sources
+//
+// Native: [SetNative] sets libzmq's ZMTP heartbeat options
+// (ZMQ_HEARTBEAT_IVL, _TIMEOUT, _TTL) on a socket, and a [Watcher] (see
+// [Watch]) folds the socket's monitor events into a Sink: a completed
+// handshake is proof of life, a disconnect (how a native heartbeat timeout
+// shows) or a failed handshake makes the peer Dead. A Watcher owns one
+// goroutine and the socket's monitor; Close stops both.
+//
+// Application: the Paranoid Pirate Protocol (ZeroMQ RFC 6) codec,
+// [ParsePPP], [PPPReadyMessage] and [PPPHeartbeatMessage]. The worker and
+// queue that speak it live in package reliable (PPWorker, PPQueue).
 package heartbeat

@@ -5,9 +5,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/zmqguard/zmqguard/internal/testpeer"
 )
 
 func TestMain(m *testing.M) {
+	testpeer.MaybeRun() // when re-executed as a peer process
 	goleak.VerifyTestMain(m)
 }
 

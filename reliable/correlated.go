@@ -62,6 +62,8 @@ func (c *Client) attemptCorrelated(ctx context.Context, cl *call, ep *endpoint, 
 	for _, p := range parts {
 		msg = append(msg, p)
 	}
+	dead, stopWatch := c.watchPeer(ep.addr)
+	defer stopWatch()
 	down, err := c.send(ctx, ep, timer.C, msg)
 	if err != nil {
 		return fail(err)
@@ -73,6 +75,8 @@ func (c *Client) attemptCorrelated(ctx context.Context, cl *call, ep *endpoint, 
 	case r := <-cl.replies:
 		return c.finish(cl.seq, n, ep.addr, r, start)
 	case <-down:
+		return fail(ErrPeerGone)
+	case <-dead:
 		return fail(ErrPeerGone)
 	case <-timer.C:
 		return fail(errAttemptTimeout)

@@ -13,7 +13,8 @@ var (
 	// ErrClientClosed is returned by requests on a closed Client.
 	ErrClientClosed = errors.New("reliable: client closed")
 	// ErrPeerGone ends an attempt early when the library knows the peer
-	// is gone (a disconnect), instead of waiting out the attempt timeout.
+	// is gone (a disconnect, or a WithLiveness tracker reporting it Dead),
+	// instead of waiting out the attempt timeout.
 	ErrPeerGone = errors.New("reliable: peer disconnected")
 	// ErrNotConnected ends an attempt that could not be sent because no
 	// peer was connected for the whole attempt timeout.

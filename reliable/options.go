@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/zmqguard/zmqguard/heartbeat"
 	"github.com/zmqguard/zmqguard/internal/backoff"
 	"github.com/zmqguard/zmqguard/zmq"
 )
@@ -66,6 +67,7 @@ type clientConfig struct {
 	hook           func(ClientEvent)
 	setup          func(*zmq.Socket) error
 	rand           func() float64
+	liveness       *heartbeat.Tracker // WithLiveness
 }
 
 func defaultClientConfig() clientConfig {

@@ -83,6 +83,8 @@ func (p *plainConn) attempt(ctx context.Context, ep *endpoint, seq uint64, n int
 		return fail(err)
 	}
 	_, down := ep.state()
+	dead, stopWatch := c.watchPeer(ep.addr)
+	defer stopWatch()
 
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -94,6 +96,8 @@ func (p *plainConn) attempt(ctx context.Context, ep *endpoint, seq uint64, n int
 			if c.cfg.failFast {
 				cancel(ErrPeerGone)
 			}
+		case <-dead:
+			cancel(ErrPeerGone)
 		case <-actx.Done():
 		}
 	}()

@@ -52,7 +52,12 @@ func (b Behaviour) env() []string {
 // MaybeRun runs the peer and exits when the process was started as one.
 // Call it first in TestMain.
 func MaybeRun() {
-	if os.Getenv(envMode) != "echo" {
+	mode := os.Getenv(envMode)
+	if f := custom[mode]; f != nil {
+		fmt.Fprintln(os.Stderr, "testpeer:", mode+":", f())
+		os.Exit(2)
+	}
+	if mode != "echo" {
 		return
 	}
 	delay, _ := time.ParseDuration(os.Getenv("ZG_DELAY"))
@@ -111,6 +116,43 @@ func runEcho(b Behaviour) error {
 	}
 }
 
+// custom holds the peer programs registered by Register.
+var custom = map[string]func() error{}
+
+// Register registers main as the peer program called name, for
+// StartCustom. Call it in TestMain before MaybeRun. main runs in the
+// re-executed test binary; it reads its settings from the environment
+// given to StartCustom, calls Ready once it can be reached, Executed for
+// every request it runs, and serves until it is killed.
+func Register(name string, main func() error) {
+	if name == "" || name == "echo" || main == nil {
+		panic("testpeer: Register: invalid name or nil main")
+	}
+	custom[name] = main
+}
+
+// Ready prints the READY line that Start and StartCustom wait for.
+func Ready(endpoint string) {
+	fmt.Fprintf(os.Stdout, "READY %s\n", endpoint)
+}
+
+// Executed prints the EXEC line by which a peer reports that it executed
+// a request whose last frame was body.
+func Executed(body string) {
+	fmt.Fprintf(os.Stdout, "EXEC %s\n", body)
+}
+
+// StartCustom starts the peer program registered as name, with env
+// ("KEY=value") added to its environment, and waits (up to 10 s) until it
+// prints READY. The process is killed when the test ends.
+func StartCustom(t testing.TB, name string, env ...string) *Proc {
+	t.Helper()
+	if custom[name] == nil {
+		t.Fatalf("testpeer: %q is not registered", name)
+	}
+	return start(t, append([]string{envMode + "=" + name}, env...))
+}
+
 // Proc is a running peer process.
 type Proc struct {
 	t        testing.TB
@@ -128,8 +170,13 @@ type Proc struct {
 // process is killed when the test ends.
 func Start(t testing.TB, b Behaviour) *Proc {
 	t.Helper()
+	return start(t, b.env())
+}
+
+func start(t testing.TB, env []string) *Proc {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), b.env()...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

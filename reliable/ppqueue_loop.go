@@ -1,0 +1,239 @@
+package reliable
+
+import (
+	"github.com/zmqguard/zmqguard/heartbeat"
+)
+
+// queueLoop is the state of a running PPQueue, owned by Run's goroutine.
+type queueLoop struct {
+	q       *PPQueue
+	workers map[string]*qWorker
+	idle    []string // ready workers, least recently used first
+	pending []*qJob  // requests waiting for a worker, oldest first
+}
+
+// qWorker is a worker the queue knows.
+type qWorker struct {
+	id   string
+	busy *qJob // the request it holds, nil when ready or unknown
+	idle bool
+}
+
+// qJob is a client request: msg is what the frontend received,
+// [client identity, ..., "", body...]; envelope is msg up to the empty
+// frame; tries counts the workers it was given to.
+type qJob struct {
+	msg      [][]byte
+	envelope [][]byte
+	tries    int
+	lostOn   string // the worker it was last lost on
+}
+
+// fromClient queues a request from the frontend.
+func (l *queueLoop) fromClient(msg [][]byte) {
+	q := l.q
+	env, _, ok := splitEnvelope(msg)
+	if !ok || len(env) < 2 {
+		q.ctr.malformed.Add(1) // no client envelope: nowhere to reply
+		return
+	}
+	q.ctr.requests.Add(1)
+	if len(l.pending) >= q.cfg.maxPending {
+		q.ctr.overloaded.Add(1)
+		l.toClient(errorReplyMessage(env, CodeOverloaded, "queue full"))
+		return
+	}
+	l.pending = append(l.pending, &qJob{msg: msg, envelope: env})
+}
+
+// fromWorker handles a message from the backend: [worker, PPP message...].
+func (l *queueLoop) fromWorker(msg [][]byte) {
+	q := l.q
+	if len(msg) < 2 {
+		q.ctr.malformed.Add(1)
+		return
+	}
+	id := string(msg[0])
+	cmd, err := heartbeat.ParsePPP(msg[1:])
+	if err != nil {
+		q.ctr.malformed.Add(1)
+		return
+	}
+	q.tr.Observe(id)
+	w := l.workers[id]
+	if w == nil {
+		w = &qWorker{id: id}
+		l.workers[id] = w
+		q.ctr.workers.Add(1)
+		q.emit(QueueWorkerJoined, id)
+	}
+	switch cmd {
+	case heartbeat.PPPReadyCommand:
+		if w.busy != nil { // the worker restarted under the same identity
+			job := w.busy
+			w.busy = nil
+			l.lost(job, id)
+		}
+		l.makeIdle(w)
+	case heartbeat.PPPHeartbeatCommand:
+		if w.busy == nil {
+			l.makeIdle(w) // a worker we did not know, or idle already
+		}
+	case heartbeat.PPPRequest:
+		if w.busy == nil {
+			q.ctr.stale.Add(1) // its request was reassigned or failed back
+			l.makeIdle(w)
+			return
+		}
+		w.busy = nil
+		parts := make([]interface{}, len(msg)-1)
+		for i, f := range msg[1:] {
+			parts[i] = f
+		}
+		if l.toClient(parts) {
+			q.ctr.replies.Add(1)
+		}
+		l.makeIdle(w)
+	}
+}
+
+func (l *queueLoop) makeIdle(w *qWorker) {
+	if w.idle {
+		return
+	}
+	w.idle = true
+	l.idle = append(l.idle, w.id)
+	l.q.ctr.idle.Add(1)
+}
+
+// toClient sends a reply on the frontend; it reports false (and counts)
+// when the client is gone or not keeping up.
+func (l *queueLoop) toClient(parts []interface{}) bool {
+	if _, err := l.q.frontend.SendMessageDontwait(parts...); err != nil {
+		l.q.ctr.unroutable.Add(1)
+		return false
+	}
+	return true
+}
+
+// dispatch gives pending requests to ready workers, least recently used
+// first. Suspect workers are passed over while others are ready.
+func (l *queueLoop) dispatch() {
+	q := l.q
+	for len(l.pending) > 0 && len(l.idle) > 0 {
+		job := l.pending[0]
+		i := l.choose(job)
+		id := l.idle[i]
+		l.idle = append(l.idle[:i], l.idle[i+1:]...)
+		q.ctr.idle.Add(-1)
+		w := l.workers[id]
+		w.idle = false
+		parts := make([]interface{}, 0, 1+len(job.msg))
+		parts = append(parts, []byte(id))
+		for _, f := range job.msg {
+			parts = append(parts, f)
+		}
+		if _, err := q.backend.SendMessageDontwait(parts...); err != nil {
+			// Unreachable (ROUTER_MANDATORY) or not keeping up: forget
+			// the worker, keep the request for the next one.
+			l.remove(w)
+			continue
+		}
+		q.tr.Sent(id)
+		l.pending = l.pending[1:]
+		job.tries++
+		w.busy = job
+	}
+}
+
+// choose returns the index in l.idle of the worker for job: the least
+// recently used one that is not Suspect and is not the worker job was
+// lost on (which may be alive after all, with the request still in hand),
+// else the least recently used one that is not Suspect, else the first.
+func (l *queueLoop) choose(job *qJob) int {
+	fallback := -1
+	for i, id := range l.idle {
+		if l.q.tr.State(id) == heartbeat.Suspect {
+			continue
+		}
+		if id != job.lostOn {
+			return i
+		}
+		if fallback < 0 {
+			fallback = i
+		}
+	}
+	return max(fallback, 0)
+}
+
+// reap forgets the workers the tracker declared Dead and rescues their
+// requests.
+func (l *queueLoop) reap() {
+	q := l.q
+	q.deadMu.Lock()
+	dead := q.dead
+	q.dead = nil
+	q.deadMu.Unlock()
+	for _, id := range dead {
+		w := l.workers[id]
+		if w == nil || q.tr.State(id) != heartbeat.Dead {
+			continue // already gone, or heard from since
+		}
+		l.remove(w) // rescues its request
+	}
+}
+
+// remove forgets a worker.
+func (l *queueLoop) remove(w *qWorker) {
+	q := l.q
+	if w.idle {
+		for i, id := range l.idle {
+			if id == w.id {
+				l.idle = append(l.idle[:i], l.idle[i+1:]...)
+				break
+			}
+		}
+		q.ctr.idle.Add(-1)
+	}
+	delete(l.workers, w.id)
+	q.tr.Forget(w.id)
+	q.ctr.workers.Add(-1)
+	q.ctr.expired.Add(1)
+	q.emit(QueueWorkerExpired, w.id)
+	if w.busy != nil {
+		job := w.busy
+		w.busy = nil
+		l.lost(job, w.id)
+	}
+}
+
+// lost retries a request whose worker died, or fails it back.
+func (l *queueLoop) lost(job *qJob, worker string) {
+	q := l.q
+	job.lostOn = worker
+	if job.tries <= q.cfg.retries {
+		q.ctr.retried.Add(1)
+		q.emit(QueueRequestRetried, worker)
+		l.pending = append([]*qJob{job}, l.pending...)
+		return
+	}
+	q.ctr.workerLost.Add(1)
+	q.emit(QueueRequestFailed, worker)
+	l.toClient(errorReplyMessage(job.envelope, CodeWorkerLost, "the worker died before replying"))
+}
+
+// shutdown fails back every request the queue holds.
+func (l *queueLoop) shutdown() {
+	var jobs []*qJob
+	for _, w := range l.workers {
+		if w.busy != nil {
+			jobs = append(jobs, w.busy)
+		}
+	}
+	jobs = append(jobs, l.pending...)
+	for _, job := range jobs {
+		l.q.ctr.shutdown.Add(1)
+		l.toClient(errorReplyMessage(job.envelope, CodeShutdown, "queue shutting down"))
+	}
+	l.pending = nil
+}

@@ -1,0 +1,65 @@
+package reliable_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/zmqguard/zmqguard/heartbeat"
+	"github.com/zmqguard/zmqguard/internal/zmqtest"
+	"github.com/zmqguard/zmqguard/reliable"
+	"github.com/zmqguard/zmqguard/zmq"
+)
+
+// TestPPQueueDropsLateReply: a hand-driven worker (a DEALER speaking PPP)
+// takes a request and then falls silent; the queue expires it and a real
+// worker answers. When the silent one finally replies, the queue drops the
+// reply instead of sending the client a second answer, and takes the
+// worker back as ready.
+func TestPPQueueDropsLateReply(t *testing.T) {
+	zctx := zmqtest.Context(t, zmq.WithLinger(0))
+	q, evs := startQueue(t, zctx, reliable.WithQueueHeartbeat(ppIvl, 3))
+	slow := zmqtest.Socket(t, zctx, zmq.DEALER)
+	require.NoError(t, slow.SetLinger(0))
+	require.NoError(t, slow.Connect(q.Backend()))
+	_, err := slow.SendMessage(heartbeat.PPPReadyMessage())
+	require.NoError(t, err)
+	evs.await(t, reliable.QueueWorkerJoined, 5*time.Second)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req := reqClient(t, zctx, q.Frontend())
+	_, err = req.SendMessage("late")
+	require.NoError(t, err)
+	var msg [][]byte
+	for { // skip the queue's heartbeats
+		msg, err = slow.RecvMessageBytesContext(ctx, 0)
+		require.NoError(t, err)
+		if len(msg) > 1 {
+			break
+		}
+	}
+	assert.Equal(t, "late", string(msg[len(msg)-1]))
+
+	startWorker(t, zctx, q.Backend(), ppEcho, reliable.WithWorkerHeartbeat(ppIvl, 3))
+	evs.await(t, reliable.QueueRequestRetried, 5*time.Second)
+	got, err := req.RecvMessageContext(ctx, 0)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"late"}, got)
+
+	// The late reply, and then proof that it was not forwarded: the next
+	// request's answer is the first thing the client receives.
+	_, err = slow.SendMessage(msg[:len(msg)-1], "stale answer")
+	require.NoError(t, err)
+	_, err = req.SendMessage("next")
+	require.NoError(t, err)
+	got, err = req.RecvMessageContext(ctx, 0)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"next"}, got)
+	// No event marks a dropped reply; the counter is the evidence.
+	waitFor(t, 5*time.Second, "the late reply counted as stale", func() bool { return q.Stats().Stale == 1 })
+	assert.EqualValues(t, 1, q.Stats().Retried)
+}
