@@ -41,6 +41,9 @@ func (c *Config) n(full, quick int) int {
 type Metric struct {
 	Key          string // e.g. "msgs/s", "p50-us"
 	HigherBetter bool
+	// MinBase: no ratio for a round whose baseline value is below it (an
+	// allocation count of 0.0001 is 0, not a divisor).
+	MinBase float64
 }
 
 // Variant is one implementation measured in a row. Run measures once (one
@@ -159,7 +162,7 @@ func Run(cfg *Config, rows []Row) *Report {
 					res.Samples = append(res.Samples, x)
 					if base >= 0 && base != j {
 						b := cells[i][base][round]
-						if bx, ok := b.vals[m.Key]; b.err == nil && ok && bx != 0 {
+						if bx, ok := b.vals[m.Key]; b.err == nil && ok && bx != 0 && math.Abs(bx) >= m.MinBase {
 							ratios = append(ratios, x/bx)
 						}
 					}

@@ -128,7 +128,26 @@ func (c *child) Kill() {
 	<-c.exited
 }
 
-func (c *child) Stop() { c.cmd.Process.Signal(syscall.SIGSTOP) }
+// Stop freezes the process with SIGSTOP and waits (up to 1 s) until the
+// kernel reports it stopped: the signal is asynchronous, and a child still
+// running could answer one more request.
+func (c *child) Stop() error {
+	if err := c.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	stat := fmt.Sprintf("/proc/%d/stat", c.cmd.Process.Pid)
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		b, err := os.ReadFile(stat)
+		if err != nil {
+			return err
+		}
+		// pid (comm) state ...: the state follows the last ')'.
+		if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't') {
+			return nil
+		}
+	}
+	return errors.New("child not stopped 1s after SIGSTOP")
+}
 
 // sharedEcho is one echo child reused by the rows that only need a server
 // in another process (so that its allocations are not counted).

@@ -58,7 +58,7 @@ func cancelRows() []Row {
 	return []Row{{
 		Name:     "cancel-wakeup",
 		Note:     "cancel a ctx while a receive on an idle PULL socket is blocked, until the receive returns; pebbe has no ctx: its variant is the usual loop of RecvBytes with RCVTIMEO 10ms checking ctx between tries",
-		Metrics:  []Metric{{"p50-us", false}, {"p99-us", false}},
+		Metrics:  []Metric{{"p50-us", false, 0}, {"p99-us", false, 0}},
 		Baseline: "pebbe RCVTIMEO 10ms loop",
 		Variants: []Variant{
 			{"pebbe RCVTIMEO 10ms loop", func(cfg *Config) (map[string]float64, error) {
@@ -221,7 +221,7 @@ func recoveryRows() []Row {
 	return []Row{{
 		Name:     "recovery-restart",
 		Note:     "server process SIGKILLed while requests flow, restarted on the same tcp endpoint 50 ms later; time from the restart (spawn of the new process, whose start-up is included) to the first good reply (reliable.Client with 100 ms reconnect interval; the zguide Lazy Pirate on pebbe with its 2.5 s timeout, 3 retries)",
-		Metrics:  []Metric{{"p50-ms", false}, {"max-ms", false}},
+		Metrics:  []Metric{{"p50-ms", false, 0}, {"max-ms", false, 0}},
 		Baseline: "pebbe zguide Lazy Pirate",
 		Variants: []Variant{
 			{"pebbe zguide Lazy Pirate", func(cfg *Config) (map[string]float64, error) {
@@ -295,7 +295,9 @@ func detectZmqguard(freeze, zmtp bool) (time.Duration, error) {
 	tr.Observe(srv.Endpoint)
 	t0 := time.Now()
 	if freeze {
-		srv.Stop()
+		if err := srv.Stop(); err != nil {
+			return 0, err
+		}
 	} else {
 		srv.Kill()
 	}
@@ -350,7 +352,9 @@ func detectPebbe(freeze, zmtp bool) (time.Duration, error) {
 	pair.SetRcvtimeo(5 * time.Second)
 	t0 := time.Now()
 	if freeze {
-		srv.Stop()
+		if err := srv.Stop(); err != nil {
+			return 0, err
+		}
 	} else {
 		srv.Kill()
 	}
@@ -388,7 +392,10 @@ func detectClient() (time.Duration, error) {
 	if _, err := c.Request(ctx, payload); err != nil {
 		return 0, err
 	}
-	srv.Stop() // the next request is in flight, unanswered, when the kill comes
+	// The next request is in flight, unanswered, when the kill comes.
+	if err := srv.Stop(); err != nil {
+		return 0, err
+	}
 	type ret struct {
 		at  time.Time
 		err error
@@ -421,7 +428,7 @@ func detectRows() []Row {
 		slices.Sort(d)
 		return map[string]float64{"p50-ms": percentile(d, 50) / 1000, "max-ms": percentile(d, 100) / 1000}, nil
 	}
-	m := []Metric{{"p50-ms", false}, {"max-ms", false}}
+	m := []Metric{{"p50-ms", false, 0}, {"max-ms", false, 0}}
 	return []Row{{
 		Name:     "dead-peer/sigkill",
 		Note:     "peer process SIGKILLed (the kernel closes its tcp connection): until a monitor's DISCONNECTED (pebbe), until a heartbeat.Tracker fed by zmqguard's monitor says Dead, until a reliable.Client's in-flight Request (one attempt, 2.5 s timeout) returns",
@@ -515,7 +522,7 @@ func threadRows() []Row {
 	return []Row{{
 		Name:     "threads/2000-blocked-recv",
 		Note:     "OS threads (/proc/self/status) of a fresh process with 2000 PULL sockets, each with one goroutine blocked in a receive",
-		Metrics:  []Metric{{"threads", false}},
+		Metrics:  []Metric{{"threads", false, 0}},
 		Baseline: "pebbe blocking RecvBytes",
 		Variants: []Variant{
 			{"pebbe blocking RecvBytes", run("pebbe")},

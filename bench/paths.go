@@ -223,7 +223,7 @@ func requestAllocs(n int, kind string) (map[string]float64, error) {
 }
 
 func allocRows() []Row {
-	m := []Metric{{"send allocs/msg", false}, {"recv allocs/msg", false}}
+	m := []Metric{{"send allocs/msg", false, 0.5}, {"recv allocs/msg", false, 0.5}}
 	count := func(cfg *Config) int { return cfg.n(20000, 2000) }
 	var rows []Row
 	for _, multi := range []bool{false, true} {
@@ -246,7 +246,7 @@ func allocRows() []Row {
 	} {
 		vs = append(vs, Variant{k.name, func(cfg *Config) (map[string]float64, error) { return requestAllocs(rc(cfg), k.kind) }})
 	}
-	rows = append(rows, Row{Name: "allocs/request-tcp", Metrics: []Metric{{"allocs/req", false}}, Baseline: "pebbe", Variants: vs,
+	rows = append(rows, Row{Name: "allocs/request-tcp", Metrics: []Metric{{"allocs/req", false, 0.5}}, Baseline: "pebbe", Variants: vs,
 		Note: "Go heap allocations per request/reply on the client side, against an echo server in another process (tcp)"})
 	return rows
 }

@@ -254,7 +254,7 @@ func reqRepRows() []Row {
 		rows = append(rows, Row{
 			Name:     "req-rep/" + tr,
 			Note:     "REQ<->REP round trip of a 16 B body; the echo server is of the client's kind (pebbe for pebbe, go-zeromq for go-zeromq, zmqguard REP otherwise); req/s is the request rate of all in-flight goroutines",
-			Metrics:  []Metric{{"p50-us", false}, {"p99-us", false}, {"req/s", true}},
+			Metrics:  []Metric{{"p50-us", false, 0}, {"p99-us", false, 0}, {"req/s", true, 0}},
 			Baseline: "pebbe",
 			Variants: vs,
 		})

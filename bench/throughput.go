@@ -255,7 +255,7 @@ func throughputRows() []Row {
 			rows = append(rows, Row{
 				Name:     fmt.Sprintf("push-pull/%s/%s", tr, sizeName(size)),
 				Note:     "PUSH->PULL throughput, one sender goroutine, one receiver; allocs/msg counts Go heap allocations of both sides",
-				Metrics:  []Metric{{"msgs/s", true}, {"allocs/msg", false}},
+				Metrics:  []Metric{{"msgs/s", true, 0}, {"allocs/msg", false, 0.5}},
 				Baseline: "pebbe",
 				Variants: vs,
 			})
