@@ -169,11 +169,11 @@ func throughputRows() []Row {
 			count := func(cfg *Config) int {
 				switch size {
 				case 16:
-					return cfg.n(100000, 20000)
+					return cfg.n(100000, 8000)
 				case 1024:
-					return cfg.n(50000, 10000)
+					return cfg.n(50000, 4000)
 				default:
-					return cfg.n(5000, 1000)
+					return cfg.n(5000, 300)
 				}
 			}
 			vs := []Variant{
