@@ -1,0 +1,51 @@
+package bench
+
+import (
+	"encoding/json"
+	"regexp"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	MaybeChild()
+	goleak.VerifyTestMain(m)
+}
+
+// TestQuick runs a few rows in quick mode, one round, to keep the suite
+// compiling and working; it judges that every variant ran, never speed.
+func TestQuick(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real sockets and a child process")
+	}
+	cfg := &Config{Quick: true, Rounds: 1, Filter: regexp.MustCompile(`^(push-pull/inproc/16B|req-rep/inproc|allocs/single-16B|cancel-wakeup|dead-peer/sigkill)$`)}
+	rep := Run(cfg, Rows())
+	if rep.Failures > 0 {
+		t.Fatalf("%d variant runs failed:\n%s", rep.Failures, rep.Table())
+	}
+	rows := map[string]bool{}
+	for _, r := range rep.Results {
+		rows[r.Row] = true
+		if len(r.Samples) != 1 {
+			t.Errorf("%s/%s/%s: %d samples, want 1", r.Row, r.Variant, r.Metric, len(r.Samples))
+		}
+		if r.Baseline != "" && r.Ratio == nil {
+			t.Errorf("%s/%s/%s: no ratio", r.Row, r.Variant, r.Metric)
+		}
+	}
+	if len(rows) != 5 {
+		t.Errorf("ran rows %v, want 5", rows)
+	}
+	if _, err := json.Marshal(rep); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", rep.Table())
+}
+
+func TestStats(t *testing.T) {
+	med, lo, hi := stats([]float64{3, 1, 2, 10})
+	if med != 2.5 || lo != 1 || hi != 10 {
+		t.Fatalf("stats = %v %v %v", med, lo, hi)
+	}
+}

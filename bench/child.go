@@ -1,0 +1,286 @@
+package bench
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/zmqguard/zmqguard/zmq"
+)
+
+// The bench binary (or the test binary) re-executes itself for the rows
+// that need a server process to kill, or a fresh process to count threads
+// in. MaybeChild must be called first in main and in TestMain.
+const envChild = "ZGBENCH_CHILD"
+
+// MaybeChild runs a child mode and exits when the process was started as a
+// child; otherwise it returns at once.
+func MaybeChild() {
+	switch os.Getenv(envChild) {
+	case "":
+		return
+	case "echo":
+		fmt.Fprintln(os.Stderr, "zgbench echo child:", runEchoChild(os.Getenv("ZG_BIND")))
+		os.Exit(2)
+	case "threads":
+		n, _ := strconv.Atoi(os.Getenv("ZG_N"))
+		th, err := runThreadsChild(os.Getenv("ZG_VARIANT"), n)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "zgbench threads child:", err)
+			os.Exit(2)
+		}
+		fmt.Printf("THREADS %d\n", th)
+		os.Exit(0)
+	default:
+		fmt.Fprintln(os.Stderr, "zgbench: unknown child mode")
+		os.Exit(2)
+	}
+}
+
+// runEchoChild is a zmqguard REP echo server; it prints READY <endpoint>.
+func runEchoChild(bind string) error {
+	zctx, err := zmq.NewContext(zmq.WithLinger(0))
+	if err != nil {
+		return err
+	}
+	s, err := zctx.NewSocket(zmq.REP)
+	if err != nil {
+		return err
+	}
+	if err := s.Bind(bind); err != nil {
+		return err
+	}
+	ep, err := s.GetLastEndpoint()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("READY %s\n", ep)
+	for {
+		msg, err := s.RecvMessageBytes(0)
+		if err != nil {
+			return err
+		}
+		if _, err := s.SendMessage(msg); err != nil {
+			return err
+		}
+	}
+}
+
+// child is a running echo server process.
+type child struct {
+	cmd      *exec.Cmd
+	Endpoint string
+	Ready    time.Time // when READY was read
+	exited   chan struct{}
+	once     sync.Once
+}
+
+// startEcho starts an echo child bound to bind and waits until it is ready.
+func startEcho(bind string) (*child, error) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envChild+"=echo", "ZG_BIND="+bind)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	c := &child{cmd: cmd, exited: make(chan struct{})}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if ep, ok := strings.CutPrefix(sc.Text(), "READY "); ok {
+				ready <- ep
+			}
+		}
+		cmd.Wait()
+		close(c.exited)
+	}()
+	select {
+	case c.Endpoint = <-ready:
+		c.Ready = time.Now()
+		return c, nil
+	case <-c.exited:
+		return nil, errors.New("echo child exited before it was ready")
+	case <-time.After(10 * time.Second):
+		c.Kill()
+		return nil, errors.New("echo child not ready after 10s")
+	}
+}
+
+// Kill sends SIGKILL and waits for the process to exit. Idempotent.
+func (c *child) Kill() {
+	// No SIGCONT first: SIGKILL ends a stopped process too, and a thawed
+	// one could still answer a request before it dies.
+	c.once.Do(func() { c.cmd.Process.Kill() })
+	<-c.exited
+}
+
+// Stop freezes the process with SIGSTOP and waits (up to 1 s) until the
+// kernel reports it stopped: the signal is asynchronous, and a child still
+// running could answer one more request.
+func (c *child) Stop() error {
+	if err := c.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	stat := fmt.Sprintf("/proc/%d/stat", c.cmd.Process.Pid)
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		b, err := os.ReadFile(stat)
+		if err != nil {
+			return err
+		}
+		// pid (comm) state ...: the state follows the last ')'.
+		if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't') {
+			return nil
+		}
+	}
+	return errors.New("child not stopped 1s after SIGSTOP")
+}
+
+// sharedEcho is one echo child reused by the rows that only need a server
+// in another process (so that its allocations are not counted).
+var (
+	sharedMu   sync.Mutex
+	sharedProc *child
+)
+
+func sharedEcho() (string, error) {
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	if sharedProc == nil {
+		c, err := startEcho("tcp://127.0.0.1:*")
+		if err != nil {
+			return "", err
+		}
+		sharedProc = c
+	}
+	return sharedProc.Endpoint, nil
+}
+
+func cleanupShared() {
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	if sharedProc != nil {
+		sharedProc.Kill()
+		sharedProc = nil
+	}
+}
+
+// threadsIn runs a threads child and returns the thread count it reported.
+func threadsIn(variant string, n int) (float64, error) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envChild+"=threads", "ZG_VARIANT="+variant, "ZG_N="+strconv.Itoa(n))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return 0, fmt.Errorf("threads child: %w", err)
+	}
+	s, ok := strings.CutPrefix(strings.TrimSpace(string(out)), "THREADS ")
+	if !ok {
+		return 0, fmt.Errorf("threads child said %q", out)
+	}
+	return strconv.ParseFloat(s, 64)
+}
+
+// osThreads reads Threads from /proc/self/status.
+func osThreads() (int, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			return strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return 0, errors.New("no Threads line in /proc/self/status")
+}
+
+// raiseNofile raises RLIMIT_NOFILE's soft limit to its hard limit.
+func raiseNofile() error {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return err
+	}
+	rl.Cur = rl.Max
+	return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
+}
+
+// waitThreads waits until the thread count stops growing (or d passes).
+func waitThreads(want int, d time.Duration) int {
+	deadline := time.Now().Add(d)
+	last, stable := 0, 0
+	for time.Now().Before(deadline) {
+		th, _ := osThreads()
+		if th == last && th >= want {
+			stable++
+			if stable >= 5 {
+				return th
+			}
+		} else {
+			stable = 0
+		}
+		last = th
+		time.Sleep(20 * time.Millisecond)
+	}
+	return last
+}
+
+// blocked counts goroutines that are about to block in a receive.
+var blocked atomic.Int64
+
+// runThreadsChild creates n PULL sockets with no peer and blocks one
+// goroutine in a receive on each, then counts the process's OS threads.
+func runThreadsChild(variant string, n int) (int, error) {
+	if err := raiseNofile(); err != nil {
+		return 0, err
+	}
+	debug.SetMaxThreads(n + 1000)
+	start := func(recv func(i int) error) error {
+		errs := make(chan error, 1)
+		for i := range n {
+			go func() {
+				blocked.Add(1)
+				if err := recv(i); err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+				}
+			}()
+		}
+		for blocked.Load() < int64(n) {
+			select {
+			case err := <-errs:
+				return err
+			default:
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		return nil
+	}
+	if err := threadVariant(variant, n, start); err != nil {
+		return 0, err
+	}
+	// pebbe's blocking receives each take a thread as they enter cgo;
+	// wait until the count settles.
+	want := 0
+	if variant == "pebbe" {
+		want = n
+	} else {
+		time.Sleep(300 * time.Millisecond)
+	}
+	return waitThreads(want, 10*time.Second), nil
+}

@@ -1,0 +1,263 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	gozmq "github.com/go-zeromq/zmq4"
+	zmq4 "github.com/pebbe/zmq4"
+
+	"github.com/zmqguard/zmqguard/reliable"
+	"github.com/zmqguard/zmqguard/timeout"
+	"github.com/zmqguard/zmqguard/zmq"
+)
+
+func mallocs() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.Mallocs
+}
+
+// latencies turns round-trip samples and the wall time into the row's
+// metrics.
+func latencies(d []time.Duration, wall time.Duration) map[string]float64 {
+	slices.Sort(d)
+	return map[string]float64{
+		"p50-us": percentile(d, 50),
+		"p99-us": percentile(d, 99),
+		"req/s":  float64(len(d)) / wall.Seconds(),
+	}
+}
+
+// roundTrips runs warm-up then n timed calls of rt, one at a time.
+func roundTrips(n int, rt func() error) (map[string]float64, error) {
+	for range 100 {
+		if err := rt(); err != nil {
+			return nil, fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	d := make([]time.Duration, n)
+	start := time.Now()
+	for i := range d {
+		t := time.Now()
+		if err := rt(); err != nil {
+			return nil, err
+		}
+		d[i] = time.Since(t)
+	}
+	return latencies(d, time.Since(start)), nil
+}
+
+// guardEcho serves REP echo on s until s is closed; wait waits for it.
+func guardEcho(s *zmq.Socket) (wait func()) {
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			msg, err := s.RecvMessageBytes(0)
+			if err != nil {
+				return
+			}
+			if _, err := s.SendMessage(msg); err != nil {
+				return
+			}
+		}
+	})
+	return wg.Wait
+}
+
+var payload = []byte("0123456789abcdef") // 16 B request body
+
+func pebbeReqRep(tr string, n int) (map[string]float64, error) {
+	ctx, err := zmq4.NewContext()
+	if err != nil {
+		return nil, err
+	}
+	ep, rm := bindEndpoint(tr)
+	defer rm()
+	rep, _ := ctx.NewSocket(zmq4.REP)
+	req, _ := ctx.NewSocket(zmq4.REQ)
+	rep.SetLinger(0)
+	req.SetLinger(0)
+	var wg sync.WaitGroup
+	defer func() {
+		req.Close()
+		ctx.Term() // fails rep's blocked RecvBytes with ETERM
+		wg.Wait()
+	}()
+	if err := rep.Bind(ep); err != nil {
+		rep.Close()
+		return nil, err
+	}
+	ep, _ = rep.GetLastEndpoint()
+	wg.Go(func() {
+		defer rep.Close()
+		for {
+			msg, err := rep.RecvBytes(0)
+			if err != nil {
+				return
+			}
+			if _, err := rep.SendBytes(msg, 0); err != nil {
+				return
+			}
+		}
+	})
+	if err := req.Connect(ep); err != nil {
+		return nil, err
+	}
+	return roundTrips(n, func() error {
+		if _, err := req.SendBytes(payload, 0); err != nil {
+			return err
+		}
+		_, err := req.RecvBytes(0)
+		return err
+	})
+}
+
+// guardReqRep runs a zmqguard REP echo server and a REQ client that does one
+// round trip with rt.
+func guardReqRep(tr string, n int, rt func(req *zmq.Socket) error) (map[string]float64, error) {
+	rep, req, cl, err := guardPair(tr, zmq.REP, zmq.REQ)
+	if err != nil {
+		return nil, err
+	}
+	wait := guardEcho(rep)
+	defer func() { cl(); wait() }()
+	return roundTrips(n, func() error { return rt(req) })
+}
+
+// clientReqRep runs a zmqguard REP echo server and a reliable.Client with
+// inFlight goroutines each doing n/inFlight requests.
+func clientReqRep(tr string, n, inFlight int, mode reliable.Mode) (map[string]float64, error) {
+	zctx, err := zmq.NewContext(zmq.WithLinger(0))
+	if err != nil {
+		return nil, err
+	}
+	ep, rm := bindEndpoint(tr)
+	defer rm()
+	rep, err := zctx.NewSocket(zmq.REP)
+	if err != nil {
+		zctx.Term()
+		return nil, err
+	}
+	if err := rep.Bind(ep); err != nil {
+		zctx.Term()
+		return nil, err
+	}
+	ep, _ = rep.GetLastEndpoint()
+	wait := guardEcho(rep)
+	defer func() { zctx.Term(); wait() }()
+	c, err := reliable.NewClient(zctx, []string{ep}, reliable.WithMode(mode))
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	ctx := context.Background()
+	for range 100 {
+		if _, err := c.Request(ctx, payload); err != nil {
+			return nil, fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	per := n / inFlight
+	d := make([]time.Duration, per*inFlight)
+	errs := make([]error, inFlight)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for g := range inFlight {
+		wg.Go(func() {
+			for i := range per {
+				t := time.Now()
+				if _, err := c.Request(ctx, payload); err != nil {
+					errs[g] = err
+					return
+				}
+				d[g*per+i] = time.Since(t)
+			}
+		})
+	}
+	wg.Wait()
+	wall := time.Since(start)
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return latencies(d, wall), nil
+}
+
+func gozmqReqRep(n int) (map[string]float64, error) {
+	rep, req, cl, err := gozmqPair(gozmq.NewRep, gozmq.NewReq)
+	if err != nil {
+		return nil, err
+	}
+	var wg sync.WaitGroup
+	defer func() { cl(); wg.Wait() }()
+	wg.Go(func() {
+		for {
+			m, err := rep.Recv()
+			if err != nil {
+				return
+			}
+			if err := rep.Send(m); err != nil {
+				return
+			}
+		}
+	})
+	return roundTrips(n, func() error {
+		if err := req.Send(gozmq.NewMsg(payload)); err != nil {
+			return err
+		}
+		_, err := req.Recv()
+		return err
+	})
+}
+
+func reqRepRows() []Row {
+	var rows []Row
+	for _, tr := range []string{"tcp", "inproc"} {
+		count := func(cfg *Config) int { return cfg.n(5000, 500) }
+		vs := []Variant{
+			{"pebbe", func(cfg *Config) (map[string]float64, error) { return pebbeReqRep(tr, count(cfg)) }},
+			{"zmqguard zmq/", func(cfg *Config) (map[string]float64, error) {
+				return guardReqRep(tr, count(cfg), func(req *zmq.Socket) error {
+					if _, err := req.SendBytes(payload, 0); err != nil {
+						return err
+					}
+					_, err := req.RecvBytes(0)
+					return err
+				})
+			}},
+			{"zmqguard timeout.Request", func(cfg *Config) (map[string]float64, error) {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+				defer cancel()
+				return guardReqRep(tr, count(cfg), func(req *zmq.Socket) error {
+					_, err := timeout.Request(ctx, req, payload)
+					return err
+				})
+			}},
+			{"reliable.Client plain, 1 in flight", func(cfg *Config) (map[string]float64, error) {
+				return clientReqRep(tr, count(cfg), 1, reliable.Plain)
+			}},
+			{"reliable.Client correlated, 1 in flight", func(cfg *Config) (map[string]float64, error) {
+				return clientReqRep(tr, count(cfg), 1, reliable.Correlated)
+			}},
+			{"reliable.Client correlated, 16 in flight", func(cfg *Config) (map[string]float64, error) {
+				return clientReqRep(tr, 4*count(cfg), 16, reliable.Correlated)
+			}},
+		}
+		if tr == "tcp" {
+			vs = append(vs, Variant{"go-zeromq", func(cfg *Config) (map[string]float64, error) { return gozmqReqRep(count(cfg)) }})
+		}
+		rows = append(rows, Row{
+			Name:     "req-rep/" + tr,
+			Note:     "REQ<->REP round trip of a 16 B body; the echo server is of the client's kind (pebbe for pebbe, go-zeromq for go-zeromq, zmqguard REP otherwise); req/s is the request rate of all in-flight goroutines",
+			Metrics:  []Metric{{"p50-us", false, 0}, {"p99-us", false, 0}, {"req/s", true, 0}},
+			Baseline: "pebbe",
+			Variants: vs,
+		})
+	}
+	return rows
+}
