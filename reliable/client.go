@@ -36,7 +36,6 @@ type Client struct {
 	pending map[uint64]*call // by Seq
 	closed  bool
 
-	readerDone sync.WaitGroup
 }
 
 // call is a request waiting for its reply.
@@ -80,8 +79,6 @@ func NewClient(zctx *zmq.Context, endpoints []string, opts ...ClientOption) (*Cl
 			return nil, fmt.Errorf("reliable: endpoint %s: %w", addr, err)
 		}
 		c.eps = append(c.eps, ep)
-		c.readerDone.Add(1)
-		go c.read(ep)
 	}
 	return c, nil
 }
@@ -108,11 +105,7 @@ func (c *Client) Close() error {
 	if c.plain != nil {
 		c.plain.close()
 	}
-	// Closing a socket wakes its reader (net.ErrClosed).
-	for _, ep := range c.eps {
-		ep.sock.Close()
-	}
-	c.readerDone.Wait()
+	// Closing a socket wakes a request reading it (net.ErrClosed).
 	for _, ep := range c.eps {
 		ep.close()
 	}

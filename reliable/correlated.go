@@ -50,6 +50,7 @@ func (c *Client) attemptCorrelated(ctx context.Context, cl *call, ep *endpoint, 
 	}
 	c.emit(ClientEvent{Kind: EventAttempt, Seq: cl.seq, Attempt: n, Endpoint: ep.addr, Elapsed: time.Since(start)})
 
+	deadline := time.Now().Add(c.cfg.attemptTimeout)
 	timer := time.NewTimer(c.cfg.attemptTimeout)
 	defer timer.Stop()
 	fail := func(err error) ([][]byte, error) {
@@ -71,17 +72,81 @@ func (c *Client) attemptCorrelated(ctx context.Context, cl *call, ep *endpoint, 
 	if !c.cfg.failFast {
 		down = nil
 	}
+	// Wait for the reply. Whoever holds the endpoint's read token reads
+	// the socket for everyone (leader/follower): with one request in
+	// flight the requester receives its own reply, with no hand-off
+	// between goroutines; with many, the leader hands the others theirs.
+	for {
+		select {
+		case r := <-cl.replies:
+			return c.finish(cl.seq, n, ep.addr, r, start)
+		case <-down:
+			return fail(ErrPeerGone)
+		case <-dead:
+			return fail(ErrPeerGone)
+		case <-timer.C:
+			return fail(errAttemptTimeout)
+		case <-ctx.Done():
+			return fail(ctx.Err())
+		case <-ep.readTok:
+			r, err := c.lead(ctx, ep, cl, deadline, down, dead)
+			ep.readTok <- struct{}{}
+			if err == nil {
+				return c.finish(cl.seq, n, ep.addr, r, start)
+			}
+			if !errors.Is(err, errNotMine) {
+				return fail(err)
+			}
+		}
+	}
+}
+
+// errNotMine ends a leader's turn without a result: look again.
+var errNotMine = errors.New("reliable: leader turn over")
+
+// lead reads ep's socket, handing replies to their requests, until cl's
+// reply arrives or cl's attempt ends (deadline, ctx, peer gone).
+func (c *Client) lead(ctx context.Context, ep *endpoint, cl *call, deadline time.Time, down, dead <-chan struct{}) (reply, error) {
+	// A reply may have been handed over between the select and the token.
 	select {
 	case r := <-cl.replies:
-		return c.finish(cl.seq, n, ep.addr, r, start)
-	case <-down:
-		return fail(ErrPeerGone)
-	case <-dead:
-		return fail(ErrPeerGone)
-	case <-timer.C:
-		return fail(errAttemptTimeout)
-	case <-ctx.Done():
-		return fail(ctx.Err())
+		return r, nil
+	default:
+	}
+	actx, cancel := context.WithDeadlineCause(ctx, deadline, errAttemptTimeout)
+	defer cancel()
+	if down != nil || dead != nil {
+		go func() {
+			select {
+			case <-down:
+				cancel()
+			case <-dead:
+				cancel()
+			case <-actx.Done():
+			}
+		}()
+	}
+	for {
+		msg, err := ep.sock.RecvMessageBytesContext(actx, 0)
+		if err != nil {
+			switch {
+			case errors.Is(err, net.ErrClosed):
+				return reply{}, ErrClientClosed
+			case ctx.Err() != nil:
+				return reply{}, ctx.Err()
+			case errors.Is(context.Cause(actx), errAttemptTimeout):
+				return reply{}, errAttemptTimeout
+			case actx.Err() != nil:
+				return reply{}, ErrPeerGone
+			}
+			continue // EINTR-like transient errors: read again
+		}
+		c.dispatch(ep, msg)
+		select {
+		case r := <-cl.replies:
+			return r, nil
+		default:
+		}
 	}
 }
 
@@ -129,24 +194,8 @@ func (c *Client) finish(seq uint64, n int, addr string, r reply, start time.Time
 	return nil, re
 }
 
-// read receives every reply arriving on ep and hands it to the request
-// waiting for it; anything else is counted and dropped. It ends when the
-// socket is closed. Its context is Background on purpose: a cancellable
-// one would cost a context.AfterFunc per wait.
-func (c *Client) read(ep *endpoint) {
-	defer c.readerDone.Done()
-	for {
-		msg, err := ep.sock.RecvMessageBytesContext(context.Background(), 0)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		c.dispatch(ep, msg)
-	}
-}
-
+// dispatch hands a reply read from ep to the request waiting for it;
+// anything else is counted and dropped.
 func (c *Client) dispatch(ep *endpoint, msg [][]byte) {
 	if len(msg) < 2 || len(msg[1]) != 0 {
 		c.counters.malformed.Add(1)

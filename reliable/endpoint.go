@@ -26,6 +26,9 @@ type endpoint struct {
 	lastUsed time.Time
 
 	sendMu sync.Mutex // serialises sends on sock (they never block)
+	// readTok is held by the one request that reads sock for everyone
+	// (correlated mode); it holds one token when nobody reads.
+	readTok chan struct{}
 
 	monDone chan struct{}
 }
@@ -33,7 +36,8 @@ type endpoint struct {
 // openEndpoint creates and connects the endpoint's socket and starts
 // watching its connection state.
 func openEndpoint(zctx *zmq.Context, cfg *clientConfig, addr string, typ zmq.Type) (*endpoint, error) {
-	ep := &endpoint{addr: addr}
+	ep := &endpoint{addr: addr, readTok: make(chan struct{}, 1)}
+	ep.readTok <- struct{}{}
 	if err := ep.open(zctx, cfg, typ); err != nil {
 		return nil, err
 	}
