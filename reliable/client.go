@@ -35,7 +35,6 @@ type Client struct {
 	mu      sync.Mutex
 	pending map[uint64]*call // by Seq
 	closed  bool
-
 }
 
 // call is a request waiting for its reply.
