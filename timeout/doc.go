@@ -34,7 +34,9 @@
 //     or not at all: a timeout never leaves part of a message behind.
 //   - Closing the socket from any goroutine while a call waits makes that
 //     call return an error matching net.ErrClosed.
-//   - EINTR never reaches the caller, and retries never stretch a deadline.
+//   - EINTR never reaches the caller (unless the zmq.Context was told
+//     otherwise with SetRetryAfterEINTR(false)), and retries never stretch
+//     a deadline.
 //
 // # Mechanism
 //

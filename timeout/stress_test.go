@@ -35,41 +35,45 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 // How long after cancel() a parked receive returns, over many runs.
 func TestCancelWakeUpLatency(t *testing.T) {
 	const runs = 500
-	c := zmqtest.Context(t)
-	pull := idlePull(t, c, "inproc")
+	forEachTransport(t, func(t *testing.T, tr string) {
+		c := zmqtest.Context(t)
+		pull := idlePull(t, c, tr)
 
-	ctxs := make(chan context.Context)
-	woke := make(chan time.Time)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for ctx := range ctxs {
-			_, err := timeout.RecvBytes(ctx, pull)
-			at := time.Now()
-			if !errors.Is(err, context.Canceled) {
-				t.Errorf("want context.Canceled, got %v", err)
+		ctxs := make(chan context.Context)
+		woke := make(chan time.Time)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx := range ctxs {
+				_, err := timeout.RecvBytes(ctx, pull)
+				at := time.Now()
+				if !errors.Is(err, context.Canceled) {
+					t.Errorf("want context.Canceled, got %v", err)
+				}
+				woke <- at
 			}
-			woke <- at
-		}
-	}()
-	defer wg.Wait()
-	defer close(ctxs)
+		}()
+		defer wg.Wait()
+		defer close(ctxs)
 
-	delays := make([]time.Duration, 0, runs)
-	for range runs {
-		ctx, cancel := context.WithCancel(context.Background())
-		ctxs <- ctx
-		waitParked(t, 1)
-		at := time.Now()
-		cancel()
-		delays = append(delays, (<-woke).Sub(at))
-	}
-	slices.Sort(delays)
-	p50, p99, worst := percentile(delays, .50), percentile(delays, .99), delays[len(delays)-1]
-	t.Logf("cancel wake-up over %d runs: p50 %v, p99 %v, max %v", runs, p50, p99, worst)
-	assert.Less(t, p99, 50*time.Millisecond)
-	assert.Less(t, worst, slack)
+		delays := make([]time.Duration, 0, runs)
+		for range runs {
+			ctx, cancel := context.WithCancel(context.Background())
+			ctxs <- ctx
+			waitParked(t, 1)
+			at := time.Now()
+			cancel()
+			delays = append(delays, (<-woke).Sub(at))
+		}
+		slices.Sort(delays)
+		p50, p99, worst := percentile(delays, .50), percentile(delays, .99), delays[len(delays)-1]
+		t.Logf("%s: cancel wake-up over %d runs: p50 %v, p99 %v, max %v", tr, runs, p50, p99, worst)
+		// Generous: typically p99 is well under a millisecond, but the
+		// suite runs under -race beside other packages' tests on two cores.
+		assert.Less(t, p99, 100*time.Millisecond)
+		assert.Less(t, worst, time.Second)
+	})
 }
 
 func threadCount(t testing.TB) int {
@@ -126,8 +130,8 @@ func TestThousandsOfBlockedReceives(t *testing.T) {
 	threadsBefore := threadCount(t)
 
 	// Deadlines spread over 200ms, far enough ahead for every goroutine to
-	// park first.
-	base := time.Now().Add(1500 * time.Millisecond)
+	// park first (that takes ~0.3s under -race on two idle cores).
+	base := time.Now().Add(3 * time.Second)
 	lateness := make([]time.Duration, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -142,11 +146,13 @@ func TestThousandsOfBlockedReceives(t *testing.T) {
 			lateness[i] = time.Since(deadline)
 		}()
 	}
-	waitParked(t, n)
-	parkedBy := time.Until(base)
+	parked := waitParkedUntil(n, base)
 	threads := threadCount(t)
-	t.Logf("%d receives parked (%v before the first deadline); OS threads: %d while blocked, %d before",
-		n, parkedBy, threads, threadsBefore)
+	t.Logf("%d of %d receives parked %v before the first deadline; OS threads: %d while blocked, %d before",
+		parked, n, time.Until(base), threads, threadsBefore)
+	if parked < n {
+		t.Errorf("only %d of %d receives parked before the first deadline: machine overloaded?", parked, n)
+	}
 	assert.Less(t, threads, 64, "blocked receives must not hold OS threads")
 	wg.Wait()
 
@@ -159,8 +165,11 @@ func TestThousandsOfBlockedReceives(t *testing.T) {
 	t.Logf("returned after their deadlines by: min %v, p50 %v, p99 %v, max %v",
 		lateness[0], percentile(lateness, .5), percentile(lateness, .99), lateness[n-1])
 	assert.GreaterOrEqual(t, lateness[0], time.Duration(0), "a receive returned before its deadline")
-	assert.Less(t, lateness[n-1], 2*time.Second, "a receive returned long after its deadline")
-	assert.Less(t, percentile(lateness, .99), time.Second)
+	// Generous bounds: typically p99 is under 100ms, but 2000 goroutines
+	// waking at once under -race on two cores that other tests share can
+	// take over a second; a lost wake-up would never return at all.
+	assert.Less(t, lateness[n-1], 5*time.Second, "a receive returned long after its deadline")
+	assert.Less(t, percentile(lateness, .99), 3*time.Second)
 }
 
 func threadIDs(pid int) []int {
@@ -185,8 +194,20 @@ func TestEINTRStorm(t *testing.T) {
 	const (
 		d      = 10 * time.Millisecond
 		rounds = 24
-		bound  = 150 * time.Millisecond
+		// Far above the scheduling delays seen under -race on two cores
+		// (typically under 50ms, up to ~700ms on an overloaded machine).
+		// Retrying with the full timeout after each EINTR, as pebbe/zmq4
+		// does, would not return at all while the storm lasts: every
+		// thread gets a signal far more often than every 10ms.
+		bound = 2 * time.Second
 	)
+	// The contexts are terminated after the storm: zmq_ctx_term can return
+	// EINTR, which Context.Term does not survive yet (reported to the
+	// lead); this test is about calls on sockets, not termination.
+	zctxs := map[string]*zmq.Context{}
+	for _, tr := range zmqtest.Transports {
+		zctxs[tr] = zmqtest.Context(t)
+	}
 	stop := make(chan struct{})
 	var bg sync.WaitGroup
 	var signals, gcs atomic.Int64
@@ -241,7 +262,7 @@ func TestEINTRStorm(t *testing.T) {
 			if syscall.Kill(pid, syscall.SIGURG) == nil {
 				signals.Add(1)
 			}
-			time.Sleep(100 * time.Microsecond) // signal rate, not synchronisation
+			runtime.Gosched()
 		}
 	}()
 	defer bg.Wait()
@@ -253,7 +274,10 @@ func TestEINTRStorm(t *testing.T) {
 		zctx, err := zmq4.NewContext()
 		require.NoError(t, err)
 		zctx.SetRetryAfterEINTR(false)
-		defer zctx.Term()
+		defer func() {
+			zctx.SetRetryAfterEINTR(true) // pebbe's Term gives up on EINTR otherwise
+			zctx.Term()
+		}()
 		s, err := zctx.NewSocket(zmq4.PULL)
 		require.NoError(t, err)
 		defer s.Close()
@@ -270,25 +294,25 @@ func TestEINTRStorm(t *testing.T) {
 	})
 
 	forEachTransport(t, func(t *testing.T, tr string) {
-		c := zmqtest.Context(t)
+		c := zctxs[tr]
 		pull, push := zmqtest.Pair(t, c, tr, zmq.PULL, zmq.PUSH)
 		rep, req := zmqtest.Pair(t, c, tr, zmq.REP, zmq.REQ)
 		echo(t, rep)
 		wrapped, err := timeout.New(pull, timeout.WithRecvTimeout(d))
 		require.NoError(t, err)
 
-		var worst time.Duration
+		var lateness []time.Duration
 		timeouts, received, requests := 0, 0, 0
 		check := func(err error, deadline time.Time) {
 			t.Helper()
-			require.NotErrorIs(t, err, syscall.EINTR, "EINTR reached the caller")
 			late := time.Since(deadline)
-			worst = max(worst, late)
+			require.NotErrorIs(t, err, syscall.EINTR, "EINTR reached the caller")
 			if err == nil {
 				return
 			}
 			require.ErrorIs(t, err, os.ErrDeadlineExceeded)
 			timeouts++
+			lateness = append(lateness, late)
 			assert.GreaterOrEqual(t, late, time.Duration(0), "returned before the deadline")
 			assert.Less(t, late, bound, "deadline stretched")
 		}
@@ -309,8 +333,14 @@ func TestEINTRStorm(t *testing.T) {
 			}
 
 			deadline = time.Now().Add(d)
-			_, err = wrapped.RecvBytes(0) // the default timeout
+			// The same, under the default timeout. A message that came
+			// late for the first receive is taken here.
+			m, err = wrapped.RecvMessage(0)
 			check(err, deadline)
+			if err == nil {
+				received++
+				require.Len(t, m, 2)
+			}
 
 			ctx, cancel = context.WithTimeout(context.Background(), time.Second)
 			_, err = timeout.Request(ctx, req, "ping", i)
@@ -318,9 +348,11 @@ func TestEINTRStorm(t *testing.T) {
 			require.NoError(t, err)
 			requests++
 		}
-		t.Logf("%s: %d timeouts (latest %v after its deadline), %d messages, %d requests",
-			tr, timeouts, worst, received, requests)
+		slices.Sort(lateness)
+		t.Logf("%s: %d timeouts, returned after their deadlines by: p50 %v, max %v; %d messages, %d requests",
+			tr, timeouts, percentile(lateness, .5), lateness[len(lateness)-1], received, requests)
 		assert.Positive(t, timeouts)
+		assert.Less(t, percentile(lateness, .5), bound/10, "deadlines stretched")
 	})
 	t.Logf("during the run: %d SIGURG sent, %d GCs", signals.Load(), gcs.Load())
 }

@@ -102,7 +102,11 @@ func SendBytes(ctx context.Context, s *zmq.Socket, data []byte) error {
 // sends with zmq.ErrPartialMessage until Reset, rather than glue the next
 // message onto the broken one.)
 func SendMessage(ctx context.Context, s *zmq.Socket, parts ...any) error {
-	if err := sendParts(ctx, s, parts); err != nil {
+	m, err := prepare(parts)
+	if err == nil {
+		err = m.send(ctx, s)
+	}
+	if err != nil {
 		return fixErr(ctx, err)
 	}
 	return nil
@@ -132,6 +136,10 @@ func Request(ctx context.Context, s *zmq.Socket, parts ...any) ([][]byte, error)
 	if err := ctx.Err(); err != nil {
 		return nil, &zmq.TimeoutError{Op: "send", Cause: err}
 	}
+	m, err := prepare(parts)
+	if err != nil {
+		return nil, err
+	}
 	if _, ok := ctx.Deadline(); !ok {
 		rcv, err := s.GetRcvtimeo()
 		if err != nil {
@@ -140,12 +148,12 @@ func Request(ctx context.Context, s *zmq.Socket, parts ...any) ([][]byte, error)
 		if rcv >= 0 {
 			// One deadline from the socket's receive timeout, without
 			// allocating a context for it.
-			return requestUntil(ctx, s, rcv, parts)
+			return requestUntil(ctx, s, rcv, &m)
 		}
 		// No round-trip bound: the send timeout (if any) bounds the send,
 		// and the receive waits until ctx is done.
 	}
-	if err := sendParts(ctx, s, parts); err != nil {
+	if err := m.send(ctx, s); err != nil {
 		return nil, fixErr(ctx, err)
 	}
 	msg, err := s.RecvMessageBytesContext(ctx, 0)
@@ -155,31 +163,61 @@ func Request(ctx context.Context, s *zmq.Socket, parts ...any) ([][]byte, error)
 	return msg, nil
 }
 
-// sendParts sends one message. A single string or []byte part, the common
-// case, goes straight to the one-frame send.
-func sendParts(ctx context.Context, s *zmq.Socket, parts []any) error {
+// outgoing is a message checked and ready to send: one frame, the common
+// case, which skips zmq.Socket.SendMessage's part checks, or frames for
+// SendMessage.
+type outgoing struct {
+	frames []any // a multipart message, when not nil
+	bytes  []byte
+	str    string
+	isStr  bool
+}
+
+func prepare(parts []any) (outgoing, error) {
 	if len(parts) == 1 {
 		switch p := parts[0].(type) {
 		case []byte:
-			_, err := s.SendBytesContext(ctx, p, 0)
-			return err
+			return outgoing{bytes: p}, nil
 		case string:
-			_, err := s.SendContext(ctx, p, 0)
-			return err
+			return outgoing{str: p, isStr: true}, nil
 		}
 	}
 	frames, err := framesOf(parts)
-	if err != nil {
-		return err
+	return outgoing{frames: frames}, err
+}
+
+// send sends m on s, bounded by ctx.
+func (m *outgoing) send(ctx context.Context, s *zmq.Socket) error {
+	var err error
+	switch {
+	case m.frames != nil:
+		_, err = s.SendMessageContext(ctx, m.frames...)
+	case m.isStr:
+		_, err = s.SendContext(ctx, m.str, 0)
+	default:
+		_, err = s.SendBytesContext(ctx, m.bytes, 0)
 	}
-	_, err = s.SendMessageContext(ctx, frames...)
+	return err
+}
+
+// sendNow sends m on s only if it can be queued at once.
+func (m *outgoing) sendNow(s *zmq.Socket) error {
+	var err error
+	switch {
+	case m.frames != nil:
+		_, err = s.SendMessageDontwait(m.frames...)
+	case m.isStr:
+		_, err = s.Send(m.str, zmq.DONTWAIT)
+	default:
+		_, err = s.SendBytes(m.bytes, zmq.DONTWAIT)
+	}
 	return err
 }
 
 // requestUntil is Request under a deadline that ctx does not carry: it
 // tries each step without blocking and waits for readiness with
 // zmq.Socket.WaitUntil, which parks in the netpoller.
-func requestUntil(ctx context.Context, s *zmq.Socket, rcvtimeo time.Duration, parts []any) ([][]byte, error) {
+func requestUntil(ctx context.Context, s *zmq.Socket, rcvtimeo time.Duration, m *outgoing) ([][]byte, error) {
 	start := time.Now()
 	deadline := start.Add(rcvtimeo)
 	sendDeadline := deadline
@@ -189,7 +227,7 @@ func requestUntil(ctx context.Context, s *zmq.Socket, rcvtimeo time.Duration, pa
 		sendDeadline = start.Add(snd)
 	}
 	for {
-		err := sendPartsDontwait(s, parts)
+		err := m.sendNow(s)
 		if err == nil {
 			break
 		}
@@ -212,25 +250,6 @@ func requestUntil(ctx context.Context, s *zmq.Socket, rcvtimeo time.Duration, pa
 			return nil, err
 		}
 	}
-}
-
-func sendPartsDontwait(s *zmq.Socket, parts []any) error {
-	if len(parts) == 1 {
-		switch p := parts[0].(type) {
-		case []byte:
-			_, err := s.SendBytes(p, zmq.DONTWAIT)
-			return err
-		case string:
-			_, err := s.Send(p, zmq.DONTWAIT)
-			return err
-		}
-	}
-	frames, err := framesOf(parts)
-	if err != nil {
-		return err
-	}
-	_, err = s.SendMessageDontwait(frames...)
-	return err
 }
 
 // waitUntil waits for events on s and reports a timeout as op's.

@@ -285,13 +285,12 @@ func (c *Context) Term() error {
 	}
 
 	go func() {
-		var err error
-		for {
-			err = c.raw.Term()
-			if !isIntr(err) {
-				break
-			}
-		}
+		// pebbe's Term marks the context closed before it calls
+		// zmq_ctx_term, so calling it again after EINTR only returns the
+		// stored EINTR (the loop that was here spun forever and left the
+		// context unterminated): let pebbe retry inside its one call.
+		c.raw.SetRetryAfterEINTR(true)
+		err := c.raw.Term()
 		c.mu.Lock()
 		c.termErr = wrapErr(err)
 		c.mu.Unlock()

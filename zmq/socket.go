@@ -41,6 +41,11 @@ type Socket struct {
 	waitErr error
 	checked bool // ready has checked ZMQ_EVENTS once in this wait
 	readyFn func(uintptr) bool
+	// The context.AfterFunc registration that wakes the waiter when the
+	// context whose Done channel is watchDone ends (see watchLocked).
+	watchDone <-chan struct{}
+	watchStop func() bool
+	wakeFn    func()
 	// parked is set while a goroutine waits on ZMQ_FD (see poke).
 	parked atomic.Bool
 
@@ -85,6 +90,7 @@ func (s *Socket) adopt(raw *zmq4.Socket) {
 	s.seam = newSeam(raw, !s.ctx.seamFallback)
 	if s.readyFn == nil {
 		s.readyFn = s.ready
+		s.wakeFn = s.wake
 	}
 }
 
@@ -140,6 +146,7 @@ func (s *Socket) Close() error {
 		s.closeWaiter()
 		s.mu.Lock()
 		s.closeWaiter()
+		s.unwatchLocked()
 		mons := s.stopMonitorsLocked()
 		s.closeErr = wrapErr(s.seam.raw.Close())
 		s.seam.free()

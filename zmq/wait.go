@@ -119,6 +119,9 @@ func (s *Socket) await(lim *limit, want State, op string) error {
 		return ErrorSocketClosed
 	}
 	w, err := s.waiterLocked()
+	if err == nil {
+		s.watchLocked(lim.ctx)
+	}
 	s.mu.Unlock()
 	if err != nil {
 		return err
@@ -129,22 +132,13 @@ func (s *Socket) await(lim *limit, want State, op string) error {
 	if err := w.setDeadline(deadline); err != nil {
 		return s.closedOr(err)
 	}
-
-	var stop func() bool
-	var fired chan struct{}
-	if lim.ctx.Done() != nil {
-		fired = make(chan struct{})
-		stop = context.AfterFunc(lim.ctx, func() {
-			w.setDeadline(aLongTimeAgo)
-			close(fired)
-		})
+	// A cancellation that fired before setDeadline was overwritten by it.
+	if lim.ctx.Err() != nil {
+		return s.expired(lim, op)
 	}
 	s.parked.Store(true)
 	err = w.wait(s.readyFn)
 	s.parked.Store(false)
-	if stop != nil && !stop() {
-		<-fired
-	}
 	switch {
 	case isDeadline(err) && lim.ctx.Err() == nil &&
 		(deadline.IsZero() || time.Now().Before(deadline)):
@@ -198,4 +192,36 @@ func (s *Socket) expired(lim *limit, op string) error {
 		}
 	}
 	return &TimeoutError{Op: op, Cause: cause}
+}
+
+// watchLocked makes cancelling ctx wake the socket's waiter. The
+// registration outlives the call, keyed by ctx's Done channel, so a ctx
+// used for many calls registers once instead of allocating a
+// context.AfterFunc (four allocations) per wait. A registration left from
+// an earlier ctx may still fire during a later wait: await treats that like
+// a poke and looks again. Called with s.mu held.
+func (s *Socket) watchLocked(ctx context.Context) {
+	done := ctx.Done()
+	if done == nil || done == s.watchDone {
+		return
+	}
+	s.unwatchLocked()
+	s.watchDone = done
+	s.watchStop = context.AfterFunc(ctx, s.wakeFn)
+}
+
+// unwatchLocked drops the registration, so that a long-lived ctx does not
+// keep a closed socket reachable. Called with s.mu held.
+func (s *Socket) unwatchLocked() {
+	if s.watchStop != nil {
+		s.watchStop()
+		s.watchStop, s.watchDone = nil, nil
+	}
+}
+
+// wake ends the current wait, if any, as its deadline would.
+func (s *Socket) wake() {
+	if w := s.w.Load(); w != nil {
+		w.setDeadline(aLongTimeAgo)
+	}
 }
