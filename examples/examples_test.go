@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 		defer os.RemoveAll(dir)
 		// One go build for all: the packages share the build cache.
 		cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
-			"./lazypirate", "./timeout", "./server", "./curve")
+			"./lazypirate", "./timeout", "./server", "./curve", "./paranoid")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
 			return 1
@@ -116,6 +116,36 @@ func TestExamplesLazyPirateFlags(t *testing.T) {
 	require.ErrorAs(t, err, &ee, "%s", out)
 	assert.Equal(t, 64, ee.ExitCode())
 	assert.Contains(t, string(out), "-requests must be at least 6")
+}
+
+func TestExamplesParanoid(t *testing.T) {
+	out := run(t, "paranoid", 30*time.Second)
+	for _, name := range []string{"w1", "w2", "w3"} {
+		assert.Contains(t, out, "liveness: "+name+": unknown -> alive")
+	}
+	// w2 is killed holding a request: declared dead, its request retried.
+	assert.Regexp(t, `w2 took req-\d+: SIGKILL`, out)
+	assert.Regexp(t, `liveness: w2: (alive|suspect) -> dead`, out)
+	assert.Regexp(t, `request +\d+: answered by w[13] in .* \(its first worker w2 was SIGKILLed holding it; the queue retried it\)`, out)
+	// w3 is frozen holding a request: declared dead too, then back.
+	assert.Regexp(t, `w3 took req-\d+: SIGSTOP`, out)
+	assert.Regexp(t, `liveness: w3: (alive|suspect) -> dead`, out)
+	assert.Regexp(t, `request +\d+: answered by w1 in .* \(its first worker w3 was SIGSTOPped holding it; the queue retried it\)`, out)
+	assert.Contains(t, out, "SIGCONT w3")
+	assert.Contains(t, out, "w3 is back")
+	assert.Regexp(t, `queue: dropped w3's late reply|w3 reconnected: it drops the late reply itself`, out)
+	for i := 1; i <= 16; i++ {
+		assert.Regexp(t, fmt.Sprintf(`request %2d: answered by w[123] in`, i), out)
+	}
+	sum := section(out, "== summary")
+	require.NotEmpty(t, sum)
+	assert.Contains(t, sum, "requests answered        16 of 16")
+	assert.Contains(t, sum, "requests failed          0")
+	// A loaded machine may make a healthy worker miss heartbeats too.
+	assert.Regexp(t, `worker deaths detected   [2-9] \(.*w2.*\)`, sum)
+	assert.Regexp(t, `worker deaths detected   [2-9] \(.*w3.*\)`, sum)
+	assert.Regexp(t, `requests retried         [2-9] `, sum)
+	assert.Regexp(t, `workers alive at the end .*w1.*w3`, sum)
 }
 
 func TestExamplesTimeout(t *testing.T) {
