@@ -1,12 +1,16 @@
 package reliable
 
 import (
+	"bytes"
+	"encoding/binary"
+
 	"github.com/zmqguard/zmqguard/heartbeat"
 )
 
 // queueLoop is the state of a running PPQueue, owned by Run's goroutine.
 type queueLoop struct {
 	q       *PPQueue
+	lastTag uint64 // numbers dispatches; see qWorker.tag
 	workers map[string]*qWorker
 	idle    []string // ready workers, least recently used first
 	pending []*qJob  // requests waiting for a worker, oldest first
@@ -16,6 +20,13 @@ type queueLoop struct {
 type qWorker struct {
 	id   string
 	busy *qJob // the request it holds, nil when ready or unknown
+	// tag is the envelope frame the queue put in front of the request it
+	// sent this worker. Workers echo the envelope (rfc 6), so the reply
+	// carries it back: a late reply to an earlier dispatch (a request the
+	// worker held before it was expired and that has since been retried)
+	// carries an older tag and is dropped, never passed to the client as
+	// the answer to the request the worker holds now.
+	tag  []byte
 	idle bool
 }
 
@@ -85,9 +96,15 @@ func (l *queueLoop) fromWorker(msg [][]byte) {
 			l.makeIdle(w)
 			return
 		}
-		w.busy = nil
-		parts := make([]interface{}, len(msg)-1)
-		for i, f := range msg[1:] {
+		if len(msg) < 3 || !bytes.Equal(msg[1], w.tag) {
+			// A reply to an earlier dispatch: the worker still owes the
+			// reply to the request it holds now.
+			q.ctr.stale.Add(1)
+			return
+		}
+		w.busy, w.tag = nil, nil
+		parts := make([]interface{}, len(msg)-2)
+		for i, f := range msg[2:] {
 			parts[i] = f
 		}
 		if l.toClient(parts) {
@@ -128,8 +145,10 @@ func (l *queueLoop) dispatch() {
 		q.ctr.idle.Add(-1)
 		w := l.workers[id]
 		w.idle = false
-		parts := make([]interface{}, 0, 1+len(job.msg))
-		parts = append(parts, []byte(id))
+		l.lastTag++
+		tag := binary.BigEndian.AppendUint64([]byte("zgq"), l.lastTag)
+		parts := make([]interface{}, 0, 2+len(job.msg))
+		parts = append(parts, []byte(id), tag)
 		for _, f := range job.msg {
 			parts = append(parts, f)
 		}
@@ -142,7 +161,7 @@ func (l *queueLoop) dispatch() {
 		q.tr.Sent(id)
 		l.pending = l.pending[1:]
 		job.tries++
-		w.busy = job
+		w.busy, w.tag = job, tag
 	}
 }
 

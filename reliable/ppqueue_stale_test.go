@@ -63,3 +63,51 @@ func TestPPQueueDropsLateReply(t *testing.T) {
 	waitFor(t, 5*time.Second, "the late reply counted as stale", func() bool { return q.Stats().Stale == 1 })
 	assert.EqualValues(t, 1, q.Stats().Retried)
 }
+
+// TestPPQueueLateReplyNotTakenForRetry: a worker is expired holding a
+// request, comes back (heartbeats) and is handed the same request again,
+// retried. Its late reply to the first dispatch arrives first: the queue
+// must drop it (it carries the first dispatch's tag) and pass on only the
+// reply to the request the worker holds now. Matching replies to "whatever
+// the worker holds" would give a plain client the wrong answer.
+func TestPPQueueLateReplyNotTakenForRetry(t *testing.T) {
+	zctx := zmqtest.Context(t, zmq.WithLinger(0))
+	q, evs := startQueue(t, zctx, reliable.WithQueueHeartbeat(ppIvl, 3), reliable.WithQueueRetries(1))
+	slow := zmqtest.Socket(t, zctx, zmq.DEALER)
+	require.NoError(t, slow.SetLinger(0))
+	require.NoError(t, slow.Connect(q.Backend()))
+	_, err := slow.SendMessage(heartbeat.PPPReadyMessage())
+	require.NoError(t, err)
+	evs.await(t, reliable.QueueWorkerJoined, 5*time.Second)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req := reqClient(t, zctx, q.Frontend())
+	_, err = req.SendMessage("job")
+	require.NoError(t, err)
+	recvRequest := func() [][]byte {
+		for { // skip the queue's heartbeats
+			msg, err := slow.RecvMessageBytesContext(ctx, 0)
+			require.NoError(t, err)
+			if len(msg) > 1 {
+				return msg
+			}
+		}
+	}
+	first := recvRequest()
+	// Fall silent until the queue gives up on us, then come back.
+	evs.await(t, reliable.QueueRequestRetried, 10*time.Second)
+	_, err = slow.SendMessage(heartbeat.PPPHeartbeatMessage())
+	require.NoError(t, err)
+	second := recvRequest()
+	assert.NotEqual(t, first[0], second[0], "each dispatch has its own tag")
+
+	_, err = slow.SendMessage(first[:len(first)-1], "stale answer")
+	require.NoError(t, err)
+	_, err = slow.SendMessage(second[:len(second)-1], "fresh answer")
+	require.NoError(t, err)
+	got, err := req.RecvMessageContext(ctx, 0)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"fresh answer"}, got)
+	waitFor(t, 5*time.Second, "the late reply counted as stale", func() bool { return q.Stats().Stale >= 1 })
+}
