@@ -292,14 +292,20 @@ func AuthCurvePublic(z85SecretKey string) (string, error) {
 	return v0, wrapErr(v1)
 }
 
-// SetThreadSchedPolicy mirrors (*zmq4.Context).SetThreadSchedPolicy.
+// SetThreadSchedPolicy mirrors (*zmq4.Context).SetThreadSchedPolicy. After Term it returns ErrorContextClosed.
 func (ctx *Context) SetThreadSchedPolicy(n int) error {
+	if err := ctx.usable(); err != nil {
+		return err
+	}
 	v0 := ctx.raw.SetThreadSchedPolicy(n)
 	return wrapErr(v0)
 }
 
-// SetThreadPriority mirrors (*zmq4.Context).SetThreadPriority.
+// SetThreadPriority mirrors (*zmq4.Context).SetThreadPriority. After Term it returns ErrorContextClosed.
 func (ctx *Context) SetThreadPriority(n int) error {
+	if err := ctx.usable(); err != nil {
+		return err
+	}
 	v0 := ctx.raw.SetThreadPriority(n)
 	return wrapErr(v0)
 }
@@ -1645,8 +1651,11 @@ func GetIoThreads() (int, error) {
 	return c.GetIoThreads()
 }
 
-// GetIoThreads mirrors (*zmq4.Context).GetIoThreads.
+// GetIoThreads mirrors (*zmq4.Context).GetIoThreads. After Term it returns ErrorContextClosed.
 func (ctx *Context) GetIoThreads() (int, error) {
+	if err := ctx.usable(); err != nil {
+		return *new(int), err
+	}
 	v0, v1 := ctx.raw.GetIoThreads()
 	return v0, wrapErr(v1)
 }
@@ -1660,8 +1669,11 @@ func GetMaxSockets() (int, error) {
 	return c.GetMaxSockets()
 }
 
-// GetMaxSockets mirrors (*zmq4.Context).GetMaxSockets.
+// GetMaxSockets mirrors (*zmq4.Context).GetMaxSockets. After Term it returns ErrorContextClosed.
 func (ctx *Context) GetMaxSockets() (int, error) {
+	if err := ctx.usable(); err != nil {
+		return *new(int), err
+	}
 	v0, v1 := ctx.raw.GetMaxSockets()
 	return v0, wrapErr(v1)
 }
@@ -1675,8 +1687,11 @@ func GetMaxMsgsz() (int, error) {
 	return c.GetMaxMsgsz()
 }
 
-// GetMaxMsgsz mirrors (*zmq4.Context).GetMaxMsgsz.
+// GetMaxMsgsz mirrors (*zmq4.Context).GetMaxMsgsz. After Term it returns ErrorContextClosed.
 func (ctx *Context) GetMaxMsgsz() (int, error) {
+	if err := ctx.usable(); err != nil {
+		return *new(int), err
+	}
 	v0, v1 := ctx.raw.GetMaxMsgsz()
 	return v0, wrapErr(v1)
 }
@@ -1690,8 +1705,11 @@ func GetIpv6() (bool, error) {
 	return c.GetIpv6()
 }
 
-// GetIpv6 mirrors (*zmq4.Context).GetIpv6.
+// GetIpv6 mirrors (*zmq4.Context).GetIpv6. After Term it returns ErrorContextClosed.
 func (ctx *Context) GetIpv6() (bool, error) {
+	if err := ctx.usable(); err != nil {
+		return *new(bool), err
+	}
 	v0, v1 := ctx.raw.GetIpv6()
 	return v0, wrapErr(v1)
 }
@@ -1705,8 +1723,11 @@ func GetBlocky() (bool, error) {
 	return c.GetBlocky()
 }
 
-// GetBlocky mirrors (*zmq4.Context).GetBlocky.
+// GetBlocky mirrors (*zmq4.Context).GetBlocky. After Term it returns ErrorContextClosed.
 func (ctx *Context) GetBlocky() (bool, error) {
+	if err := ctx.usable(); err != nil {
+		return *new(bool), err
+	}
 	v0, v1 := ctx.raw.GetBlocky()
 	return v0, wrapErr(v1)
 }
@@ -1720,8 +1741,11 @@ func SetIoThreads(n int) error {
 	return c.SetIoThreads(n)
 }
 
-// SetIoThreads mirrors (*zmq4.Context).SetIoThreads.
+// SetIoThreads mirrors (*zmq4.Context).SetIoThreads. After Term it returns ErrorContextClosed.
 func (ctx *Context) SetIoThreads(n int) error {
+	if err := ctx.usable(); err != nil {
+		return err
+	}
 	v0 := ctx.raw.SetIoThreads(n)
 	return wrapErr(v0)
 }
@@ -1753,8 +1777,11 @@ func SetMaxMsgsz(n int) error {
 	return c.SetMaxMsgsz(n)
 }
 
-// SetMaxMsgsz mirrors (*zmq4.Context).SetMaxMsgsz.
+// SetMaxMsgsz mirrors (*zmq4.Context).SetMaxMsgsz. After Term it returns ErrorContextClosed.
 func (ctx *Context) SetMaxMsgsz(n int) error {
+	if err := ctx.usable(); err != nil {
+		return err
+	}
 	v0 := ctx.raw.SetMaxMsgsz(n)
 	return wrapErr(v0)
 }
@@ -1768,8 +1795,11 @@ func SetMaxSockets(n int) error {
 	return c.SetMaxSockets(n)
 }
 
-// SetMaxSockets mirrors (*zmq4.Context).SetMaxSockets.
+// SetMaxSockets mirrors (*zmq4.Context).SetMaxSockets. After Term it returns ErrorContextClosed.
 func (ctx *Context) SetMaxSockets(n int) error {
+	if err := ctx.usable(); err != nil {
+		return err
+	}
 	v0 := ctx.raw.SetMaxSockets(n)
 	return wrapErr(v0)
 }
@@ -1783,8 +1813,11 @@ func SetIpv6(i bool) error {
 	return c.SetIpv6(i)
 }
 
-// SetIpv6 mirrors (*zmq4.Context).SetIpv6.
+// SetIpv6 mirrors (*zmq4.Context).SetIpv6. After Term it returns ErrorContextClosed.
 func (ctx *Context) SetIpv6(i bool) error {
+	if err := ctx.usable(); err != nil {
+		return err
+	}
 	v0 := ctx.raw.SetIpv6(i)
 	return wrapErr(v0)
 }
@@ -1798,8 +1831,11 @@ func SetBlocky(i bool) error {
 	return c.SetBlocky(i)
 }
 
-// SetBlocky mirrors (*zmq4.Context).SetBlocky.
+// SetBlocky mirrors (*zmq4.Context).SetBlocky. After Term it returns ErrorContextClosed.
 func (ctx *Context) SetBlocky(i bool) error {
+	if err := ctx.usable(); err != nil {
+		return err
+	}
 	v0 := ctx.raw.SetBlocky(i)
 	return wrapErr(v0)
 }

@@ -2,7 +2,16 @@ package zmq
 
 /*
 #include <zmq.h>
+#include <errno.h>
 static int zg_ctx_shutdown(void *c) { return zmq_ctx_shutdown(c); }
+// zg_ctx_term terminates c, retrying on EINTR; it returns 0 or the errno.
+static int zg_ctx_term(void *c) {
+	int rc;
+	do {
+		rc = zmq_ctx_term(c);
+	} while (rc != 0 && zmq_errno() == EINTR);
+	return rc == 0 ? 0 : zmq_errno();
+}
 */
 import "C"
 
@@ -289,8 +298,21 @@ func (c *Context) Term() error {
 		// zmq_ctx_term, so calling it again after EINTR only returns the
 		// stored EINTR (the loop that was here spun forever and left the
 		// context unterminated): let pebbe retry inside its one call.
-		c.raw.SetRetryAfterEINTR(true)
-		err := c.raw.Term()
+		//
+		// With the handle, terminate in C with an EINTR loop of our own:
+		// switching pebbe's retry setting here would race with pebbe-based
+		// code still blocked on the context (a raw socket from Raw). The
+		// pebbe Context is left "open" in pebbe's eyes; zmqguard never
+		// calls its Term, and NewContext removed its finalizer.
+		var err error
+		if h := contextHandle(c.raw); h != nil {
+			if e := C.zg_ctx_term(h); e != 0 {
+				err = Errno(e)
+			}
+		} else {
+			c.raw.SetRetryAfterEINTR(true)
+			err = c.raw.Term()
+		}
 		c.mu.Lock()
 		c.termErr = wrapErr(err)
 		c.mu.Unlock()
@@ -310,6 +332,18 @@ func (c *Context) awaitTerm(done <-chan struct{}, timer *time.Timer) error {
 	case <-timer.C:
 		return ErrTermTimeout
 	}
+}
+
+// usable returns ErrorContextClosed once Term has begun: libzmq's context
+// may be gone, and pebbe/zmq4 (whose Term zmqguard does not call) would not
+// know it.
+func (c *Context) usable() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrorContextClosed
+	}
+	return nil
 }
 
 // enter registers a call about to block inside libzmq on the context's

@@ -317,8 +317,13 @@ func (g *gen) contextMethod(fd *ast.FuncDecl) {
 	name := fd.Name.Name
 	ins, variadic := g.params(fd.Type.Params, "a")
 	outs, _ := g.params(fd.Type.Results, "r")
-	g.printf("// %s mirrors (*zmq4.Context).%s.\n", name, name)
+	g.printf("// %s mirrors (*zmq4.Context).%s. After Term it returns ErrorContextClosed.\n", name, name)
 	g.printf("func (ctx *Context) %s(%s) %s {\n", name, decl(ins), results(outs))
+	var zero []string
+	for _, o := range outs[:len(outs)-1] {
+		zero = append(zero, "*new("+o.typ+")")
+	}
+	g.printf("\tif err := ctx.usable(); err != nil {\n\t\treturn %s\n\t}\n", strings.Join(append(zero, "err"), ", "))
 	g.forward(outs, fmt.Sprintf("ctx.raw.%s(%s)", name, args(ins, variadic)))
 	g.printf("}\n\n")
 }
