@@ -65,7 +65,10 @@ func parseRouterMessage(msg [][]byte) (in inbound, ok bool) {
 		}
 	}
 	if len(in.body) == 0 {
+		// Answered as malformed (in ID form when it has an ID frame), so
+		// not a protocol request to execute or deduplicate.
 		in.bad = "request has no body frames"
+		in.proto = false
 	}
 	return in, true
 }
