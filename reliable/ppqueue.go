@@ -50,11 +50,7 @@ type PPQueue struct {
 	tr       *heartbeat.Tracker
 	ownTr    bool
 
-	mu      sync.Mutex
-	running bool
-	closed  bool
-	cancel  context.CancelFunc
-	done    chan struct{}
+	life runOnce
 
 	deadMu sync.Mutex
 	dead   []string      // workers the tracker declared Dead
@@ -83,7 +79,7 @@ func NewPPQueue(zctx *zmq.Context, frontend, backend string, opts ...QueueOption
 			return nil, err
 		}
 	}
-	q := &PPQueue{cfg: cfg, tr: cfg.tracker, done: make(chan struct{}), deadCh: make(chan struct{}, 1)}
+	q := &PPQueue{cfg: cfg, tr: cfg.tracker, life: newRunOnce(), deadCh: make(chan struct{}, 1)}
 	var err error
 	if q.frontend, q.feAddr, err = q.bind(zctx, frontend, DefaultQueueShutdownLinger); err != nil {
 		return nil, fmt.Errorf("reliable: NewPPQueue: frontend: %w", err)
@@ -156,20 +152,11 @@ func (q *PPQueue) Stats() QueueStats {
 // back the requests it holds with CodeShutdown, closes its sockets and
 // returns ctx's error, or ErrQueueClosed after Close.
 func (q *PPQueue) Run(ctx context.Context) error {
-	q.mu.Lock()
-	switch {
-	case q.closed:
-		q.mu.Unlock()
-		return ErrQueueClosed
-	case q.running:
-		q.mu.Unlock()
-		return ErrQueueRunning
+	ctx, cancel, err := q.life.start(ctx, ErrQueueClosed, ErrQueueRunning)
+	if err != nil {
+		return err
 	}
-	q.running = true
-	ctx, cancel := context.WithCancel(ctx)
-	q.cancel = cancel
-	q.mu.Unlock()
-	defer close(q.done)
+	defer q.life.end()
 	defer cancel()
 
 	remove := q.tr.OnChange(func(ev heartbeat.Event) {
@@ -232,31 +219,18 @@ loop:
 	}
 	q.frontend.Close()
 	q.backend.Close()
-	q.mu.Lock()
-	closed := q.closed
-	q.mu.Unlock()
-	if closed {
-		return ErrQueueClosed
-	}
-	return ctx.Err()
+	return q.life.result(ctx, ErrQueueClosed)
 }
 
 // Close stops Run and waits for it, or closes the sockets if Run never
 // ran. It closes the queue's own tracker. Close is idempotent and returns
 // nil.
 func (q *PPQueue) Close() error {
-	q.mu.Lock()
-	if q.closed {
-		q.mu.Unlock()
+	first, ran := q.life.close()
+	if !first {
 		return nil
 	}
-	q.closed = true
-	running, cancel := q.running, q.cancel
-	q.mu.Unlock()
-	if running {
-		cancel()
-		<-q.done
-	} else {
+	if !ran {
 		q.frontend.Close()
 		q.backend.Close()
 	}

@@ -55,13 +55,11 @@ type PPWorker struct {
 	tr       *heartbeat.Tracker
 	ownTr    bool
 
-	mu      sync.Mutex // guards the fields below and sends on sock
-	sock    *zmq.Socket
-	gen     uint64 // connection number; replies carry the one they came on
-	running bool
-	closed  bool
-	cancel  context.CancelFunc
-	done    chan struct{}
+	life runOnce
+
+	mu   sync.Mutex // guards the fields below and sends on sock
+	sock *zmq.Socket
+	gen  uint64 // connection number; replies carry the one they came on
 
 	served, dropped, overloaded, malformed, reconnects atomic.Uint64
 }
@@ -90,7 +88,7 @@ func NewPPWorker(zctx *zmq.Context, endpoint string, h Handler, opts ...WorkerOp
 			return nil, err
 		}
 	}
-	w := &PPWorker{zctx: zctx, endpoint: endpoint, handler: h, cfg: cfg, tr: cfg.tracker, done: make(chan struct{})}
+	w := &PPWorker{zctx: zctx, endpoint: endpoint, handler: h, cfg: cfg, tr: cfg.tracker, life: newRunOnce()}
 	if w.tr == nil {
 		tr, err := heartbeat.New(heartbeat.WithPolicy(heartbeat.Policy{Interval: cfg.interval, Liveness: cfg.liveness}))
 		if err != nil {
@@ -119,20 +117,11 @@ func (w *PPWorker) Stats() WorkerStats {
 // after Close, or the error that prevented a connection, in each case
 // wrapped with ErrHandlerStuck if the handler outlived the grace.
 func (w *PPWorker) Run(ctx context.Context) error {
-	w.mu.Lock()
-	switch {
-	case w.closed:
-		w.mu.Unlock()
-		return ErrWorkerClosed
-	case w.running:
-		w.mu.Unlock()
-		return ErrWorkerRunning
+	ctx, cancel, err := w.life.start(ctx, ErrWorkerClosed, ErrWorkerRunning)
+	if err != nil {
+		return err
 	}
-	w.running = true
-	ctx, cancel := context.WithCancel(ctx)
-	w.cancel = cancel
-	w.mu.Unlock()
-	defer close(w.done)
+	defer w.life.end()
 	defer cancel()
 
 	jobs := make(chan ppJob, w.cfg.backlog)
@@ -143,7 +132,7 @@ func (w *PPWorker) Run(ctx context.Context) error {
 			w.serve(ctx, j)
 		}
 	}()
-	err := w.loop(ctx, jobs)
+	err = w.loop(ctx, jobs)
 	cancel()
 	close(jobs)
 	grace := time.NewTimer(w.cfg.grace)
@@ -186,30 +175,15 @@ func (w *PPWorker) loop(ctx context.Context, jobs chan<- ppJob) error {
 			break
 		}
 	}
-	w.mu.Lock()
-	closed := w.closed
-	w.mu.Unlock()
-	if closed {
-		return ErrWorkerClosed
-	}
-	return ctx.Err()
+	return w.life.result(ctx, ErrWorkerClosed)
 }
 
 // Close stops Run and waits for it to return, which is bounded by the
 // shutdown grace (see Run). It closes the worker's own tracker. Close is
 // idempotent and returns nil.
 func (w *PPWorker) Close() error {
-	w.mu.Lock()
-	if w.closed {
-		w.mu.Unlock()
+	if first, _ := w.life.close(); !first {
 		return nil
-	}
-	w.closed = true
-	running, cancel := w.running, w.cancel
-	w.mu.Unlock()
-	if running {
-		cancel()
-		<-w.done
 	}
 	if w.ownTr {
 		w.tr.Close()
