@@ -20,6 +20,9 @@ static void *zg_sender(void *p) {
 	// Default (infinite) linger: the receiver takes every message, and
 	// linger 0 would drop those still queued for ipc and tcp at close.
 	void *s = zmq_socket(a->ctx, ZMQ_PUSH);
+	int tmo = 10000; // never block forever: a stuck run becomes an error
+	zmq_setsockopt(s, ZMQ_SNDTIMEO, &tmo, sizeof tmo);
+	zmq_setsockopt(s, ZMQ_LINGER, &tmo, sizeof tmo);
 	if (zmq_connect(s, a->ep) != 0) { a->err = zmq_errno(); zmq_close(s); return NULL; }
 	char *buf = calloc(1, a->size > 0 ? a->size : 1);
 	for (int i = 0; i < a->n + 1; i++) {
@@ -42,6 +45,8 @@ static long long zg_ceiling(const char *bind, int size, int n) {
 	void *pull = zmq_socket(ctx, ZMQ_PULL);
 	int linger = 0;
 	zmq_setsockopt(pull, ZMQ_LINGER, &linger, sizeof linger);
+	int rcvtmo = 10000; // never block forever: a lost message becomes an error
+	zmq_setsockopt(pull, ZMQ_RCVTIMEO, &rcvtmo, sizeof rcvtmo);
 	if (zmq_bind(pull, bind) != 0) { long long e = zmq_errno(); zmq_close(pull); zmq_ctx_term(ctx); return -e; }
 	zg_send_args a;
 	memset(&a, 0, sizeof a);

@@ -241,10 +241,21 @@ func throughputRows() []Row {
 				}})
 			}
 			vs = append(vs, Variant{"C libzmq (ceiling)", func(cfg *Config) (map[string]float64, error) {
-				ep, rm := bindEndpoint(tr)
-				defer rm()
 				n := count(cfg)
-				el, err := cPushPull(ep, size, n)
+				// The C loop occasionally loses its last message and its
+				// receive times out (10 s, never a hang); one retry on a
+				// fresh endpoint keeps that from failing a run. Cause not
+				// yet understood; see docs/BENCHMARKS.md.
+				var el time.Duration
+				var err error
+				for try := 0; try < 2; try++ {
+					ep, rm := bindEndpoint(tr)
+					el, err = cPushPull(ep, size, n)
+					rm()
+					if err == nil {
+						break
+					}
+				}
 				if err != nil {
 					return nil, err
 				}
