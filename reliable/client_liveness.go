@@ -1,8 +1,8 @@
 package reliable
 
 import (
+	"context"
 	"errors"
-	"sync"
 
 	"github.com/zmqguard/zmqguard/heartbeat"
 )
@@ -28,20 +28,19 @@ func WithLiveness(tr *heartbeat.Tracker) ClientOption {
 	}
 }
 
-// watchPeer returns a channel that is closed when the liveness tracker
-// reports addr Dead, and a function that stops watching. Without a
-// tracker, or with fail-fast off, the channel is nil (never ready).
-func (c *Client) watchPeer(addr string) (dead <-chan struct{}, stop func()) {
+// watchPeer returns a context that ends, with cause ErrPeerGone, when the
+// liveness tracker reports addr Dead, and a function that stops watching.
+// Without a tracker, or with fail-fast off, the context is nil.
+func (c *Client) watchPeer(addr string) (dead context.Context, stop func()) {
 	tr := c.cfg.liveness
 	if tr == nil || !c.cfg.failFast {
-		return nil, func() {}
+		return nil, noop
 	}
-	ch := make(chan struct{})
-	var once sync.Once
+	ctx, cancel := context.WithCancelCause(context.Background())
 	remove := tr.OnChange(func(ev heartbeat.Event) {
 		if ev.Peer == addr && ev.To == heartbeat.Dead {
-			once.Do(func() { close(ch) })
+			cancel(ErrPeerGone)
 		}
 	})
-	return ch, remove
+	return ctx, func() { remove(); cancel(nil) }
 }

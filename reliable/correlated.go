@@ -3,7 +3,6 @@ package reliable
 import (
 	"context"
 	"errors"
-	"net"
 	"os"
 	"syscall"
 	"time"
@@ -51,8 +50,6 @@ func (c *Client) attemptCorrelated(ctx context.Context, cl *call, ep *endpoint, 
 	c.emit(ClientEvent{Kind: EventAttempt, Seq: cl.seq, Attempt: n, Endpoint: ep.addr, Elapsed: time.Since(start)})
 
 	deadline := time.Now().Add(c.cfg.attemptTimeout)
-	timer := time.NewTimer(c.cfg.attemptTimeout)
-	defer timer.Stop()
 	fail := func(err error) ([][]byte, error) {
 		c.attemptFailed(cl.seq, n, ep.addr, err, start)
 		return nil, err
@@ -65,118 +62,117 @@ func (c *Client) attemptCorrelated(ctx context.Context, cl *call, ep *endpoint, 
 	}
 	dead, stopWatch := c.watchPeer(ep.addr)
 	defer stopWatch()
-	down, err := c.send(ctx, ep, timer.C, msg)
+	life, err := c.send(ctx, ep, deadline, msg)
 	if err != nil {
 		return fail(err)
 	}
 	if !c.cfg.failFast {
-		down = nil
+		life = nil
 	}
+	wctx, stopWait := waitContext(ctx, life, dead)
+	defer stopWait()
+
 	// Wait for the reply. Whoever holds the endpoint's read token reads
 	// the socket for everyone (leader/follower): with one request in
 	// flight the requester receives its own reply, with no hand-off
 	// between goroutines; with many, the leader hands the others theirs.
+	var timer *time.Timer // only for a follower's wait
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
 		select {
 		case r := <-cl.replies:
 			return c.finish(cl.seq, n, ep.addr, r, start)
-		case <-down:
-			return fail(ErrPeerGone)
-		case <-dead:
-			return fail(ErrPeerGone)
-		case <-timer.C:
-			return fail(errAttemptTimeout)
-		case <-ctx.Done():
-			return fail(ctx.Err())
 		case <-ep.readTok:
-			r, err := c.lead(ctx, ep, cl, deadline, down, dead)
-			ep.readTok <- struct{}{}
-			if err == nil {
-				return c.finish(cl.seq, n, ep.addr, r, start)
+		default:
+			if timer == nil {
+				timer = time.NewTimer(time.Until(deadline))
 			}
-			if !errors.Is(err, errNotMine) {
-				return fail(err)
+			select {
+			case r := <-cl.replies:
+				return c.finish(cl.seq, n, ep.addr, r, start)
+			case <-wctx.Done():
+				return fail(waitError(wctx.Err(), ctx, wctx))
+			case <-timer.C:
+				return fail(errAttemptTimeout)
+			case <-ep.readTok:
 			}
 		}
+		r, err := c.lead(ctx, wctx, ep, cl, deadline)
+		ep.readTok <- struct{}{}
+		if err != nil {
+			return fail(err)
+		}
+		return c.finish(cl.seq, n, ep.addr, r, start)
 	}
 }
 
-// errNotMine ends a leader's turn without a result: look again.
-var errNotMine = errors.New("reliable: leader turn over")
-
 // lead reads ep's socket, handing replies to their requests, until cl's
 // reply arrives or cl's attempt ends (deadline, ctx, peer gone).
-func (c *Client) lead(ctx context.Context, ep *endpoint, cl *call, deadline time.Time, down, dead <-chan struct{}) (reply, error) {
-	// A reply may have been handed over between the select and the token.
-	select {
-	case r := <-cl.replies:
-		return r, nil
-	default:
-	}
-	actx, cancel := context.WithDeadlineCause(ctx, deadline, errAttemptTimeout)
-	defer cancel()
-	if down != nil || dead != nil {
-		go func() {
-			select {
-			case <-down:
-				cancel()
-			case <-dead:
-				cancel()
-			case <-actx.Done():
-			}
-		}()
-	}
+func (c *Client) lead(ctx, wctx context.Context, ep *endpoint, cl *call, deadline time.Time) (reply, error) {
 	for {
-		msg, err := ep.sock.RecvMessageBytesContext(actx, 0)
-		if err != nil {
-			switch {
-			case errors.Is(err, net.ErrClosed):
-				return reply{}, ErrClientClosed
-			case ctx.Err() != nil:
-				return reply{}, ctx.Err()
-			case errors.Is(context.Cause(actx), errAttemptTimeout):
-				return reply{}, errAttemptTimeout
-			case actx.Err() != nil:
-				return reply{}, ErrPeerGone
-			}
-			continue // EINTR-like transient errors: read again
-		}
-		c.dispatch(ep, msg)
+		// A reply may have been handed over before this turn began.
 		select {
 		case r := <-cl.replies:
 			return r, nil
 		default:
 		}
+		msg, err := recvBefore(ep.sock, wctx, deadline)
+		if err != nil {
+			return reply{}, waitError(err, ctx, wctx)
+		}
+		c.dispatch(ep, msg)
 	}
 }
 
-// send sends msg on ep once a peer is connected. It returns the channel
-// that is closed if that peer disconnects.
-func (c *Client) send(ctx context.Context, ep *endpoint, timer <-chan time.Time, msg []interface{}) (<-chan struct{}, error) {
+// send sends msg on ep once a peer is connected. It returns the life of
+// the connection the request went out on.
+func (c *Client) send(ctx context.Context, ep *endpoint, deadline time.Time, msg []interface{}) (context.Context, error) {
 	for {
-		if err := ep.waitUp(ctx, timer); err != nil {
+		life, err := ep.waitUp(ctx, deadline)
+		if err != nil {
 			return nil, err
 		}
-		_, down := ep.state()
 		ep.sendMu.Lock()
-		_, err := ep.sock.SendMessageDontwait(msg...)
+		_, err = ep.sock.SendMessageDontwait(msg...)
 		ep.sendMu.Unlock()
 		if err == nil {
-			return down, nil
+			return life, nil
 		}
 		if !errors.Is(err, syscall.EAGAIN) {
 			return nil, err
 		}
 		// The connection is not (or no longer) ready although no event
-		// said so yet, or the HWM is reached: look again shortly.
-		select {
-		case <-down:
-		case <-time.After(5 * time.Millisecond):
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-timer:
-			return nil, ErrNotConnected
+		// said so yet, or the HWM is reached: look again shortly. (The
+		// socket's one wait belongs to the leader reading it.)
+		if err := pause(ctx, life.Done(), deadline, 5*time.Millisecond); err != nil {
+			return nil, err
 		}
+	}
+}
+
+// pause waits for d, or until down is closed, ctx ends (its error) or the
+// deadline passes (ErrNotConnected).
+func pause(ctx context.Context, down <-chan struct{}, deadline time.Time, d time.Duration) error {
+	last := time.Until(deadline) <= d
+	if last {
+		d = max(time.Until(deadline), 0)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-down:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		if last {
+			return ErrNotConnected
+		}
+		return nil
 	}
 }
 

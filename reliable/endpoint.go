@@ -18,11 +18,16 @@ type endpoint struct {
 	sock *zmq.Socket
 	mon  *zmq.Monitor
 
-	mu       sync.Mutex
-	up       bool
-	upCh     chan struct{} // closed when the endpoint comes up
-	downCh   chan struct{} // closed when the endpoint goes down
-	failures int           // consecutive failed attempts
+	mu   sync.Mutex
+	up   bool
+	upCh chan struct{} // closed when the endpoint comes up
+	// life lasts while the endpoint is up: it ends, with cause
+	// ErrPeerGone, when the endpoint goes down. A request sent while up
+	// waits under it, so a disconnect wakes the wait with no goroutine
+	// per request.
+	life     context.Context
+	endLife  context.CancelCauseFunc
+	failures int // consecutive failed attempts
 	lastUsed time.Time
 
 	sendMu sync.Mutex // serialises sends on sock (they never block)
@@ -57,7 +62,7 @@ func (ep *endpoint) open(zctx *zmq.Context, cfg *clientConfig, typ zmq.Type) err
 	}
 	ep.mu.Lock()
 	ep.sock, ep.mon, ep.monDone = s, nil, nil
-	ep.up, ep.upCh, ep.downCh = false, make(chan struct{}), make(chan struct{})
+	ep.up, ep.upCh = false, make(chan struct{})
 	ep.mu.Unlock()
 	addr := ep.addr
 	// inproc has no handshake and reports no events: it is up as soon as
@@ -126,38 +131,47 @@ func (ep *endpoint) setUp(up bool) {
 	ep.up = up
 	if up {
 		close(ep.upCh)
-		ep.downCh = make(chan struct{})
+		ep.life, ep.endLife = context.WithCancelCause(context.Background())
 	} else {
-		close(ep.downCh)
+		ep.endLife(ErrPeerGone)
 		ep.upCh = make(chan struct{})
 	}
 }
 
-// state returns whether the endpoint is up and the channel that is closed
-// when that changes.
-func (ep *endpoint) state() (up bool, change <-chan struct{}) {
+// state returns whether the endpoint is up and, if it is, the life of
+// that connection; if it is not, the channel closed when it comes up.
+func (ep *endpoint) state() (life context.Context, upCh <-chan struct{}) {
 	ep.mu.Lock()
 	defer ep.mu.Unlock()
 	if ep.up {
-		return true, ep.downCh
+		return ep.life, nil
 	}
-	return false, ep.upCh
+	return nil, ep.upCh
 }
 
-// waitUp waits until the endpoint is up, the context ends or the timer
-// fires.
-func (ep *endpoint) waitUp(ctx context.Context, timer <-chan time.Time) error {
+// waitUp waits until the endpoint is up, the context ends or the deadline
+// passes, and returns the life of the connection it found.
+func (ep *endpoint) waitUp(ctx context.Context, deadline time.Time) (context.Context, error) {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
-		up, change := ep.state()
-		if up {
-			return nil
+		life, upCh := ep.state()
+		if life != nil {
+			return life, nil
+		}
+		if timer == nil {
+			timer = time.NewTimer(time.Until(deadline))
 		}
 		select {
-		case <-change:
+		case <-upCh:
 		case <-ctx.Done():
-			return ctx.Err()
-		case <-timer:
-			return ErrNotConnected
+			return nil, ctx.Err()
+		case <-timer.C:
+			return nil, ErrNotConnected
 		}
 	}
 }

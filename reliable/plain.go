@@ -2,7 +2,6 @@ package reliable
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/zmqguard/zmqguard/zmq"
@@ -19,7 +18,7 @@ type plainConn struct {
 func newPlainConn(c *Client, addrs []string) *plainConn {
 	p := &plainConn{c: c, turn: make(chan struct{}, 1)}
 	for _, a := range addrs {
-		p.eps = append(p.eps, &endpoint{addr: a, upCh: make(chan struct{}), downCh: make(chan struct{})})
+		p.eps = append(p.eps, &endpoint{addr: a, upCh: make(chan struct{})})
 	}
 	return p
 }
@@ -77,41 +76,29 @@ func (p *plainConn) attempt(ctx context.Context, ep *endpoint, seq uint64, n int
 		c.attemptFailed(seq, n, ep.addr, err, start)
 		return nil, err
 	}
-	timer := time.NewTimer(c.cfg.attemptTimeout)
-	defer timer.Stop()
-	if err := ep.waitUp(ctx, timer.C); err != nil {
+	deadline := time.Now().Add(c.cfg.attemptTimeout)
+	life, err := ep.waitUp(ctx, deadline)
+	if err != nil {
 		return fail(err)
 	}
-	_, down := ep.state()
+	if !c.cfg.failFast {
+		life = nil
+	}
 	dead, stopWatch := c.watchPeer(ep.addr)
 	defer stopWatch()
-
-	actx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	go func() {
-		select {
-		case <-timer.C:
-			cancel(errAttemptTimeout)
-		case <-down:
-			if c.cfg.failFast {
-				cancel(ErrPeerGone)
-			}
-		case <-dead:
-			cancel(ErrPeerGone)
-		case <-actx.Done():
-		}
-	}()
+	wctx, stopWait := waitContext(ctx, life, dead)
+	defer stopWait()
 
 	msg := make([]interface{}, len(parts))
 	for i, b := range parts {
 		msg[i] = b
 	}
-	if _, err := ep.sock.SendMessageContext(actx, msg...); err != nil {
-		return fail(attemptCause(actx, ctx, err))
+	if err := sendBefore(ep.sock, wctx, deadline, msg); err != nil {
+		return fail(waitError(err, ctx, wctx))
 	}
-	body, err := ep.sock.RecvMessageBytesContext(actx, 0)
+	body, err := recvBefore(ep.sock, wctx, deadline)
 	if err != nil {
-		return fail(attemptCause(actx, ctx, err))
+		return fail(waitError(err, ctx, wctx))
 	}
 	c.emit(ClientEvent{Kind: EventReply, Seq: seq, Attempt: n, Endpoint: ep.addr, Elapsed: time.Since(start)})
 	if len(body) == 3 && string(body[0]) == PlainErrorMarker {
@@ -119,15 +106,4 @@ func (p *plainConn) attempt(ctx context.Context, ep *endpoint, seq uint64, n int
 		return nil, re
 	}
 	return body, nil
-}
-
-// attemptCause says why an attempt's send or receive ended.
-func attemptCause(actx, parent context.Context, err error) error {
-	if parent.Err() != nil {
-		return parent.Err()
-	}
-	if cause := context.Cause(actx); cause != nil && !errors.Is(cause, context.Canceled) {
-		return cause
-	}
-	return err
 }

@@ -39,7 +39,8 @@ type Socket struct {
 	// State of the current wait (one waiter at a time, by contract).
 	want    State
 	waitErr error
-	checked bool // ready has checked ZMQ_EVENTS once in this wait
+	checked bool  // ready has checked ZMQ_EVENTS once in this wait
+	seen    State // what that check found (WaitUntil reports it)
 	readyFn func(uintptr) bool
 	// The context.AfterFunc registration that wakes the waiter when the
 	// context whose Done channel is watchDone ends (see watchLocked).

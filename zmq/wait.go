@@ -2,6 +2,7 @@ package zmq
 
 import (
 	"context"
+	"errors"
 	"os"
 	"time"
 )
@@ -22,28 +23,49 @@ func (s *Socket) Wait(ctx context.Context, events State) (State, error) {
 }
 
 // WaitUntil is Wait with an additional absolute deadline (zero: none).
+// A socket that is ready when the deadline has already passed still
+// reports its events.
 func (s *Socket) WaitUntil(ctx context.Context, deadline time.Time, events State) (State, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, &TimeoutError{Op: "wait", Cause: err}
 	}
 	lim := limit{ctx: ctx, deadline: deadline, timeout: -1}
 	for {
-		s.mu.Lock()
-		if s.closed.Load() {
-			s.mu.Unlock()
-			return 0, ErrorSocketClosed
+		// ready reads ZMQ_EVENTS once the netpoller is armed and, if the
+		// socket is ready already, ends the wait at once without parking:
+		// one read of ZMQ_EVENTS per look, not two.
+		s.seen = 0
+		err := s.await(&lim, events, "wait")
+		if ev := s.seen & events; ev != 0 {
+			return ev, nil
 		}
+		var te *TimeoutError
+		if errors.As(err, &te) && ctx.Err() == nil {
+			// The deadline passed, perhaps before any look: look once.
+			if ev, lerr := s.lookEvents(); lerr == nil && ev&events != 0 {
+				return ev & events, nil
+			}
+		}
+		if err != nil {
+			return 0, err
+		}
+		// Woken by an edge on ZMQ_FD or by a poke: look again.
+	}
+}
+
+// lookEvents reads ZMQ_EVENTS.
+func (s *Socket) lookEvents() (State, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return 0, ErrorSocketClosed
+	}
+	for {
 		ev, err := s.seam.events()
-		s.mu.Unlock()
-		if err != nil && !(isIntr(err) && s.ctx.retryEINTR.Load()) {
-			return 0, err
+		if err != nil && isIntr(err) {
+			continue
 		}
-		if ev&events != 0 {
-			return ev & events, nil
-		}
-		if err := s.await(&lim, events, "wait"); err != nil {
-			return 0, err
-		}
+		return ev, err
 	}
 }
 
@@ -73,6 +95,7 @@ func (s *Socket) ready(uintptr) bool {
 			s.waitErr = err
 			return true
 		}
+		s.seen = ev
 		return ev&s.want != 0
 	}
 }

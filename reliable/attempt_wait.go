@@ -1,0 +1,103 @@
+package reliable
+
+import (
+	"context"
+	"errors"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/zmqguard/zmqguard/zmq"
+)
+
+// An attempt waits, for its send and its reply, under a wait context and
+// until its deadline. The wait context is the caller's context, ended
+// early when the connection the request went out on ends (fail fast) or
+// the liveness tracker reports the peer Dead. The attempt's deadline is
+// handed to the socket's wait as it is, not wrapped into a context: with
+// a context that never ends and no tracker, an attempt allocates no
+// context, timer or goroutine of its own.
+
+func noop() {}
+
+// waitContext returns the context an attempt waits under: ctx, ended
+// early when life (the connection's, nil without fail-fast) or dead (the
+// tracker's, nil without one) ends.
+func waitContext(ctx, life, dead context.Context) (context.Context, func()) {
+	never := ctx.Done() == nil
+	switch {
+	case life == nil && dead == nil:
+		return ctx, noop
+	case never && dead == nil:
+		return life, noop
+	case never && life == nil:
+		return dead, noop
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	stopLife, stopDead := func() bool { return false }, func() bool { return false }
+	if life != nil {
+		stopLife = context.AfterFunc(life, cancel)
+	}
+	if dead != nil {
+		stopDead = context.AfterFunc(dead, cancel)
+	}
+	return wctx, func() { stopLife(); stopDead(); cancel() }
+}
+
+// ctxEnded returns ctx's error, or context.DeadlineExceeded once ctx's
+// deadline has passed even if ctx's own timer has not fired yet.
+func ctxEnded(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// waitError says why an attempt's socket operation, under wctx from
+// waitContext(ctx, ...), failed with err.
+func waitError(err error, ctx, wctx context.Context) error {
+	switch {
+	case errors.Is(err, net.ErrClosed):
+		return ErrClientClosed
+	case ctxEnded(ctx) != nil:
+		return ctxEnded(ctx)
+	case wctx != ctx && wctx.Err() != nil:
+		return ErrPeerGone
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return errAttemptTimeout
+	}
+	return err
+}
+
+// recvBefore receives a whole message from s, waiting while none is there
+// until wctx ends or the deadline passes. The wait parks the goroutine.
+func recvBefore(s *zmq.Socket, wctx context.Context, deadline time.Time) ([][]byte, error) {
+	for {
+		msg, err := s.RecvMessageBytes(zmq.DONTWAIT)
+		if err == nil || !errors.Is(err, syscall.EAGAIN) {
+			return msg, err
+		}
+		if _, err := s.WaitUntil(wctx, deadline, zmq.POLLIN); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// sendBefore sends msg on s as one message, waiting while s cannot take
+// it until wctx ends or the deadline passes.
+func sendBefore(s *zmq.Socket, wctx context.Context, deadline time.Time, msg []interface{}) error {
+	for {
+		_, err := s.SendMessageDontwait(msg...)
+		if err == nil || !errors.Is(err, syscall.EAGAIN) {
+			return err
+		}
+		if _, err := s.WaitUntil(wctx, deadline, zmq.POLLOUT); err != nil {
+			return err
+		}
+	}
+}
