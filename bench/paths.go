@@ -121,25 +121,32 @@ func gozmqAllocs(n int, multi bool) (map[string]float64, error) {
 		func() error { _, err := pull.Recv(); return err }})
 }
 
-// requestAllocs measures the client side of request/reply against the shared
-// echo server in another process, so the server's allocations do not count.
-func requestAllocs(n int, kind string) (map[string]float64, error) {
-	ep, err := sharedEcho()
-	if err != nil {
-		return nil, err
+// requestClient opens a client of the given kind on ep and returns its
+// round trip (safe for concurrent use only for the reliable kinds) and a
+// function that closes it.
+func requestClient(ep, kind string) (rt func() error, closeFn func(), err error) {
+	var closers []func()
+	closeFn = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
 	}
-	var rt func() error
+	defer func() {
+		if err != nil {
+			closeFn()
+		}
+	}()
 	switch kind {
 	case "pebbe":
 		ctx, err := zmq4.NewContext()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		req, _ := ctx.NewSocket(zmq4.REQ)
 		req.SetLinger(0)
-		defer func() { req.Close(); ctx.Term() }()
+		closers = append(closers, func() { req.Close(); ctx.Term() })
 		if err := req.Connect(ep); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		rt = func() error {
 			if _, err := req.SendBytes(payload, 0); err != nil {
@@ -151,18 +158,18 @@ func requestAllocs(n int, kind string) (map[string]float64, error) {
 	case "zmq", "timeout":
 		zctx, err := zmq.NewContext(zmq.WithLinger(0))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		defer zctx.Term()
+		closers = append(closers, func() { zctx.Term() })
 		req, err := zctx.NewSocket(zmq.REQ)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := req.Connect(ep); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
-		defer cancel()
+		closers = append(closers, cancel)
 		rt = func() error {
 			if kind == "timeout" {
 				_, err := timeout.Request(ctx, req, payload)
@@ -177,26 +184,26 @@ func requestAllocs(n int, kind string) (map[string]float64, error) {
 	case "reliable-plain", "reliable":
 		zctx, err := zmq.NewContext(zmq.WithLinger(0))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		defer zctx.Term()
+		closers = append(closers, func() { zctx.Term() })
 		mode := reliable.Correlated
 		if kind == "reliable-plain" {
 			mode = reliable.Plain
 		}
 		c, err := reliable.NewClient(zctx, []string{ep}, reliable.WithMode(mode))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		defer c.Close()
+		closers = append(closers, func() { c.Close() })
 		rt = func() error { _, err := c.Request(context.Background(), payload); return err }
 	case "go-zeromq":
 		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
+		closers = append(closers, cancel)
 		req := gozmq.NewReq(ctx)
-		defer req.Close()
+		closers = append(closers, func() { req.Close() })
 		if err := req.Dial(ep); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		rt = func() error {
 			if err := req.Send(gozmq.NewMsg(payload)); err != nil {
@@ -206,13 +213,28 @@ func requestAllocs(n int, kind string) (map[string]float64, error) {
 			return err
 		}
 	default:
-		return nil, errors.New("unknown kind " + kind)
+		return nil, nil, errors.New("unknown kind " + kind)
 	}
 	for range 50 {
 		if err := rt(); err != nil {
-			return nil, fmt.Errorf("warm-up: %w", err)
+			return nil, nil, fmt.Errorf("warm-up: %w", err)
 		}
 	}
+	return rt, closeFn, nil
+}
+
+// requestAllocs measures the client side of request/reply against the shared
+// echo server in another process, so the server's allocations do not count.
+func requestAllocs(n int, kind string) (map[string]float64, error) {
+	ep, err := sharedEcho()
+	if err != nil {
+		return nil, err
+	}
+	rt, closeFn, err := requestClient(ep, kind)
+	if err != nil {
+		return nil, err
+	}
+	defer closeFn()
 	m0 := mallocs()
 	for range n {
 		if err := rt(); err != nil {

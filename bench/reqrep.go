@@ -156,8 +156,18 @@ func clientReqRep(tr string, n, inFlight int, mode reliable.Mode) (map[string]fl
 	}
 	defer c.Close()
 	ctx := context.Background()
+	return parallelRoundTrips(n, inFlight, func() error { _, err := c.Request(ctx, payload); return err })
+}
+
+// parallelRoundTrips runs warm-up, then inFlight goroutines each doing
+// n/inFlight timed calls of rt (which must be safe for concurrent use
+// when inFlight > 1).
+func parallelRoundTrips(n, inFlight int, rt func() error) (map[string]float64, error) {
+	if inFlight == 1 {
+		return roundTrips(n, rt)
+	}
 	for range 100 {
-		if _, err := c.Request(ctx, payload); err != nil {
+		if err := rt(); err != nil {
 			return nil, fmt.Errorf("warm-up: %w", err)
 		}
 	}
@@ -170,7 +180,7 @@ func clientReqRep(tr string, n, inFlight int, mode reliable.Mode) (map[string]fl
 		wg.Go(func() {
 			for i := range per {
 				t := time.Now()
-				if _, err := c.Request(ctx, payload); err != nil {
+				if err := rt(); err != nil {
 					errs[g] = err
 					return
 				}
@@ -186,6 +196,21 @@ func clientReqRep(tr string, n, inFlight int, mode reliable.Mode) (map[string]fl
 		}
 	}
 	return latencies(d, wall), nil
+}
+
+// sharedServerReqRep measures a client of the given kind against the
+// shared echo server in another process.
+func sharedServerReqRep(n, inFlight int, kind string) (map[string]float64, error) {
+	ep, err := sharedEcho()
+	if err != nil {
+		return nil, err
+	}
+	rt, closeFn, err := requestClient(ep, kind)
+	if err != nil {
+		return nil, err
+	}
+	defer closeFn()
+	return parallelRoundTrips(n, inFlight, rt)
 }
 
 func gozmqReqRep(n int) (map[string]float64, error) {
@@ -259,5 +284,30 @@ func reqRepRows() []Row {
 			Variants: vs,
 		})
 	}
+	count := func(cfg *Config) int { return cfg.n(5000, 500) }
+	shared := func(name, kind string, inFlight int) Variant {
+		return Variant{name, func(cfg *Config) (map[string]float64, error) {
+			n := count(cfg)
+			if inFlight > 1 {
+				n *= 4
+			}
+			return sharedServerReqRep(n, inFlight, kind)
+		}}
+	}
+	rows = append(rows, Row{
+		Name:     "req-rep/tcp-server-process",
+		Note:     "REQ<->REP round trip of a 16 B body, every client against the same zmqguard REP echo server in another process: only the client differs, and no server shares the client's scheduler; req/s is the request rate of all in-flight goroutines",
+		Metrics:  []Metric{{"p50-us", false, 0}, {"p99-us", false, 0}, {"req/s", true, 0}},
+		Baseline: "pebbe",
+		Variants: []Variant{
+			shared("pebbe", "pebbe", 1),
+			shared("zmqguard zmq/", "zmq", 1),
+			shared("zmqguard timeout.Request", "timeout", 1),
+			shared("reliable.Client plain, 1 in flight", "reliable-plain", 1),
+			shared("reliable.Client correlated, 1 in flight", "reliable", 1),
+			shared("reliable.Client correlated, 16 in flight", "reliable", 16),
+			shared("go-zeromq", "go-zeromq", 1),
+		},
+	})
 	return rows
 }

@@ -90,9 +90,9 @@ func recvBefore(s *zmq.Socket, wctx context.Context, deadline time.Time) ([][]by
 
 // sendBefore sends msg on s as one message, waiting while s cannot take
 // it until wctx ends or the deadline passes.
-func sendBefore(s *zmq.Socket, wctx context.Context, deadline time.Time, msg []interface{}) error {
+func sendBefore(s *zmq.Socket, wctx context.Context, deadline time.Time, msg [][]byte) error {
 	for {
-		_, err := s.SendMessageDontwait(msg...)
+		_, err := s.SendMessageDontwait(msg)
 		if err == nil || !errors.Is(err, syscall.EAGAIN) {
 			return err
 		}

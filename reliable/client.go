@@ -43,6 +43,10 @@ type call struct {
 	attempt uint32    // the attempt whose reply is accepted; guarded by Client.mu
 	ep      *endpoint // the endpoint of that attempt; guarded by Client.mu
 	replies chan reply
+	// idFrame holds the ID frame of the attempt being sent. It is an
+	// allocation of its own: cgo refuses a pointer into memory that also
+	// holds Go pointers.
+	idFrame []byte
 }
 
 type reply struct {

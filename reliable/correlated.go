@@ -12,7 +12,7 @@ var osErrDeadlineExceeded = os.ErrDeadlineExceeded
 
 func (c *Client) requestCorrelated(ctx context.Context, parts [][]byte) ([][]byte, error) {
 	start := time.Now()
-	cl := &call{seq: c.seq.Add(1), replies: make(chan reply, 1)}
+	cl := &call{seq: c.seq.Add(1), replies: make(chan reply, 1), idFrame: make([]byte, 0, idFrameLen)}
 	c.mu.Lock()
 	c.pending[cl.seq] = cl
 	c.mu.Unlock()
@@ -55,11 +55,9 @@ func (c *Client) attemptCorrelated(ctx context.Context, cl *call, ep *endpoint, 
 		return nil, err
 	}
 
-	msg := make([]interface{}, 0, 2+len(parts))
-	msg = append(msg, id.AppendFrame(make([]byte, 0, idFrameLen), KindRequest), []byte{})
-	for _, p := range parts {
-		msg = append(msg, p)
-	}
+	msg := make([][]byte, 0, 2+len(parts))
+	msg = append(msg, id.AppendFrame(cl.idFrame, KindRequest), []byte{})
+	msg = append(msg, parts...)
 	dead, stopWatch := c.watchPeer(ep.addr)
 	defer stopWatch()
 	life, err := c.send(ctx, ep, deadline, msg)
@@ -130,14 +128,14 @@ func (c *Client) lead(ctx, wctx context.Context, ep *endpoint, cl *call, deadlin
 
 // send sends msg on ep once a peer is connected. It returns the life of
 // the connection the request went out on.
-func (c *Client) send(ctx context.Context, ep *endpoint, deadline time.Time, msg []interface{}) (context.Context, error) {
+func (c *Client) send(ctx context.Context, ep *endpoint, deadline time.Time, msg [][]byte) (context.Context, error) {
 	for {
 		life, err := ep.waitUp(ctx, deadline)
 		if err != nil {
 			return nil, err
 		}
 		ep.sendMu.Lock()
-		_, err = ep.sock.SendMessageDontwait(msg...)
+		_, err = ep.sock.SendMessageDontwait(msg)
 		ep.sendMu.Unlock()
 		if err == nil {
 			return life, nil

@@ -89,11 +89,7 @@ func (p *plainConn) attempt(ctx context.Context, ep *endpoint, seq uint64, n int
 	wctx, stopWait := waitContext(ctx, life, dead)
 	defer stopWait()
 
-	msg := make([]interface{}, len(parts))
-	for i, b := range parts {
-		msg[i] = b
-	}
-	if err := sendBefore(ep.sock, wctx, deadline, msg); err != nil {
+	if err := sendBefore(ep.sock, wctx, deadline, parts); err != nil {
 		return fail(waitError(err, ctx, wctx))
 	}
 	body, err := recvBefore(ep.sock, wctx, deadline)

@@ -2,7 +2,6 @@ package zmq
 
 import (
 	"context"
-	"errors"
 	"os"
 	"time"
 )
@@ -39,14 +38,13 @@ func (s *Socket) WaitUntil(ctx context.Context, deadline time.Time, events State
 		if ev := s.seen & events; ev != 0 {
 			return ev, nil
 		}
-		var te *TimeoutError
-		if errors.As(err, &te) && ctx.Err() == nil {
-			// The deadline passed, perhaps before any look: look once.
-			if ev, lerr := s.lookEvents(); lerr == nil && ev&events != 0 {
-				return ev & events, nil
-			}
-		}
 		if err != nil {
+			if _, timedOut := err.(*TimeoutError); timedOut && ctx.Err() == nil {
+				// The deadline passed, perhaps before any look: look once.
+				if ev, lerr := s.lookEvents(); lerr == nil && ev&events != 0 {
+					return ev & events, nil
+				}
+			}
 			return 0, err
 		}
 		// Woken by an edge on ZMQ_FD or by a poke: look again.
