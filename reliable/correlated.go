@@ -80,32 +80,28 @@ func (c *Client) attemptCorrelated(ctx context.Context, cl *call, ep *endpoint, 
 			timer.Stop()
 		}
 	}()
-	for {
+	select {
+	case r := <-cl.replies:
+		return c.finish(cl.seq, n, ep.addr, r, start)
+	case <-ep.readTok:
+	default:
+		timer = time.NewTimer(time.Until(deadline))
 		select {
 		case r := <-cl.replies:
 			return c.finish(cl.seq, n, ep.addr, r, start)
+		case <-wctx.Done():
+			return fail(waitError(wctx.Err(), ctx, wctx))
+		case <-timer.C:
+			return fail(errAttemptTimeout)
 		case <-ep.readTok:
-		default:
-			if timer == nil {
-				timer = time.NewTimer(time.Until(deadline))
-			}
-			select {
-			case r := <-cl.replies:
-				return c.finish(cl.seq, n, ep.addr, r, start)
-			case <-wctx.Done():
-				return fail(waitError(wctx.Err(), ctx, wctx))
-			case <-timer.C:
-				return fail(errAttemptTimeout)
-			case <-ep.readTok:
-			}
 		}
-		r, err := c.lead(ctx, wctx, ep, cl, deadline)
-		ep.readTok <- struct{}{}
-		if err != nil {
-			return fail(err)
-		}
-		return c.finish(cl.seq, n, ep.addr, r, start)
 	}
+	r, err := c.lead(ctx, wctx, ep, cl, deadline)
+	ep.readTok <- struct{}{}
+	if err != nil {
+		return fail(err)
+	}
+	return c.finish(cl.seq, n, ep.addr, r, start)
 }
 
 // lead reads ep's socket, handing replies to their requests, until cl's
@@ -117,6 +113,15 @@ func (c *Client) lead(ctx, wctx context.Context, ep *endpoint, cl *call, deadlin
 		case r := <-cl.replies:
 			return r, nil
 		default:
+		}
+		// The attempt ends on time even while other requests' replies
+		// keep the socket readable (which recvBefore would never wait
+		// on).
+		if err := wctx.Err(); err != nil {
+			return reply{}, waitError(err, ctx, wctx)
+		}
+		if !time.Now().Before(deadline) {
+			return reply{}, errAttemptTimeout
 		}
 		msg, err := recvBefore(ep.sock, wctx, deadline)
 		if err != nil {
