@@ -88,8 +88,11 @@ var (
 	// the socket refuses every further send (with this error) until Reset or
 	// Close: otherwise the next message would be glued onto the broken one.
 	ErrPartialMessage = errors.New("zmq: multipart message sent partially; socket needs Reset")
-	// ErrInvalidMessage is returned when a multipart send is refused before
-	// any frame is sent: an empty message, or a frame of an unsupported type.
+	// ErrInvalidMessage is returned when a send is refused before its frame
+	// is sent: an empty message, a frame of an unsupported type, or bytes
+	// that cgo refuses to pass to libzmq (a byte array inside a struct
+	// that also holds pointers). In a multipart message, a frame refused
+	// after the first leaves the socket broken (ErrPartialMessage).
 	ErrInvalidMessage = errors.New("zmq: invalid message")
 	// ErrTermTimeout is returned by Context.Term when libzmq did not finish
 	// terminating within the context's term timeout (a socket created

@@ -171,3 +171,34 @@ func TestInvalidPartsRejectedBeforeSending(t *testing.T) {
 	assert.Equal(t, []string{"x", "", "7", "1.5", "true"}, recvWithin(t, pull, 5*time.Second))
 	requireNothingQueued(t, pull)
 }
+
+// framedStruct keeps a frame's bytes next to a pointer: cgo refuses to pass
+// such memory to C, with a panic.
+type framedStruct struct {
+	hdr  [8]byte
+	next *framedStruct
+}
+
+// A frame cgo refuses is a typed error, not a panic that leaves the socket
+// locked: the socket keeps working and closes normally. As the first frame
+// of a message it sends nothing; as a later frame it breaks the socket like
+// any failure half-way.
+func TestFrameRefusedByCgoIsAnError(t *testing.T) {
+	c := zmqtest.Context(t)
+	pull, push := zmqtest.Pair(t, c, "inproc", zmq.PULL, zmq.PUSH)
+	f := &framedStruct{hdr: [8]byte{'h'}, next: &framedStruct{}}
+
+	_, err := push.SendBytes(f.hdr[:], 0)
+	require.ErrorIs(t, err, zmq.ErrInvalidMessage)
+	_, err = push.SendMessage(f.hdr[:], "tail")
+	require.ErrorIs(t, err, zmq.ErrInvalidMessage)
+	_, err = push.Send("ok", 0)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"ok"}, recvWithin(t, pull, 5*time.Second))
+	requireNothingQueued(t, pull)
+
+	_, err = push.SendMessage("head", f.hdr[:])
+	require.ErrorIs(t, err, zmq.ErrPartialMessage)
+	require.ErrorIs(t, err, zmq.ErrInvalidMessage)
+	require.NoError(t, push.Close(), "the socket lock was released")
+}

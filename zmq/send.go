@@ -9,22 +9,7 @@ import (
 // sendOne sends one frame (string or []byte) within lim.
 func (s *Socket) sendOne(lim *limit, str string, b []byte, isStr bool, flags Flag) error {
 	for {
-		s.mu.Lock()
-		if s.closed.Load() {
-			s.mu.Unlock()
-			return ErrorSocketClosed
-		}
-		if s.broken != nil {
-			s.mu.Unlock()
-			return s.broken
-		}
-		var err error
-		if isStr {
-			err = s.seam.sendString(str, flags|DONTWAIT)
-		} else {
-			err = s.seam.sendFrame(b, flags|DONTWAIT)
-		}
-		s.mu.Unlock()
+		err := s.sendLocked(str, b, isStr, flags|DONTWAIT)
 		s.poke()
 		if err == nil {
 			return nil
@@ -39,6 +24,31 @@ func (s *Socket) sendOne(lim *limit, str string, b []byte, isStr bool, flags Fla
 			return err
 		}
 	}
+}
+
+// sendLocked makes one send call into libzmq under the socket lock. cgo
+// panics when a frame's bytes live in an allocation that also holds Go
+// pointers (a byte array inside a struct with pointers); that becomes an
+// ErrInvalidMessage, and the lock is released, so a caller that recovers
+// (net/http does) is not left with a socket that hangs every later call.
+func (s *Socket) sendLocked(str string, b []byte, isStr bool, flags Flag) (err error) {
+	s.mu.Lock()
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: frame refused by cgo: %v", ErrInvalidMessage, r)
+		}
+		s.mu.Unlock()
+	}()
+	if s.closed.Load() {
+		return ErrorSocketClosed
+	}
+	if s.broken != nil {
+		return s.broken
+	}
+	if isStr {
+		return s.seam.sendString(str, flags)
+	}
+	return s.seam.sendFrame(b, flags)
 }
 
 // Send sends a frame from a string. Without DONTWAIT it blocks for at most
