@@ -18,22 +18,22 @@ import (
 // arbitrary value on to fmt makes the compiler move every caller's parts,
 // and the variadic slice holding them, to the heap: two allocations per
 // call even for a single []byte. framesOf only ever copies the values out
-// of the parts, so the parts stay on the caller's stack.
-func framesOf(parts []any) ([]any, error) {
+// of the parts, so the parts stay on the caller's stack; it copies them
+// into buf when they fit, so that a short message costs no allocation for
+// the copy either (the caller keeps buf on its stack).
+func framesOf(buf []any, parts []any) ([]any, error) {
 	if len(parts) == 0 {
 		return nil, fmt.Errorf("%w: no frames", zmq.ErrInvalidMessage)
 	}
-	out := make([]any, len(parts))
+	out := buf[:0]
+	if cap(out) < len(parts) {
+		out = make([]any, 0, len(parts))
+	}
+	out = out[:len(parts)]
 	for i, p := range parts {
 		switch t := p.(type) {
-		case string:
-			out[i] = t
-		case []byte:
-			out[i] = t
-		case []string:
-			out[i] = t
-		case [][]byte:
-			out[i] = t
+		case string, []byte, []string, [][]byte:
+			out[i] = p // as it is: re-boxing t would allocate
 		case int:
 			out[i] = strconv.FormatInt(int64(t), 10)
 		case int8:

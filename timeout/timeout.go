@@ -102,9 +102,10 @@ func SendBytes(ctx context.Context, s *zmq.Socket, data []byte) error {
 // sends with zmq.ErrPartialMessage until Reset, rather than glue the next
 // message onto the broken one.)
 func SendMessage(ctx context.Context, s *zmq.Socket, parts ...any) error {
-	m, err := prepare(parts)
+	var buf [partsOnStack]any
+	frames, one, err := prepare(buf[:], parts)
 	if err == nil {
-		err = m.send(ctx, s)
+		err = send(ctx, s, frames, &one)
 	}
 	if err != nil {
 		return fixErr(ctx, err)
@@ -136,7 +137,8 @@ func Request(ctx context.Context, s *zmq.Socket, parts ...any) ([][]byte, error)
 	if err := ctx.Err(); err != nil {
 		return nil, &zmq.TimeoutError{Op: "send", Cause: err}
 	}
-	m, err := prepare(parts)
+	var buf [partsOnStack]any
+	frames, one, err := prepare(buf[:], parts)
 	if err != nil {
 		return nil, err
 	}
@@ -148,12 +150,12 @@ func Request(ctx context.Context, s *zmq.Socket, parts ...any) ([][]byte, error)
 		if rcv >= 0 {
 			// One deadline from the socket's receive timeout, without
 			// allocating a context for it.
-			return requestUntil(ctx, s, rcv, &m)
+			return requestUntil(ctx, s, rcv, frames, &one)
 		}
 		// No round-trip bound: the send timeout (if any) bounds the send,
 		// and the receive waits until ctx is done.
 	}
-	if err := m.send(ctx, s); err != nil {
+	if err := send(ctx, s, frames, &one); err != nil {
 		return nil, fixErr(ctx, err)
 	}
 	msg, err := s.RecvMessageBytesContext(ctx, 0)
@@ -163,53 +165,60 @@ func Request(ctx context.Context, s *zmq.Socket, parts ...any) ([][]byte, error)
 	return msg, nil
 }
 
-// outgoing is a message checked and ready to send: one frame, the common
-// case, which skips zmq.Socket.SendMessage's part checks, or frames for
-// SendMessage.
-type outgoing struct {
-	frames []any // a multipart message, when not nil
-	bytes  []byte
-	str    string
-	isStr  bool
+// partsOnStack is how many parts SendMessage and Request copy without
+// allocating.
+const partsOnStack = 8
+
+// single is a one-frame message, the common case, sent without
+// zmq.Socket.SendMessage's part checks.
+type single struct {
+	bytes []byte
+	str   string
+	isStr bool
 }
 
-func prepare(parts []any) (outgoing, error) {
+// prepare checks a message: it returns either its frames, in buf when they
+// fit, or (for one string or []byte) the frame alone. The frames travel
+// apart from the single frame, whose bytes libzmq's calls retain: escape
+// analysis would otherwise move buf to the heap with them.
+func prepare(buf []any, parts []any) (frames []any, one single, err error) {
 	if len(parts) == 1 {
 		switch p := parts[0].(type) {
 		case []byte:
-			return outgoing{bytes: p}, nil
+			return nil, single{bytes: p}, nil
 		case string:
-			return outgoing{str: p, isStr: true}, nil
+			return nil, single{str: p, isStr: true}, nil
 		}
 	}
-	frames, err := framesOf(parts)
-	return outgoing{frames: frames}, err
+	frames, err = framesOf(buf, parts)
+	return frames, single{}, err
 }
 
-// send sends m on s, bounded by ctx.
-func (m *outgoing) send(ctx context.Context, s *zmq.Socket) error {
+// send sends the message prepared as frames or one on s, bounded by ctx.
+func send(ctx context.Context, s *zmq.Socket, frames []any, one *single) error {
 	var err error
 	switch {
-	case m.frames != nil:
-		_, err = s.SendMessageContext(ctx, m.frames...)
-	case m.isStr:
-		_, err = s.SendContext(ctx, m.str, 0)
+	case frames != nil:
+		_, err = s.SendMessageContext(ctx, frames...)
+	case one.isStr:
+		_, err = s.SendContext(ctx, one.str, 0)
 	default:
-		_, err = s.SendBytesContext(ctx, m.bytes, 0)
+		_, err = s.SendBytesContext(ctx, one.bytes, 0)
 	}
 	return err
 }
 
-// sendNow sends m on s only if it can be queued at once.
-func (m *outgoing) sendNow(s *zmq.Socket) error {
+// sendNow sends the message prepared as frames or one on s only if it can
+// be queued at once.
+func sendNow(s *zmq.Socket, frames []any, one *single) error {
 	var err error
 	switch {
-	case m.frames != nil:
-		_, err = s.SendMessageDontwait(m.frames...)
-	case m.isStr:
-		_, err = s.Send(m.str, zmq.DONTWAIT)
+	case frames != nil:
+		_, err = s.SendMessageDontwait(frames...)
+	case one.isStr:
+		_, err = s.Send(one.str, zmq.DONTWAIT)
 	default:
-		_, err = s.SendBytes(m.bytes, zmq.DONTWAIT)
+		_, err = s.SendBytes(one.bytes, zmq.DONTWAIT)
 	}
 	return err
 }
@@ -217,7 +226,7 @@ func (m *outgoing) sendNow(s *zmq.Socket) error {
 // requestUntil is Request under a deadline that ctx does not carry: it
 // tries each step without blocking and waits for readiness with
 // zmq.Socket.WaitUntil, which parks in the netpoller.
-func requestUntil(ctx context.Context, s *zmq.Socket, rcvtimeo time.Duration, m *outgoing) ([][]byte, error) {
+func requestUntil(ctx context.Context, s *zmq.Socket, rcvtimeo time.Duration, frames []any, one *single) ([][]byte, error) {
 	start := time.Now()
 	deadline := start.Add(rcvtimeo)
 	sendDeadline := deadline
@@ -227,7 +236,7 @@ func requestUntil(ctx context.Context, s *zmq.Socket, rcvtimeo time.Duration, m 
 		sendDeadline = start.Add(snd)
 	}
 	for {
-		err := m.sendNow(s)
+		err := sendNow(s, frames, one)
 		if err == nil {
 			break
 		}
