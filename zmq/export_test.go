@@ -42,3 +42,7 @@ func UsesDirectSeam(s *Socket) bool {
 	defer s.mu.Unlock()
 	return s.seam.handle != nil
 }
+
+// RecvArmed reports whether s's next blocking receive tries inside an
+// armed wait (its last one had to wait).
+func RecvArmed(s *Socket) bool { return s.recvWaited }

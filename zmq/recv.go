@@ -6,8 +6,30 @@ import (
 )
 
 // recvFrame receives one frame within lim: try without blocking first and
-// park on ZMQ_FD only when nothing is queued.
+// park on ZMQ_FD only when nothing is queued. When the last blocking
+// receive had to wait (a REQ socket right after its send, a server between
+// requests), it arms the wait first and tries inside it instead: one call
+// into libzmq before parking instead of two (each costs system calls).
 func (s *Socket) recvFrame(lim *limit, flags Flag) ([]byte, bool, error) {
+	// Only a message's first frame can have to wait: the rest are queued
+	// with it.
+	blocking := flags&DONTWAIT == 0 && lim.timeout != 0 && !s.inMessage
+	waited := false
+	if blocking && s.recvWaited {
+		b, more, got, err := s.awaitRecv(lim, flags)
+		if got {
+			// Received on the first try, without parking: the next
+			// receive tries the usual way first again.
+			s.recvWaited, s.inMessage = false, more
+			return b, more, nil
+		}
+		if _, timedOut := err.(*TimeoutError); err != nil && !timedOut {
+			return nil, false, err
+		}
+		// Woken, or out of time (perhaps before the try): the usual way
+		// tries once more before it gives up.
+		waited = true
+	}
 	for {
 		s.mu.Lock()
 		if s.closed.Load() {
@@ -18,6 +40,10 @@ func (s *Socket) recvFrame(lim *limit, flags Flag) ([]byte, bool, error) {
 		s.mu.Unlock()
 		s.poke()
 		if err == nil {
+			if blocking {
+				s.recvWaited = waited
+			}
+			s.inMessage = more
 			return b, more, nil
 		}
 		if isIntr(err) && s.ctx.retryEINTR.Load() {
@@ -26,6 +52,7 @@ func (s *Socket) recvFrame(lim *limit, flags Flag) ([]byte, bool, error) {
 		if !isAgain(err) || flags&DONTWAIT != 0 || lim.timeout == 0 {
 			return nil, false, s.closedOr(err)
 		}
+		waited = true
 		if err := s.await(lim, POLLIN, "recv"); err != nil {
 			return nil, false, err
 		}

@@ -41,7 +41,13 @@ type Socket struct {
 	waitErr error
 	checked bool  // ready has checked ZMQ_EVENTS once in this wait
 	seen    State // what that check found (WaitUntil reports it)
-	readyFn func(uintptr) bool
+	// armed, when on, replaces that check by the receive itself (see
+	// armedRecv); recvWaited says whether the last blocking receive had to
+	// wait, which is when the next one uses it.
+	armed      armedRecv
+	recvWaited bool
+	inMessage  bool // the last frame received had more to follow
+	readyFn    func(uintptr) bool
 	// The context.AfterFunc registration that wakes the waiter when the
 	// context whose Done channel is watchDone ends (see watchLocked).
 	watchDone <-chan struct{}
@@ -89,6 +95,7 @@ func (s *Socket) adopt(raw *zmq4.Socket) {
 	// block it in libzmq, so pebbe's is removed.
 	runtime.SetFinalizer(raw, nil)
 	s.seam = newSeam(raw, !s.ctx.seamFallback)
+	s.inMessage, s.recvWaited = false, false
 	if s.readyFn == nil {
 		s.readyFn = s.ready
 		s.wakeFn = s.wake

@@ -84,6 +84,9 @@ func (s *Socket) ready(uintptr) bool {
 		s.waitErr = ErrorSocketClosed
 		return true
 	}
+	if s.armed.on {
+		return s.armed.try(s)
+	}
 	for {
 		ev, err := s.seam.events()
 		if err != nil {
