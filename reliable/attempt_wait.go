@@ -74,20 +74,6 @@ func waitError(err error, ctx, wctx context.Context) error {
 	return err
 }
 
-// recvBefore receives a whole message from s, waiting while none is there
-// until wctx ends or the deadline passes. The wait parks the goroutine.
-func recvBefore(s *zmq.Socket, wctx context.Context, deadline time.Time) ([][]byte, error) {
-	for {
-		msg, err := s.RecvMessageBytes(zmq.DONTWAIT)
-		if err == nil || !errors.Is(err, syscall.EAGAIN) {
-			return msg, err
-		}
-		if _, err := s.WaitUntil(wctx, deadline, zmq.POLLIN); err != nil {
-			return nil, err
-		}
-	}
-}
-
 // sendBefore sends msg on s as one message, waiting while s cannot take
 // it until wctx ends or the deadline passes.
 func sendBefore(s *zmq.Socket, wctx context.Context, deadline time.Time, msg [][]byte) error {

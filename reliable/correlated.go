@@ -115,15 +115,15 @@ func (c *Client) lead(ctx, wctx context.Context, ep *endpoint, cl *call, deadlin
 		default:
 		}
 		// The attempt ends on time even while other requests' replies
-		// keep the socket readable (which recvBefore would never wait
-		// on).
+		// keep the socket readable (a receive of a queued message
+		// succeeds past the deadline).
 		if err := wctx.Err(); err != nil {
 			return reply{}, waitError(err, ctx, wctx)
 		}
 		if !time.Now().Before(deadline) {
 			return reply{}, errAttemptTimeout
 		}
-		msg, err := recvBefore(ep.sock, wctx, deadline)
+		msg, err := ep.sock.RecvMessageBytesUntil(wctx, deadline, 0)
 		if err != nil {
 			return reply{}, waitError(err, ctx, wctx)
 		}

@@ -92,7 +92,7 @@ func (p *plainConn) attempt(ctx context.Context, ep *endpoint, seq uint64, n int
 	if err := sendBefore(ep.sock, wctx, deadline, parts); err != nil {
 		return fail(waitError(err, ctx, wctx))
 	}
-	body, err := recvBefore(ep.sock, wctx, deadline)
+	body, err := ep.sock.RecvMessageBytesUntil(wctx, deadline, 0)
 	if err != nil {
 		return fail(waitError(err, ctx, wctx))
 	}

@@ -247,18 +247,7 @@ func requestUntil(ctx context.Context, s *zmq.Socket, rcvtimeo time.Duration, fr
 			return nil, err
 		}
 	}
-	for {
-		msg, err := s.RecvMessageBytes(zmq.DONTWAIT)
-		if err == nil {
-			return msg, nil
-		}
-		if !isAgain(err) {
-			return nil, err
-		}
-		if err := waitUntil(ctx, s, deadline, zmq.POLLIN, "recv"); err != nil {
-			return nil, err
-		}
-	}
+	return s.RecvMessageBytesUntil(ctx, deadline, 0)
 }
 
 // waitUntil waits for events on s and reports a timeout as op's.

@@ -153,6 +153,20 @@ func (s *Socket) RecvMessageBytesContext(ctx context.Context, flags Flag) ([][]b
 	return s.recvMessage(&lim, flags)
 }
 
+// RecvMessageBytesUntil is RecvMessageBytesContext with an additional
+// absolute deadline (zero: none), as in WaitUntil: the call ends at the
+// deadline or when ctx ends, whichever comes first, and the receive
+// timeout (SetRcvtimeo) does not apply. It bounds a receive by a deadline
+// without allocating a context for it. A message already queued is
+// received even when the deadline has passed.
+func (s *Socket) RecvMessageBytesUntil(ctx context.Context, deadline time.Time, flags Flag) ([][]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, &TimeoutError{Op: "recv", Cause: err}
+	}
+	lim := limit{ctx: ctx, deadline: deadline, timeout: -1}
+	return s.recvMessage(&lim, flags)
+}
+
 // ctxTimeout returns the socket's default timeout unless ctx has a
 // deadline, in which case the deadline alone bounds the call.
 func (s *Socket) ctxTimeout(ctx context.Context, def time.Duration) time.Duration {

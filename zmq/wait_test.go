@@ -103,3 +103,41 @@ func TestWaitUntilReadyDoesNotAllocate(t *testing.T) {
 	})
 	assert.Zero(t, allocs)
 }
+
+func TestRecvMessageBytesUntil(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr string) {
+		c := zmqtest.Context(t)
+		pull, push := zmqtest.Pair(t, c, tr, zmq.PULL, zmq.PUSH)
+		require.NoError(t, pull.SetRcvtimeo(10*time.Millisecond)) // ignored
+
+		start := time.Now()
+		_, err := pull.RecvMessageBytesUntil(context.Background(), start.Add(60*time.Millisecond), 0)
+		el := time.Since(start)
+		require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+		var te *zmq.TimeoutError
+		require.True(t, errors.As(err, &te))
+		assert.Equal(t, "recv", te.Op)
+		assert.GreaterOrEqual(t, el, 60*time.Millisecond, "the deadline, not the receive timeout")
+		assert.Less(t, el, 2*time.Second)
+
+		// A queued message is received whole, even at a past deadline.
+		_, err = push.SendMessage("a", "b")
+		require.NoError(t, err)
+		waitUntilReadable(t, pull)
+		msg, err := pull.RecvMessageBytesUntil(context.Background(), time.Now().Add(-time.Second), 0)
+		require.NoError(t, err)
+		assert.Equal(t, [][]byte{[]byte("a"), []byte("b")}, msg)
+
+		// Cancelling ctx wakes it; the cause is the ctx's.
+		ctx, cancel := context.WithCancel(context.Background())
+		park := parked(pull)
+		done := make(chan error, 1)
+		go func() {
+			_, err := pull.RecvMessageBytesUntil(ctx, time.Now().Add(time.Hour), 0)
+			done <- err
+		}()
+		waitFor(t, park, "the receive to park")
+		cancel()
+		assert.ErrorIs(t, waitFor(t, done, "the receive to return"), context.Canceled)
+	})
+}
