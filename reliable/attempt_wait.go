@@ -44,17 +44,31 @@ func waitContext(ctx, life, dead context.Context) (context.Context, func()) {
 	return wctx, func() { stopLife(); stopDead(); cancel() }
 }
 
-// ctxEnded returns ctx's error, or context.DeadlineExceeded once ctx's
-// deadline has passed even if ctx's own timer has not fired yet.
+// ctxEnded returns ctx's error, also once ctx's deadline has passed but its
+// own timer has not marked it done yet (a socket's wait can end at the
+// deadline a moment earlier): it then waits for that timer, briefly, so
+// that a caller who sees a context error also sees ctx.Err().
 func ctxEnded(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+	d, ok := ctx.Deadline()
+	if !ok || time.Now().Before(d) {
+		return nil
+	}
+	t := time.NewTimer(ctxTimerGrace)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
 		return context.DeadlineExceeded
 	}
-	return nil
 }
+
+// ctxTimerGrace bounds ctxEnded's wait for a context whose deadline has
+// passed to say so.
+const ctxTimerGrace = 50 * time.Millisecond
 
 // waitError says why an attempt's socket operation, under wctx from
 // waitContext(ctx, ...), failed with err.

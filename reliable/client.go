@@ -173,8 +173,8 @@ func (c *Client) retry(ctx context.Context, seq uint64, start time.Time,
 			return nil, err
 		}
 		last = err
-		if ctx.Err() != nil {
-			return nil, c.giveUp(seq, n, last, ctx.Err(), start)
+		if cerr := ctxEnded(ctx); cerr != nil {
+			return nil, c.giveUp(seq, n, last, cerr, start)
 		}
 	}
 	return nil, c.giveUp(seq, c.cfg.maxAttempts, last, nil, start)

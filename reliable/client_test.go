@@ -348,3 +348,27 @@ func TestClientContextAlreadyDone(t *testing.T) {
 	assert.ErrorIs(t, err, reliable.ErrClientClosed)
 	assert.True(t, errors.Is(c.Close(), nil), "Close is idempotent")
 }
+
+// TestClientContextDeadlineIsVisible: a request ended by its context's
+// deadline returns an error matching context.DeadlineExceeded, and by then
+// ctx.Err() says so too (a socket's wait can end a moment before the
+// context's timer marks it done; a caller checking ctx.Err() must not
+// take that for a failure of its own).
+func TestClientContextDeadlineIsVisible(t *testing.T) {
+	forEachMode(t, func(t *testing.T, mode reliable.Mode) {
+		zctx := zmqtest.Context(t)
+		mute := zmqtest.Socket(t, zctx, zmq.ROUTER) // reads nothing, answers nothing
+		ep := zmqtest.Bind(t, mute, "tcp")
+		c := newClient(t, zctx, []string{ep}, reliable.WithMode(mode),
+			reliable.WithAttemptTimeout(time.Minute), reliable.WithMaxAttempts(1))
+		for i := range 40 {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(2+i%5)*time.Millisecond)
+			_, err := c.Request(ctx, []byte("x"))
+			ctxErr := ctx.Err()
+			cancel()
+			require.ErrorIs(t, err, reliable.ErrNoReply)
+			require.ErrorIs(t, err, context.DeadlineExceeded, "request %d", i)
+			require.ErrorIs(t, ctxErr, context.DeadlineExceeded, "request %d: ctx not done when the request returned", i)
+		}
+	})
+}
