@@ -68,8 +68,62 @@ func TestAllocsNoWorseThanPebbe(t *testing.T) {
 		"SendMessage([][]byte)": per(func() error { return timeout.SendMessage(ctx, push, parts) }),
 		"RecvMessageBytes(4)":   per(func() error { _, err := timeout.RecvMessageBytes(ctx, pull); return err }),
 	}
+	pebbe["Request"], guard["Request"] = requestAllocs(t, per, data)
 	for op, p := range pebbe {
 		t.Logf("%-22s pebbe %4.1f  timeout/ %4.1f", op, p, guard[op])
 		assert.LessOrEqual(t, guard[op], p, "%s: timeout/ allocates more than pebbe/zmq4", op)
 	}
+}
+
+// requestAllocs measures a round trip over tcp against one raw pebbe REP
+// echo server (whose allocations count in both): pebbe's REQ SendBytes and
+// RecvBytes, and timeout.Request.
+func requestAllocs(t *testing.T, per func(func() error) float64, data []byte) (pebbe, guard float64) {
+	sctx, err := zmq4.NewContext()
+	require.NoError(t, err)
+	rep, _ := sctx.NewSocket(zmq4.REP)
+	require.NoError(t, rep.SetLinger(0))
+	require.NoError(t, rep.Bind("tcp://127.0.0.1:*"))
+	ep, _ := rep.GetLastEndpoint()
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		for {
+			b, err := rep.RecvBytes(0)
+			if err != nil {
+				return // ETERM
+			}
+			if _, err := rep.SendBytes(b, 0); err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		go sctx.Term() // wakes the server with ETERM
+		<-served
+		rep.Close()
+	})
+
+	pctx, err := zmq4.NewContext()
+	require.NoError(t, err)
+	t.Cleanup(func() { pctx.Term() })
+	preq, _ := pctx.NewSocket(zmq4.REQ)
+	t.Cleanup(func() { preq.Close() })
+	require.NoError(t, preq.SetLinger(0))
+	require.NoError(t, preq.Connect(ep))
+	pebbe = per(func() error {
+		if _, err := preq.SendBytes(data, 0); err != nil {
+			return err
+		}
+		_, err := preq.RecvBytes(0)
+		return err
+	})
+
+	c := zmqtest.Context(t)
+	req := zmqtest.Socket(t, c, zmq.REQ)
+	require.NoError(t, req.Connect(ep))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	guard = per(func() error { _, err := timeout.Request(ctx, req, data); return err })
+	return pebbe, guard
 }

@@ -31,9 +31,18 @@ func framesOf(buf []any, parts []any) ([]any, error) {
 	}
 	out = out[:len(parts)]
 	for i, p := range parts {
+		// Each part is boxed anew, never copied as it is: a copy would let
+		// the caller's parts escape, which costs every caller an
+		// allocation, single-frame messages included.
 		switch t := p.(type) {
-		case string, []byte, []string, [][]byte:
-			out[i] = p // as it is: re-boxing t would allocate
+		case string:
+			out[i] = t
+		case []byte:
+			out[i] = t
+		case []string:
+			out[i] = t
+		case [][]byte:
+			out[i] = t
 		case int:
 			out[i] = strconv.FormatInt(int64(t), 10)
 		case int8:
