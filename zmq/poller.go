@@ -14,15 +14,24 @@ type Polled struct {
 }
 
 // Poller is pebbe/zmq4's poller over zmqguard sockets. Unlike pebbe's, its
-// timeouts are rounded up to whole milliseconds and an EINTR retry keeps
-// the original deadline (on sockets of contexts created with NewContext).
-// It blocks an OS thread in zmq_poll; to wait on one socket, Socket.Wait
-// parks the goroutine instead.
+// timeouts are rounded up to whole milliseconds, an EINTR retry keeps the
+// original deadline (on sockets of contexts created with NewContext), and
+// it follows Reset: a socket reset since it was added is polled as it is
+// now. It blocks an OS thread in zmq_poll; to wait on one socket,
+// Socket.Wait parks the goroutine instead.
 //
 // A Poller is not safe for concurrent use.
 type Poller struct {
 	raw   *zmq4.Poller
-	socks []*Socket
+	items []pollItem
+}
+
+// pollItem is a socket in a Poller, with the libzmq socket raw holds for
+// it and the events it waits for.
+type pollItem struct {
+	soc    *Socket
+	raw    *zmq4.Socket
+	events State
 }
 
 // NewPoller returns an empty poller.
@@ -30,20 +39,29 @@ func NewPoller() *Poller { return &Poller{raw: zmq4.NewPoller()} }
 
 // Add adds soc with the events to wait for and returns its id.
 func (p *Poller) Add(soc *Socket, events State) int {
-	p.socks = append(p.socks, soc)
-	return p.raw.Add(soc.Raw(), events)
+	raw := soc.Raw()
+	p.items = append(p.items, pollItem{soc: soc, raw: raw, events: events})
+	return p.raw.Add(raw, events)
 }
 
 // Update changes the events of the socket with the given id.
 func (p *Poller) Update(id int, events State) (previous State, err error) {
 	previous, err = p.raw.Update(id, events)
-	return previous, wrapErr(err)
+	if err != nil {
+		return previous, wrapErr(err)
+	}
+	p.items[id].events = events
+	return previous, nil
 }
 
 // UpdateBySocket changes the events of soc.
 func (p *Poller) UpdateBySocket(soc *Socket, events State) (previous State, err error) {
-	previous, err = p.raw.UpdateBySocket(soc.Raw(), events)
-	return previous, wrapErr(err)
+	for id, it := range p.items {
+		if it.soc == soc {
+			return p.Update(id, events)
+		}
+	}
+	return 0, ErrorNoSocket
 }
 
 // Remove removes the socket with the given id; later ids shift down by one.
@@ -51,18 +69,36 @@ func (p *Poller) Remove(id int) error {
 	if err := p.raw.Remove(id); err != nil {
 		return wrapErr(err)
 	}
-	p.socks = append(p.socks[:id], p.socks[id+1:]...)
+	p.items = append(p.items[:id], p.items[id+1:]...)
 	return nil
 }
 
 // RemoveBySocket removes soc.
 func (p *Poller) RemoveBySocket(soc *Socket) error {
-	for id, s := range p.socks {
-		if s == soc {
+	for id, it := range p.items {
+		if it.soc == soc {
 			return p.Remove(id)
 		}
 	}
 	return ErrorNoSocket
+}
+
+// follow gives raw the sockets' current libzmq sockets when one was Reset
+// since raw was given it.
+func (p *Poller) follow() {
+	stale := false
+	for i := range p.items {
+		if r := p.items[i].soc.Raw(); r != p.items[i].raw {
+			p.items[i].raw, stale = r, true
+		}
+	}
+	if !stale {
+		return
+	}
+	p.raw = zmq4.NewPoller()
+	for _, it := range p.items {
+		p.raw.Add(it.raw, it.events)
+	}
 }
 
 // Poll waits up to timeout (negative: forever) for any socket to be ready
@@ -77,9 +113,10 @@ func (p *Poller) poll(timeout time.Duration, all bool) ([]Polled, error) {
 	if timeout > 0 {
 		deadline = time.Now().Add(timeout)
 	}
-	if len(p.socks) > 0 {
+	p.follow()
+	if len(p.items) > 0 {
 		// Term must not close the sockets while zmq_poll uses them.
-		c := p.socks[0].ctx
+		c := p.items[0].soc.ctx
 		if err := c.enter(); err != nil {
 			return []Polled{}, err
 		}
@@ -108,8 +145,8 @@ func (p *Poller) poll(timeout time.Duration, all bool) ([]Polled, error) {
 }
 
 func (p *Poller) retries() bool {
-	for _, s := range p.socks {
-		return s.ctx.retryEINTR.Load()
+	for _, it := range p.items {
+		return it.soc.ctx.retryEINTR.Load()
 	}
 	return true
 }
@@ -117,9 +154,9 @@ func (p *Poller) retries() bool {
 func (p *Poller) translate(res []zmq4.Polled) []Polled {
 	out := make([]Polled, 0, len(res))
 	for _, r := range res {
-		for _, s := range p.socks {
-			if s.Raw() == r.Socket {
-				out = append(out, Polled{Socket: s, Events: r.Events})
+		for _, it := range p.items {
+			if it.raw == r.Socket {
+				out = append(out, Polled{Socket: it.soc, Events: r.Events})
 				break
 			}
 		}
@@ -129,5 +166,9 @@ func (p *Poller) translate(res []zmq4.Polled) []Polled {
 
 // String describes the poller.
 func (p *Poller) String() string {
-	return fmt.Sprintf("Poller%v", p.socks)
+	socks := make([]*Socket, len(p.items))
+	for i, it := range p.items {
+		socks[i] = it.soc
+	}
+	return fmt.Sprintf("Poller%v", socks)
 }

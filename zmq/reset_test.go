@@ -223,3 +223,49 @@ func TestResetUnsticksREQ(t *testing.T) {
 		assert.Equal(t, []string{"reply to second"}, recvWithin(t, req, 5*time.Second))
 	})
 }
+
+// TestPollerFollowsReset: a Poller polls a socket as it is now, after a
+// Reset replaced its libzmq socket (the zguide's Lazy Pirate polls its REQ
+// socket and resets it after a timeout).
+func TestPollerFollowsReset(t *testing.T) {
+	c := zmqtest.Context(t)
+	rep, req := zmqtest.Pair(t, c, "tcp", zmq.REP, zmq.REQ)
+	other, _ := zmqtest.Pair(t, c, "inproc", zmq.PULL, zmq.PUSH)
+	p := zmq.NewPoller()
+	p.Add(other, zmq.POLLIN)
+	id := p.Add(req, zmq.POLLIN)
+
+	_, err := req.Send("lost", 0)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"lost"}, recvWithin(t, rep, 5*time.Second)) // never answered
+	polled, err := p.Poll(20 * time.Millisecond)
+	require.NoError(t, err)
+	assert.Empty(t, polled)
+
+	require.NoError(t, req.Reset())
+	_, err = req.Send("again", 0)
+	require.NoError(t, err)
+	_, err = rep.Send("late", 0) // to the connection Reset closed: dropped
+	require.NoError(t, err)
+	assert.Equal(t, []string{"again"}, recvWithin(t, rep, 5*time.Second))
+	_, err = rep.Send("answer", 0)
+	require.NoError(t, err)
+	polled, err = p.Poll(5 * time.Second)
+	require.NoError(t, err, "the poller must not poll the closed libzmq socket")
+	require.Len(t, polled, 1)
+	assert.Same(t, req, polled[0].Socket)
+	assert.Equal(t, zmq.POLLIN, polled[0].Events)
+
+	// Update and Remove keep working by id and by socket.
+	prev, err := p.Update(id, zmq.POLLIN|zmq.POLLOUT)
+	require.NoError(t, err)
+	assert.Equal(t, zmq.POLLIN, prev)
+	prev, err = p.UpdateBySocket(req, zmq.POLLIN)
+	require.NoError(t, err)
+	assert.Equal(t, zmq.POLLIN|zmq.POLLOUT, prev)
+	msg, err := req.Recv(0)
+	require.NoError(t, err)
+	assert.Equal(t, "answer", msg)
+	require.NoError(t, p.RemoveBySocket(req))
+	assert.ErrorIs(t, p.RemoveBySocket(req), zmq.ErrorNoSocket)
+}
