@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	zmq4 "github.com/pebbe/zmq4"
+
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -30,6 +32,9 @@ func MaybeChild() {
 		return
 	case "echo":
 		fmt.Fprintln(os.Stderr, "zgbench echo child:", runEchoChild(os.Getenv("ZG_BIND")))
+		os.Exit(2)
+	case "echo-pebbe":
+		fmt.Fprintln(os.Stderr, "zgbench pebbe echo child:", runPebbeEchoChild(os.Getenv("ZG_BIND")))
 		os.Exit(2)
 	case "threads":
 		n, _ := strconv.Atoi(os.Getenv("ZG_N"))
@@ -75,6 +80,35 @@ func runEchoChild(bind string) error {
 	}
 }
 
+// runPebbeEchoChild is runEchoChild with a raw pebbe/zmq4 REP socket.
+func runPebbeEchoChild(bind string) error {
+	ctx, err := zmq4.NewContext()
+	if err != nil {
+		return err
+	}
+	s, err := ctx.NewSocket(zmq4.REP)
+	if err != nil {
+		return err
+	}
+	if err := s.Bind(bind); err != nil {
+		return err
+	}
+	ep, err := s.GetLastEndpoint()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("READY %s\n", ep)
+	for {
+		msg, err := s.RecvMessageBytes(0)
+		if err != nil {
+			return err
+		}
+		if _, err := s.SendMessage(msg); err != nil {
+			return err
+		}
+	}
+}
+
 // child is a running echo server process.
 type child struct {
 	cmd      *exec.Cmd
@@ -84,10 +118,15 @@ type child struct {
 	once     sync.Once
 }
 
-// startEcho starts an echo child bound to bind and waits until it is ready.
-func startEcho(bind string) (*child, error) {
+// startEcho starts a zmqguard echo child bound to bind and waits until it
+// is ready.
+func startEcho(bind string) (*child, error) { return startEchoOf("echo", bind) }
+
+// startEchoOf starts an echo child of the given mode ("echo": zmqguard,
+// "echo-pebbe": raw pebbe/zmq4).
+func startEchoOf(mode, bind string) (*child, error) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envChild+"=echo", "ZG_BIND="+bind)
+	cmd.Env = append(os.Environ(), envChild+"="+mode, "ZG_BIND="+bind)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -149,32 +188,37 @@ func (c *child) Stop() error {
 	return errors.New("child not stopped 1s after SIGSTOP")
 }
 
-// sharedEcho is one echo child reused by the rows that only need a server
-// in another process (so that its allocations are not counted).
+// The shared echo children, one per mode, are reused by the rows that only
+// need a server in another process (so that its allocations are not
+// counted, and so that it does not share the client's scheduler).
 var (
-	sharedMu   sync.Mutex
-	sharedProc *child
+	sharedMu    sync.Mutex
+	sharedProcs = map[string]*child{}
 )
 
-func sharedEcho() (string, error) {
+// sharedEcho returns the endpoint of the shared zmqguard echo child.
+func sharedEcho() (string, error) { return sharedEchoOf("echo") }
+
+func sharedEchoOf(mode string) (string, error) {
 	sharedMu.Lock()
 	defer sharedMu.Unlock()
-	if sharedProc == nil {
-		c, err := startEcho("tcp://127.0.0.1:*")
-		if err != nil {
-			return "", err
-		}
-		sharedProc = c
+	if c := sharedProcs[mode]; c != nil {
+		return c.Endpoint, nil
 	}
-	return sharedProc.Endpoint, nil
+	c, err := startEchoOf(mode, "tcp://127.0.0.1:*")
+	if err != nil {
+		return "", err
+	}
+	sharedProcs[mode] = c
+	return c.Endpoint, nil
 }
 
 func cleanupShared() {
 	sharedMu.Lock()
 	defer sharedMu.Unlock()
-	if sharedProc != nil {
-		sharedProc.Kill()
-		sharedProc = nil
+	for mode, c := range sharedProcs {
+		c.Kill()
+		delete(sharedProcs, mode)
 	}
 }
 

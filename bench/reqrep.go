@@ -199,9 +199,9 @@ func parallelRoundTrips(n, inFlight int, rt func() error) (map[string]float64, e
 }
 
 // sharedServerReqRep measures a client of the given kind against the
-// shared echo server in another process.
-func sharedServerReqRep(n, inFlight int, kind string) (map[string]float64, error) {
-	ep, err := sharedEcho()
+// shared echo child of the given mode.
+func sharedServerReqRep(n, inFlight int, server, kind string) (map[string]float64, error) {
+	ep, err := sharedEchoOf(server)
 	if err != nil {
 		return nil, err
 	}
@@ -285,29 +285,35 @@ func reqRepRows() []Row {
 		})
 	}
 	count := func(cfg *Config) int { return cfg.n(5000, 500) }
-	shared := func(name, kind string, inFlight int) Variant {
-		return Variant{name, func(cfg *Config) (map[string]float64, error) {
-			n := count(cfg)
-			if inFlight > 1 {
-				n *= 4
-			}
-			return sharedServerReqRep(n, inFlight, kind)
-		}}
+	for _, srv := range []struct{ mode, name, what string }{
+		{"echo-pebbe", "pebbe", "a raw pebbe/zmq4 REP echo server"},
+		{"echo", "zmqguard", "a zmqguard REP echo server"},
+	} {
+		shared := func(name, kind string, inFlight int) Variant {
+			return Variant{name, func(cfg *Config) (map[string]float64, error) {
+				n := count(cfg)
+				if inFlight > 1 {
+					n *= 4
+				}
+				return sharedServerReqRep(n, inFlight, srv.mode, kind)
+			}}
+		}
+		rows = append(rows, Row{
+			Name: "req-rep/tcp-" + srv.name + "-server-process",
+			Note: "REQ<->REP round trip of a 16 B body, every client against the same server in another process, " + srv.what +
+				": only the client differs, and no server shares the client's scheduler; req/s is the request rate of all in-flight goroutines",
+			Metrics:  []Metric{{"p50-us", false, 0}, {"p99-us", false, 0}, {"req/s", true, 0}},
+			Baseline: "pebbe",
+			Variants: []Variant{
+				shared("pebbe", "pebbe", 1),
+				shared("zmqguard zmq/", "zmq", 1),
+				shared("zmqguard timeout.Request", "timeout", 1),
+				shared("reliable.Client plain, 1 in flight", "reliable-plain", 1),
+				shared("reliable.Client correlated, 1 in flight", "reliable", 1),
+				shared("reliable.Client correlated, 16 in flight", "reliable", 16),
+				shared("go-zeromq", "go-zeromq", 1),
+			},
+		})
 	}
-	rows = append(rows, Row{
-		Name:     "req-rep/tcp-server-process",
-		Note:     "REQ<->REP round trip of a 16 B body, every client against the same zmqguard REP echo server in another process: only the client differs, and no server shares the client's scheduler; req/s is the request rate of all in-flight goroutines",
-		Metrics:  []Metric{{"p50-us", false, 0}, {"p99-us", false, 0}, {"req/s", true, 0}},
-		Baseline: "pebbe",
-		Variants: []Variant{
-			shared("pebbe", "pebbe", 1),
-			shared("zmqguard zmq/", "zmq", 1),
-			shared("zmqguard timeout.Request", "timeout", 1),
-			shared("reliable.Client plain, 1 in flight", "reliable-plain", 1),
-			shared("reliable.Client correlated, 1 in flight", "reliable", 1),
-			shared("reliable.Client correlated, 16 in flight", "reliable", 16),
-			shared("go-zeromq", "go-zeromq", 1),
-		},
-	})
 	return rows
 }
