@@ -13,8 +13,8 @@ import (
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
-// A receive that had to wait makes the next one try inside its armed wait;
-// one that found its message queued goes back to trying first. Either way
+// Two receives in a row that had to wait make the next one try inside its
+// armed wait; one that found its message queued goes back to trying first. Either way
 // messages arrive whole, timeouts are exact and Close wakes the wait.
 func TestArmedReceive(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr string) {
@@ -53,7 +53,9 @@ func TestArmedReceive(t *testing.T) {
 
 		assert.False(t, zmq.RecvArmed(pull))
 		waitedReceive("a")
-		assert.True(t, zmq.RecvArmed(pull), "it waited: the next receive is armed")
+		assert.False(t, zmq.RecvArmed(pull), "one wait is not a pattern")
+		waitedReceive("a2")
+		assert.True(t, zmq.RecvArmed(pull), "two waits in a row: the next receive is armed")
 		waitedReceive("b") // through the armed wait, parked
 		assert.True(t, zmq.RecvArmed(pull))
 
@@ -69,6 +71,7 @@ func TestArmedReceive(t *testing.T) {
 
 		// An armed receive times out on time.
 		waitedReceive("d")
+		waitedReceive("d2")
 		require.True(t, zmq.RecvArmed(pull))
 		require.NoError(t, pull.SetRcvtimeo(30*time.Millisecond))
 		start := time.Now()

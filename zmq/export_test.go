@@ -44,5 +44,5 @@ func UsesDirectSeam(s *Socket) bool {
 }
 
 // RecvArmed reports whether s's next blocking receive tries inside an
-// armed wait (its last one had to wait).
-func RecvArmed(s *Socket) bool { return s.recvWaited }
+// armed wait (its last ones had to wait).
+func RecvArmed(s *Socket) bool { return s.recvWaits >= armAfter }

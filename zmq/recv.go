@@ -5,9 +5,15 @@ import (
 	"time"
 )
 
+// armAfter is how many blocking receives in a row must have had to wait
+// before the next one arms its wait first. One is not enough: in a stream,
+// the receive after a wait usually finds the next message queued, and
+// arming a wait costs more than the receive it saves.
+const armAfter = 2
+
 // recvFrame receives one frame within lim: try without blocking first and
 // park on ZMQ_FD only when nothing is queued. When the last blocking
-// receive had to wait (a REQ socket right after its send, a server between
+// receives had to wait (a REQ socket right after its send, a server between
 // requests), it arms the wait first and tries inside it instead: one call
 // into libzmq before parking instead of two (each costs system calls).
 func (s *Socket) recvFrame(lim *limit, flags Flag) ([]byte, bool, error) {
@@ -15,12 +21,12 @@ func (s *Socket) recvFrame(lim *limit, flags Flag) ([]byte, bool, error) {
 	// with it.
 	blocking := flags&DONTWAIT == 0 && lim.timeout != 0 && !s.inMessage
 	waited := false
-	if blocking && s.recvWaited {
+	if blocking && s.recvWaits >= armAfter {
 		b, more, got, err := s.awaitRecv(lim, flags)
 		if got {
 			// Received on the first try, without parking: the next
 			// receive tries the usual way first again.
-			s.recvWaited, s.inMessage = false, more
+			s.recvWaits, s.inMessage = 0, more
 			return b, more, nil
 		}
 		if _, timedOut := err.(*TimeoutError); err != nil && !timedOut {
@@ -41,7 +47,7 @@ func (s *Socket) recvFrame(lim *limit, flags Flag) ([]byte, bool, error) {
 		s.poke()
 		if err == nil {
 			if blocking {
-				s.recvWaited = waited
+				s.countWait(waited)
 			}
 			s.inMessage = more
 			return b, more, nil
@@ -56,6 +62,16 @@ func (s *Socket) recvFrame(lim *limit, flags Flag) ([]byte, bool, error) {
 		if err := s.await(lim, POLLIN, "recv"); err != nil {
 			return nil, false, err
 		}
+	}
+}
+
+// countWait records whether a blocking receive had to wait.
+func (s *Socket) countWait(waited bool) {
+	switch {
+	case !waited:
+		s.recvWaits = 0
+	case s.recvWaits < armAfter:
+		s.recvWaits++
 	}
 }
 

@@ -42,12 +42,13 @@ type Socket struct {
 	checked bool  // ready has checked ZMQ_EVENTS once in this wait
 	seen    State // what that check found (WaitUntil reports it)
 	// armed, when on, replaces that check by the receive itself (see
-	// armedRecv); recvWaited says whether the last blocking receive had to
-	// wait, which is when the next one uses it.
-	armed      armedRecv
-	recvWaited bool
-	inMessage  bool // the last frame received had more to follow
-	readyFn    func(uintptr) bool
+	// armedRecv); recvWaits counts the last blocking receives in a row
+	// that had to wait (up to armAfter), which is when the next one uses
+	// it.
+	armed     armedRecv
+	recvWaits uint8
+	inMessage bool // the last frame received had more to follow
+	readyFn   func(uintptr) bool
 	// The context.AfterFunc registration that wakes the waiter when the
 	// context whose Done channel is watchDone ends (see watchLocked).
 	watchDone <-chan struct{}
@@ -95,7 +96,7 @@ func (s *Socket) adopt(raw *zmq4.Socket) {
 	// block it in libzmq, so pebbe's is removed.
 	runtime.SetFinalizer(raw, nil)
 	s.seam = newSeam(raw, !s.ctx.seamFallback)
-	s.inMessage, s.recvWaited = false, false
+	s.inMessage, s.recvWaits = false, 0
 	if s.readyFn == nil {
 		s.readyFn = s.ready
 		s.wakeFn = s.wake
