@@ -72,9 +72,9 @@ const ctxTimerGrace = 50 * time.Millisecond
 
 // waitError says why an attempt's socket operation, under wctx from
 // waitContext(ctx, ...), failed with err.
-func waitError(err error, ctx, wctx context.Context) error {
+func (c *Client) waitError(err error, ctx, wctx context.Context) error {
 	switch {
-	case errors.Is(err, net.ErrClosed):
+	case errors.Is(err, net.ErrClosed), c.isClosed():
 		return ErrClientClosed
 	case ctxEnded(ctx) != nil:
 		return ctxEnded(ctx)

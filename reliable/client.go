@@ -35,6 +35,11 @@ type Client struct {
 	mu      sync.Mutex
 	pending map[uint64]*call // by Seq
 	closed  bool
+
+	// closing ends, with cause ErrClientClosed, when Close is called: every
+	// wait of a request in flight ends with it.
+	closing     context.Context
+	stopClosing context.CancelCauseFunc
 }
 
 // call is a request waiting for its reply.
@@ -71,12 +76,13 @@ func NewClient(zctx *zmq.Context, endpoints []string, opts ...ClientOption) (*Cl
 		}
 	}
 	c := &Client{cfg: cfg, zctx: zctx, clientID: randomID(), pending: make(map[uint64]*call)}
+	c.closing, c.stopClosing = context.WithCancelCause(context.Background())
 	if cfg.mode == Plain {
 		c.plain = newPlainConn(c, endpoints)
 		return c, nil
 	}
 	for _, addr := range endpoints {
-		ep, err := openEndpoint(zctx, &cfg, addr, zmq.DEALER)
+		ep, err := openEndpoint(zctx, &cfg, addr, zmq.DEALER, c.closing)
 		if err != nil {
 			c.Close()
 			return nil, fmt.Errorf("reliable: endpoint %s: %w", addr, err)
@@ -96,7 +102,9 @@ func randomID() uint64 {
 func (c *Client) Stats() ClientStats { return c.counters.snapshot() }
 
 // Close closes the client's sockets and waits for its goroutines. Requests
-// in flight return ErrClientClosed. Close is idempotent.
+// in flight, and requests waiting for their turn in Plain mode, return
+// ErrClientClosed at once instead of waiting out their attempts. Close is
+// idempotent.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -105,14 +113,23 @@ func (c *Client) Close() error {
 	}
 	c.closed = true
 	c.mu.Unlock()
+	// Wake every request in flight: its waits end with closing, and it
+	// returns ErrClientClosed instead of trying again.
+	c.stopClosing(ErrClientClosed)
 	if c.plain != nil {
 		c.plain.close()
 	}
-	// Closing a socket wakes a request reading it (net.ErrClosed).
 	for _, ep := range c.eps {
-		ep.close()
+		ep.shutdown()
 	}
 	return nil
+}
+
+// isClosed reports whether Close was called.
+func (c *Client) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
 }
 
 func (c *Client) emit(ev ClientEvent) {
@@ -130,10 +147,7 @@ func (c *Client) Request(ctx context.Context, parts ...[]byte) ([][]byte, error)
 	if err := ctx.Err(); err != nil {
 		return nil, c.giveUp(0, 0, nil, err, time.Now())
 	}
-	c.mu.Lock()
-	closed := c.closed
-	c.mu.Unlock()
-	if closed {
+	if c.isClosed() {
 		return nil, ErrClientClosed
 	}
 	if c.plain != nil {
@@ -155,6 +169,9 @@ func (c *Client) retry(ctx context.Context, seq uint64, start time.Time,
 			case <-ctx.Done():
 				t.Stop()
 				return nil, c.giveUp(seq, n-1, last, ctx.Err(), start)
+			case <-c.closing.Done():
+				t.Stop()
+				return nil, ErrClientClosed
 			}
 		}
 		c.counters.attempts.Add(1)
@@ -169,8 +186,8 @@ func (c *Client) retry(ctx context.Context, seq uint64, start time.Time,
 			c.counters.remoteErrors.Add(1)
 			return nil, re
 		}
-		if errors.Is(err, ErrClientClosed) {
-			return nil, err
+		if errors.Is(err, ErrClientClosed) || c.isClosed() {
+			return nil, ErrClientClosed
 		}
 		last = err
 		if cerr := ctxEnded(ctx); cerr != nil {

@@ -372,3 +372,40 @@ func TestClientContextDeadlineIsVisible(t *testing.T) {
 		}
 	})
 }
+
+// TestClientCloseEndsRequestsInFlight: Close returns promptly while requests
+// wait for replies that will never come, and each of them returns
+// ErrClientClosed (not a retry, not a timeout).
+func TestClientCloseEndsRequestsInFlight(t *testing.T) {
+	forEachMode(t, func(t *testing.T, mode reliable.Mode) {
+		zctx := zmqtest.Context(t)
+		mute := zmqtest.Socket(t, zctx, zmq.ROUTER) // reads nothing, answers nothing
+		ep := zmqtest.Bind(t, mute, "tcp")
+		c, err := reliable.NewClient(zctx, []string{ep}, reliable.WithMode(mode),
+			reliable.WithAttemptTimeout(10*time.Second), reliable.WithMaxAttempts(3))
+		require.NoError(t, err)
+		n := 4
+		if mode == reliable.Plain {
+			n = 2 // one in flight, one waiting for its turn
+		}
+		errs := make(chan error, n)
+		for range n {
+			go func() {
+				_, err := c.Request(context.Background(), []byte("x"))
+				errs <- err
+			}()
+		}
+		require.Eventually(t, func() bool { return c.Stats().Attempts >= 1 }, 5*time.Second, time.Millisecond)
+		start := time.Now()
+		require.NoError(t, c.Close())
+		assert.Less(t, time.Since(start), 2*time.Second, "Close waited for the requests' timeouts")
+		for range n {
+			select {
+			case err := <-errs:
+				assert.ErrorIs(t, err, reliable.ErrClientClosed)
+			case <-time.After(5 * time.Second):
+				t.Fatal("a request in flight did not end after Close")
+			}
+		}
+	})
+}

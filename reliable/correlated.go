@@ -65,7 +65,7 @@ func (c *Client) attemptCorrelated(ctx context.Context, cl *call, ep *endpoint, 
 		return fail(err)
 	}
 	if !c.cfg.failFast {
-		life = nil
+		life = ep.closing // Close still ends the wait
 	}
 	wctx, stopWait := waitContext(ctx, life, dead)
 	defer stopWait()
@@ -90,7 +90,7 @@ func (c *Client) attemptCorrelated(ctx context.Context, cl *call, ep *endpoint, 
 		case r := <-cl.replies:
 			return c.finish(cl.seq, n, ep.addr, r, start)
 		case <-wctx.Done():
-			return fail(waitError(wctx.Err(), ctx, wctx))
+			return fail(c.waitError(wctx.Err(), ctx, wctx))
 		case <-timer.C:
 			return fail(errAttemptTimeout)
 		case <-ep.readTok:
@@ -118,14 +118,14 @@ func (c *Client) lead(ctx, wctx context.Context, ep *endpoint, cl *call, deadlin
 		// keep the socket readable (a receive of a queued message
 		// succeeds past the deadline).
 		if err := wctx.Err(); err != nil {
-			return reply{}, waitError(err, ctx, wctx)
+			return reply{}, c.waitError(err, ctx, wctx)
 		}
 		if !time.Now().Before(deadline) {
 			return reply{}, errAttemptTimeout
 		}
 		msg, err := ep.sock.RecvMessageBytesUntil(wctx, deadline, 0)
 		if err != nil {
-			return reply{}, waitError(err, ctx, wctx)
+			return reply{}, c.waitError(err, ctx, wctx)
 		}
 		c.dispatch(ep, msg)
 	}

@@ -27,7 +27,8 @@ type endpoint struct {
 	// per request.
 	life     context.Context
 	endLife  context.CancelCauseFunc
-	failures int // consecutive failed attempts
+	closing  context.Context // the client's: ends when it is closed
+	failures int             // consecutive failed attempts
 	lastUsed time.Time
 
 	sendMu sync.Mutex // serialises sends on sock (they never block)
@@ -40,8 +41,8 @@ type endpoint struct {
 
 // openEndpoint creates and connects the endpoint's socket and starts
 // watching its connection state.
-func openEndpoint(zctx *zmq.Context, cfg *clientConfig, addr string, typ zmq.Type) (*endpoint, error) {
-	ep := &endpoint{addr: addr, readTok: make(chan struct{}, 1)}
+func openEndpoint(zctx *zmq.Context, cfg *clientConfig, addr string, typ zmq.Type, closing context.Context) (*endpoint, error) {
+	ep := &endpoint{addr: addr, readTok: make(chan struct{}, 1), closing: closing}
 	ep.readTok <- struct{}{}
 	if err := ep.open(zctx, cfg, typ); err != nil {
 		return nil, err
@@ -131,7 +132,7 @@ func (ep *endpoint) setUp(up bool) {
 	ep.up = up
 	if up {
 		close(ep.upCh)
-		ep.life, ep.endLife = context.WithCancelCause(context.Background())
+		ep.life, ep.endLife = context.WithCancelCause(ep.closing)
 	} else {
 		ep.endLife(ErrPeerGone)
 		ep.upCh = make(chan struct{})
@@ -172,6 +173,8 @@ func (ep *endpoint) waitUp(ctx context.Context, deadline time.Time) (context.Con
 			return nil, ctx.Err()
 		case <-timer.C:
 			return nil, ErrNotConnected
+		case <-ep.closing.Done():
+			return nil, ErrClientClosed
 		}
 	}
 }
@@ -195,8 +198,20 @@ func (ep *endpoint) health() (up bool, failures int, lastUsed time.Time) {
 	return ep.up, ep.failures, ep.lastUsed
 }
 
+// shutdown closes the socket for good (which stops its monitor) and waits
+// for the watcher. Requests still holding the endpoint get net.ErrClosed
+// from the socket, never a nil one.
+func (ep *endpoint) shutdown() {
+	ep.sock.Close()
+	if ep.monDone != nil {
+		<-ep.monDone
+	}
+	ep.setUp(false)
+}
+
 // close closes the socket (which stops its monitor) and waits for the
-// watcher.
+// watcher; the next attempt opens a new socket (plain mode, by the
+// request holding the turn).
 func (ep *endpoint) close() {
 	if ep.sock == nil {
 		return

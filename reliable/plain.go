@@ -18,7 +18,7 @@ type plainConn struct {
 func newPlainConn(c *Client, addrs []string) *plainConn {
 	p := &plainConn{c: c, turn: make(chan struct{}, 1)}
 	for _, a := range addrs {
-		p.eps = append(p.eps, &endpoint{addr: a, upCh: make(chan struct{})})
+		p.eps = append(p.eps, &endpoint{addr: a, upCh: make(chan struct{}), closing: c.closing})
 	}
 	return p
 }
@@ -35,13 +35,12 @@ func (p *plainConn) request(ctx context.Context, parts [][]byte) ([][]byte, erro
 	case p.turn <- struct{}{}:
 	case <-ctx.Done():
 		return nil, p.c.giveUp(0, 0, nil, ctx.Err(), time.Now())
+	case <-p.c.closing.Done():
+		return nil, ErrClientClosed
 	}
 	defer func() { <-p.turn }()
 	c := p.c
-	c.mu.Lock()
-	closed := c.closed
-	c.mu.Unlock()
-	if closed {
+	if c.isClosed() {
 		return nil, ErrClientClosed
 	}
 	start := time.Now()
@@ -52,7 +51,7 @@ func (p *plainConn) request(ctx context.Context, parts [][]byte) ([][]byte, erro
 		prev = ep
 		body, err := p.attempt(ctx, ep, seq, n, parts, start)
 		ep.recordResult(err == nil || isRemote(err))
-		if err != nil && !isRemote(err) {
+		if err != nil && !isRemote(err) && !c.isClosed() {
 			// The REQ socket is stuck waiting for a reply that may come
 			// late: drop it (LINGER 0), so nothing it holds is delivered
 			// or returned later.
@@ -82,7 +81,7 @@ func (p *plainConn) attempt(ctx context.Context, ep *endpoint, seq uint64, n int
 		return fail(err)
 	}
 	if !c.cfg.failFast {
-		life = nil
+		life = ep.closing // Close still ends the wait
 	}
 	dead, stopWatch := c.watchPeer(ep.addr)
 	defer stopWatch()
@@ -90,11 +89,11 @@ func (p *plainConn) attempt(ctx context.Context, ep *endpoint, seq uint64, n int
 	defer stopWait()
 
 	if err := sendBefore(ep.sock, wctx, deadline, parts); err != nil {
-		return fail(waitError(err, ctx, wctx))
+		return fail(c.waitError(err, ctx, wctx))
 	}
 	body, err := ep.sock.RecvMessageBytesUntil(wctx, deadline, 0)
 	if err != nil {
-		return fail(waitError(err, ctx, wctx))
+		return fail(c.waitError(err, ctx, wctx))
 	}
 	c.emit(ClientEvent{Kind: EventReply, Seq: seq, Attempt: n, Endpoint: ep.addr, Elapsed: time.Since(start)})
 	if len(body) == 3 && string(body[0]) == PlainErrorMarker {
