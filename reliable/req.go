@@ -3,6 +3,7 @@ package reliable
 import (
 	"context"
 	"errors"
+	"net"
 	"fmt"
 	"syscall"
 	"time"
@@ -139,6 +140,9 @@ func (r *ReqSocket) afterRecv(flags zmq.Flag, last bool, err error) error {
 	var te *zmq.TimeoutError
 	if flags&zmq.DONTWAIT != 0 && errors.Is(err, syscall.EAGAIN) && !errors.As(err, &te) {
 		return err
+	}
+	if errors.Is(err, net.ErrClosed) {
+		return err // closed: nothing to repair
 	}
 	if herr := r.heal(); herr != nil {
 		return errors.Join(err, herr)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -173,4 +174,46 @@ func TestInteropPyzmqREP(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"plain"}, msg)
 	assert.False(t, errors.Is(err, zmq.EFSM))
+}
+
+// TestReqSocketCloseWakesRecv: Close from another goroutine ends a blocked
+// receive with net.ErrClosed, and that is not counted as a repair.
+func TestReqSocketCloseWakesRecv(t *testing.T) {
+	zctx := zmqtest.Context(t)
+	mute := zmqtest.Socket(t, zctx, zmq.ROUTER) // reads nothing, answers nothing
+	ep := zmqtest.Bind(t, mute, "tcp")
+	r := newReq(t, zctx, time.Minute)
+	require.NoError(t, r.Connect(ep))
+	_, err := r.Send("x", 0)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Recv(0)
+		done <- err
+	}()
+	waitParkedIn(t, "reliable.(*ReqSocket).Recv")
+	require.NoError(t, r.Close())
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, net.ErrClosed)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not wake the receive")
+	}
+	assert.Zero(t, r.Resets())
+}
+
+// waitParkedIn waits until a goroutine whose stack contains fn is parked on
+// a socket's ZMQ_FD, read from the goroutines' stacks.
+func waitParkedIn(t *testing.T, fn string) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); runtime.Gosched() {
+		n := runtime.Stack(buf, true)
+		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+			if strings.Contains(g, fn) && strings.Contains(g, "zmq.(*waiter).wait") {
+				return
+			}
+		}
+	}
+	t.Fatalf("no goroutine parked in %s", fn)
 }
