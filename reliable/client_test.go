@@ -384,7 +384,7 @@ func TestClientCloseEndsRequestsInFlight(t *testing.T) {
 		c, err := reliable.NewClient(zctx, []string{ep}, reliable.WithMode(mode),
 			reliable.WithAttemptTimeout(10*time.Second), reliable.WithMaxAttempts(3))
 		require.NoError(t, err)
-		n := 4
+		n := 16
 		if mode == reliable.Plain {
 			n = 2 // one in flight, one waiting for its turn
 		}
