@@ -3,8 +3,8 @@ package reliable
 import (
 	"context"
 	"errors"
-	"net"
 	"fmt"
+	"net"
 	"syscall"
 	"time"
 

@@ -1,11 +1,3 @@
-// Package testpeer runs test servers as real processes, so tests can kill
-// them with SIGKILL, freeze them with SIGSTOP and restart them. The test
-// binary re-executes itself: call MaybeRun at the top of TestMain, and
-// Start from a test.
-//
-// A peer prints "READY <endpoint>" once bound and "EXEC <last frame>" for
-// every request it executes, so tests count executions from the peer's
-// own output instead of guessing.
 package testpeer
 
 import (

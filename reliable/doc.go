@@ -1,0 +1,64 @@
+// Package reliable is request/reply over ZeroMQ that never hangs: a Lazy
+// Pirate client that retries and fails over, a self-healing REQ socket, a
+// server that answers every request exactly once, and a Paranoid Pirate
+// queue and worker.
+//
+// # Clients
+//
+// Client sends a request and returns its reply, or an error that says why
+// there is none:
+//
+//	c, err := reliable.NewClient(zctx, []string{"tcp://a:5555", "tcp://b:5555"})
+//	reply, err := c.Request(ctx, []byte("hello"))
+//
+// Each attempt has its own timeout, attempts are capped with exponential
+// backoff and jitter between them, and ctx bounds the whole call. A request
+// whose peer disconnects (or, with WithLiveness, is reported Dead by a
+// heartbeat.Tracker) fails over at once instead of waiting out its
+// attempt. When it gives up it returns a *NoReplyError, which matches
+// ErrNoReply, its last cause and, when ctx ended the call, ctx's error. A
+// reply that belongs to an earlier attempt or another request is never
+// returned: it is counted and dropped (ClientStats.StaleDropped).
+//
+// Correlated mode (the default) puts a request-id frame in the envelope
+// (docs/PROTOCOL.md), so many requests can be in flight on one DEALER per
+// endpoint; any server that echoes the envelope works (REP, ROUTER).
+// Plain mode speaks the exact REQ envelope, for peers that pop [id, "",
+// body] (the zguide queues), one request at a time, and resets its socket
+// after a failed attempt.
+//
+// ReqSocket is the drop-in: a REQ socket with pebbe/zmq4's method set that
+// repairs itself after a failed receive, so the next Send works instead of
+// failing with EFSM. Changing the constructor of a stuck program is enough.
+//
+// # Servers
+//
+// Server runs a Handler per request and always replies: a handler's error
+// or panic, a request it did not finish in time, an overload and a
+// malformed request each get one typed error reply (a *RemoteError on the
+// client side), and a retried request is answered from its reply cache
+// instead of running twice. PPQueue and PPWorker are the Paranoid Pirate
+// pattern (docs/PPP.md): a load-balancing queue that tracks its workers by
+// heartbeats, and workers that reconnect with backoff when the queue goes
+// silent.
+//
+// # Concurrency
+//
+//   - A Client is safe for concurrent use by many goroutines; in Correlated
+//     mode their requests are in flight at the same time, in Plain mode
+//     they take turns. Close ends requests in flight with ErrClientClosed.
+//   - A ReqSocket is not safe for concurrent use, like any socket; Close
+//     may be called from any goroutine.
+//   - Server.Serve, PPQueue.Run and PPWorker.Run are called once, and run
+//     the only goroutine that touches their sockets; Server.Shutdown and
+//     the Close and Stats methods are safe to call from any goroutine at
+//     any time.
+//
+// # Errors
+//
+// Errors match with errors.Is and errors.As: ErrNoReply and *NoReplyError,
+// ErrPeerGone, ErrNotConnected, ErrClientClosed, *RemoteError (with its
+// Code), ErrServerClosed, ErrQueueClosed, ErrWorkerClosed, and option
+// errors as *zmq.OptionError. Nothing is
+// printed: observe with the Stats methods and the event hooks.
+package reliable
