@@ -58,6 +58,7 @@ type PPPError struct {
 	Reason string
 }
 
+// Error describes the malformed Paranoid Pirate message.
 func (e *PPPError) Error() string {
 	return fmt.Sprintf("heartbeat: malformed Paranoid Pirate message (%d frames): %s", e.Frames, e.Reason)
 }

@@ -30,6 +30,7 @@ type NoReplyError struct {
 	Ctx      error // the context's error when the context ended the call
 }
 
+// Error says how many attempts were made and what ended the last one.
 func (e *NoReplyError) Error() string {
 	msg := fmt.Sprintf("reliable: no reply after %d attempt(s)", e.Attempts)
 	if e.Ctx != nil {

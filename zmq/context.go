@@ -98,6 +98,7 @@ type OptionError struct {
 	Reason string
 }
 
+// Error says which option was refused and why.
 func (e *OptionError) Error() string { return "zmq: invalid option " + e.Option + ": " + e.Reason }
 
 // NewContext creates a context. It accepts options where pebbe/zmq4's takes

@@ -112,6 +112,7 @@ type TimeoutError struct {
 	Cause error
 }
 
+// Error names the operation that timed out and, if any, its cause.
 func (e *TimeoutError) Error() string {
 	if e.Cause != nil {
 		return "zmq: " + e.Op + ": " + e.Cause.Error()

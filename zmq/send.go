@@ -238,6 +238,7 @@ type PartialMessageError struct {
 	Err          error
 }
 
+// Error says which frame of how many failed, and why.
 func (e *PartialMessageError) Error() string {
 	return fmt.Sprintf("%v (%d of %d frames queued: %v)", ErrPartialMessage, e.Sent, e.Frames, e.Err)
 }
