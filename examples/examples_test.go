@@ -198,5 +198,6 @@ func TestExamplesCurve(t *testing.T) {
 	assert.Contains(t, out, "request visible on the wire: false")
 	assert.Contains(t, out, "reply visible on the wire: false")
 	assert.Regexp(t, `client without CURVE: reliable: no reply .* \(no reply: true\)`, out)
+	assert.Contains(t, out, "CURVE client with an unknown key: no reply: true")
 	assert.Contains(t, out, "server: 1 request(s) received, 1 replied")
 }

@@ -67,6 +67,8 @@ type Context struct {
 	// zero during Term, which must not close sockets under them.
 	busy int
 	idle chan struct{}
+	// auth is the context's ZAP handler, if StartAuth started one.
+	auth *Authenticator
 }
 
 // ContextOption configures a Context.
@@ -292,6 +294,18 @@ func (c *Context) Term() error {
 	}
 	for _, s := range socks {
 		s.Close()
+	}
+	// Closing its socket ended the ZAP handler: let it return.
+	c.mu.Lock()
+	auth := c.auth
+	c.auth = nil
+	c.mu.Unlock()
+	if auth != nil {
+		select {
+		case <-auth.done:
+		case <-timer.C:
+			timer.Reset(0)
+		}
 	}
 
 	go func() {

@@ -48,6 +48,14 @@ func main() {
 	fmt.Println("server public key:", serverPub)
 	fmt.Println("client public key:", clientPub)
 
+	// Without a ZAP handler libzmq admits every CURVE client that knows the
+	// server's public key. The context's Authenticator admits only the
+	// client keys it is given.
+	auth, err := zctx.StartAuth()
+	check(err)
+	defer auth.Stop()
+	auth.AllowCurve("curve-example", clientPub)
+
 	srv, err := reliable.Listen(zctx, "tcp://127.0.0.1:*",
 		func(ctx context.Context, req [][]byte) ([][]byte, error) {
 			return [][]byte{append([]byte("accepted "), req[0]...)}, nil
@@ -85,6 +93,20 @@ func main() {
 	_, err = plain.Request(context.Background(), []byte("let me in"))
 	check(plain.Close())
 	fmt.Printf("client without CURVE: %v (no reply: %v)\n", err, errors.Is(err, reliable.ErrNoReply))
+
+	// A CURVE client that knows the server's key but whose own key the
+	// Authenticator does not know is refused in the handshake: no reply.
+	strangerPub, strangerSec, err := zmq.NewCurveKeypair()
+	check(err)
+	stranger, err := reliable.NewClient(zctx, []string{srv.Addr()},
+		reliable.WithAttemptTimeout(200*time.Millisecond), reliable.WithMaxAttempts(2),
+		reliable.WithSocketSetup(func(s *zmq.Socket) error {
+			return s.ClientAuthCurve(serverPub, strangerPub, strangerSec)
+		}))
+	check(err)
+	_, err = stranger.Request(context.Background(), []byte("let me in too"))
+	check(stranger.Close())
+	fmt.Printf("CURVE client with an unknown key: no reply: %v\n", errors.Is(err, reliable.ErrNoReply))
 
 	check(srv.Shutdown(context.Background()))
 	<-served

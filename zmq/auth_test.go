@@ -1,0 +1,137 @@
+package zmq_test
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/zmqguard/zmqguard/internal/zmqtest"
+	"github.com/zmqguard/zmqguard/zmq"
+)
+
+// authRoundTrip sends a request from req to rep over the connection set up
+// by the caller and reports whether the server got it and answered
+// within d (a refused peer never gets a connection).
+func authRoundTrip(t *testing.T, rep, req *zmq.Socket, d time.Duration) bool {
+	t.Helper()
+	require.NoError(t, req.SetRcvtimeo(d))
+	require.NoError(t, rep.SetRcvtimeo(d))
+	if _, err := req.Send("hello", zmq.DONTWAIT); err != nil {
+		return false // IMMEDIATE: no admitted connection to queue it on
+	}
+	msg, err := rep.Recv(0)
+	if err != nil {
+		require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+		return false
+	}
+	require.Equal(t, "hello", msg)
+	_, err = rep.Send("world", 0)
+	require.NoError(t, err)
+	reply, err := req.Recv(0)
+	require.NoError(t, err)
+	assert.Equal(t, "world", reply)
+	return true
+}
+
+func curveServer(t *testing.T, c *zmq.Context, secret string) (*zmq.Socket, string) {
+	t.Helper()
+	rep := zmqtest.Socket(t, c, zmq.REP)
+	require.NoError(t, rep.SetCurveServer(1))
+	require.NoError(t, rep.SetCurveSecretkey(secret))
+	require.NoError(t, rep.SetZapDomain("test"))
+	return rep, zmqtest.Bind(t, rep, "tcp")
+}
+
+func curveClient(t *testing.T, c *zmq.Context, ep, serverPub string) (*zmq.Socket, string, string) {
+	t.Helper()
+	pub, sec, err := zmq.NewCurveKeypair()
+	require.NoError(t, err)
+	return curveClientWith(t, c, ep, serverPub, pub, sec), pub, sec
+}
+
+func curveClientWith(t *testing.T, c *zmq.Context, ep, serverPub, pub, sec string) *zmq.Socket {
+	t.Helper()
+	req := zmqtest.Socket(t, c, zmq.REQ)
+	require.NoError(t, req.SetImmediate(true))
+	require.NoError(t, req.SetCurveServerkey(serverPub))
+	require.NoError(t, req.SetCurvePublickey(pub))
+	require.NoError(t, req.SetCurveSecretkey(sec))
+	require.NoError(t, req.Connect(ep))
+	return req
+}
+
+// TestAuthCurve: on a context from NewContext (which pebbe/zmq4's
+// AuthStart does not serve), the Authenticator admits the CURVE clients it
+// knows and refuses the others (and a key revoked), and CurveAllowAny
+// admits anyone.
+func TestAuthCurve(t *testing.T) {
+	c := zmqtest.Context(t)
+	a, err := c.StartAuth()
+	require.NoError(t, err)
+	serverPub, serverSec, err := zmq.NewCurveKeypair()
+	require.NoError(t, err)
+	rep, ep := curveServer(t, c, serverSec)
+
+	known, knownPub, knownSec := curveClient(t, c, ep, serverPub)
+	a.AllowCurve("test", knownPub)
+	stranger, _, _ := curveClient(t, c, ep, serverPub)
+
+	assert.Eventually(t, func() bool { return authRoundTrip(t, rep, known, 200*time.Millisecond) },
+		10*time.Second, time.Millisecond, "a known key is admitted")
+	assert.False(t, authRoundTrip(t, rep, stranger, 300*time.Millisecond), "an unknown key is refused")
+
+	a.RevokeCurve("test", knownPub)
+	again := curveClientWith(t, c, ep, serverPub, knownPub, knownSec)
+	assert.False(t, authRoundTrip(t, rep, again, 300*time.Millisecond), "a revoked key is refused")
+
+	a.AllowCurve("*", zmq.CurveAllowAny)
+	anyone, _, _ := curveClient(t, c, ep, serverPub)
+	assert.Eventually(t, func() bool { return authRoundTrip(t, rep, anyone, 200*time.Millisecond) },
+		10*time.Second, time.Millisecond, "CurveAllowAny admits any key on any domain")
+	require.NoError(t, a.Stop())
+	require.NoError(t, a.Stop(), "Stop is idempotent")
+}
+
+// TestAuthPlainAndAddresses: PLAIN needs a known user and password; a
+// denied address is refused whatever its credentials.
+func TestAuthPlainAndAddresses(t *testing.T) {
+	c := zmqtest.Context(t)
+	a, err := c.StartAuth()
+	require.NoError(t, err)
+	a.AllowPlain("test", "admin", "secret")
+	rep := zmqtest.Socket(t, c, zmq.REP)
+	require.NoError(t, rep.SetPlainServer(1))
+	require.NoError(t, rep.SetZapDomain("test"))
+	ep := zmqtest.Bind(t, rep, "tcp")
+	client := func(user, password string) *zmq.Socket {
+		req := zmqtest.Socket(t, c, zmq.REQ)
+		require.NoError(t, req.SetImmediate(true))
+		require.NoError(t, req.SetPlainUsername(user))
+		require.NoError(t, req.SetPlainPassword(password))
+		require.NoError(t, req.Connect(ep))
+		return req
+	}
+	good, bad := client("admin", "secret"), client("admin", "guess")
+	assert.Eventually(t, func() bool { return authRoundTrip(t, rep, good, 200*time.Millisecond) },
+		10*time.Second, time.Millisecond, "the right password is admitted")
+	assert.False(t, authRoundTrip(t, rep, bad, 300*time.Millisecond), "a wrong password is refused")
+
+	a.Deny("127.0.0.1")
+	denied := client("admin", "secret")
+	assert.False(t, authRoundTrip(t, rep, denied, 300*time.Millisecond), "a denied address is refused")
+}
+
+// TestAuthLifecycle: one authenticator per context; Term stops it (the
+// goroutine leak check of TestMain would see it otherwise).
+func TestAuthLifecycle(t *testing.T) {
+	c, err := zmq.NewContext(zmq.WithLinger(0))
+	require.NoError(t, err)
+	_, err = c.StartAuth()
+	require.NoError(t, err)
+	_, err = c.StartAuth()
+	assert.ErrorIs(t, err, zmq.ErrAuthRunning)
+	require.NoError(t, c.Term())
+}
