@@ -306,3 +306,32 @@ func TestForgottenContextDoesNotBlockFinalizers(t *testing.T) {
 	runtime.GC()
 	waitFor(t, ran, "a finalizer queued after the forgotten context's")
 }
+
+// TestCloseRacingAReceiveThatStarts: Close while another goroutine is just
+// starting a blocking receive (creating the socket's waiter, entering its
+// first readiness check) returns, and so does the receive. Close used to
+// close a waiter created at that moment while holding the socket's lock,
+// which the receive's readiness check was waiting for: a deadlock.
+func TestCloseRacingAReceiveThatStarts(t *testing.T) {
+	c := zmqtest.Context(t)
+	for i := range 300 {
+		s := zmqtest.Socket(t, c, zmq.PULL)
+		done := make(chan error, 1)
+		go func() {
+			_, err := s.RecvBytes(0)
+			done <- err
+		}()
+		if i%2 == 1 {
+			runtime.Gosched()
+		}
+		closed := make(chan error, 1)
+		go func() { closed <- s.Close() }()
+		for _, ch := range []chan error{closed, done} {
+			select {
+			case <-ch:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("iteration %d: Close or the receive hung", i)
+			}
+		}
+	}
+}

@@ -154,12 +154,20 @@ func (s *Socket) Close() error {
 		s.closed.Store(true)
 		s.closeWaiter()
 		s.mu.Lock()
-		s.closeWaiter()
+		// A waiter created meanwhile (by a call that took mu before
+		// closed was set) is closed after mu is released: its readiness
+		// callback may be waiting for mu, and closing the waiter waits
+		// for that callback. Once it has mu it sees closed and never
+		// touches the freed socket.
+		late := s.w.Swap(nil)
 		s.unwatchLocked()
 		mons := s.stopMonitorsLocked()
 		s.closeErr = wrapErr(s.seam.raw.Close())
 		s.seam.free()
 		s.mu.Unlock()
+		if late != nil {
+			late.close()
+		}
 		for _, m := range mons {
 			m.finish()
 		}
