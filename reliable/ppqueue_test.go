@@ -56,6 +56,9 @@ func TestPPHappyPath(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{reliable.PlainErrorMarker, reliable.CodeHandler, "it failed"}, got)
 
+	// The queue counts a reply once it has forwarded it, which can be a
+	// moment after the client has it.
+	require.Eventually(t, func() bool { return q.Stats().Replies == 23 }, 5*time.Second, time.Millisecond)
 	st := q.Stats()
 	assert.EqualValues(t, 23, st.Requests)
 	assert.EqualValues(t, 23, st.Replies)
