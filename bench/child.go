@@ -61,23 +61,7 @@ func runEchoChild(bind string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Bind(bind); err != nil {
-		return err
-	}
-	ep, err := s.GetLastEndpoint()
-	if err != nil {
-		return err
-	}
-	fmt.Printf("READY %s\n", ep)
-	for {
-		msg, err := s.RecvMessageBytes(0)
-		if err != nil {
-			return err
-		}
-		if _, err := s.SendMessage(msg); err != nil {
-			return err
-		}
-	}
+	return serveEcho(s, bind)
 }
 
 // runPebbeEchoChild is runEchoChild with a raw pebbe/zmq4 REP socket.
@@ -90,6 +74,19 @@ func runPebbeEchoChild(bind string) error {
 	if err != nil {
 		return err
 	}
+	return serveEcho(s, bind)
+}
+
+// echoSocket is what serveEcho needs of a zmqguard or pebbe/zmq4 socket.
+type echoSocket interface {
+	Bind(endpoint string) error
+	GetLastEndpoint() (string, error)
+	RecvMessageBytes(flags zmq4.Flag) ([][]byte, error)
+	SendMessage(parts ...interface{}) (int, error)
+}
+
+// serveEcho binds s, prints READY <endpoint> and echoes every message.
+func serveEcho(s echoSocket, bind string) error {
 	if err := s.Bind(bind); err != nil {
 		return err
 	}
