@@ -58,6 +58,11 @@ func (s *Socket) lookEvents() (State, error) {
 	if s.closed.Load() {
 		return 0, ErrorSocketClosed
 	}
+	return s.eventsLocked()
+}
+
+// eventsLocked reads ZMQ_EVENTS, retrying EINTR. The caller holds s.mu.
+func (s *Socket) eventsLocked() (State, error) {
 	for {
 		ev, err := s.seam.events()
 		if err != nil && isIntr(err) {
@@ -87,18 +92,13 @@ func (s *Socket) ready(uintptr) bool {
 	if s.armed.on {
 		return s.armed.try(s)
 	}
-	for {
-		ev, err := s.seam.events()
-		if err != nil {
-			if isIntr(err) {
-				continue
-			}
-			s.waitErr = err
-			return true
-		}
-		s.seen = ev
-		return ev&s.want != 0
+	ev, err := s.eventsLocked()
+	if err != nil {
+		s.waitErr = err
+		return true
 	}
+	s.seen = ev
+	return ev&s.want != 0
 }
 
 // waiterLocked returns the socket's waiter, creating it on first use.
