@@ -209,19 +209,14 @@ func (ep *endpoint) shutdown() {
 	ep.setUp(false)
 }
 
-// close closes the socket (which stops its monitor) and waits for the
-// watcher; the next attempt opens a new socket (plain mode, by the
-// request holding the turn).
+// close is shutdown for a socket that will be replaced: the next attempt
+// opens a new one (plain mode, by the request holding the turn).
 func (ep *endpoint) close() {
 	if ep.sock == nil {
 		return
 	}
-	ep.sock.Close()
-	if ep.monDone != nil {
-		<-ep.monDone
-	}
+	ep.shutdown()
 	ep.sock = nil
-	ep.setUp(false)
 }
 
 // pick chooses the endpoint for an attempt: the healthiest one, avoiding
