@@ -75,8 +75,9 @@ churn: deps
 # default: with a duration, Go 1.26's fuzz coordinator can fail a target
 # with a bare "context deadline exceeded" at the end of the time
 # (golang/go#75804, fixed in Go 1.27), which once failed CI; a count has no
-# deadline to race. FUZZTIME=1m still works for a longer local run. `go test -list` prints a package's target names,
-# then its "ok <pkg>" line; awk pairs them as pkg,name. No targets: no-op.
+# deadline to race. FUZZTIME=1m still works for a longer local run.
+# `go test -list` prints a package's target names, then its "ok <pkg>"
+# line; awk pairs them as pkg,name. No targets: no-op.
 fuzz: deps
 	@set -e; $(call nogo,.); \
 	list="$$($(GO) test -list '^Fuzz' ./...)" || { echo "$$list"; exit 1; }; \
