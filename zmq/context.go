@@ -63,8 +63,8 @@ type Context struct {
 	termDone chan struct{}
 	termErr  error
 	// busy counts calls blocked inside libzmq on the context's sockets
-	// (Proxy, Poller.Poll, Reactor.Run); idle is closed when it drops to
-	// zero during Term, which must not close sockets under them.
+	// (Proxy, Poller.Poll, which Reactor.Run uses); idle is closed when it
+	// drops to zero during Term, which must not close sockets under them.
 	busy int
 	idle chan struct{}
 	// auth is the context's ZAP handler, if StartAuth started one.
