@@ -2,7 +2,9 @@ package zmq
 
 import (
 	"errors"
+	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 )
 
@@ -24,20 +26,20 @@ var ErrAuthRunning = errors.New("zmq: the context already has an authenticator")
 // serves only its default context; an Authenticator serves any Context
 // from NewContext.
 //
-// Its policy: a peer whose IP address is denied is refused; when any
-// address is allowed, a peer whose address is not allowed is refused.
-// Then NULL is admitted, PLAIN needs a user and password added for the
-// socket's ZAP domain, and CURVE needs the client's public key (Z85)
-// allowed for the domain, or CurveAllowAny. The domain "*" in
-// AllowPlain and AllowCurve applies to every domain.
+// Its policy, per ZAP domain, as pebbe/zmq4's: a peer whose IP address is
+// denied for the socket's domain is refused; when any address is allowed
+// for the domain, a peer whose address is not allowed is refused. Then NULL
+// is admitted, PLAIN needs a user and password added for the domain, and
+// CURVE needs the client's public key (Z85) allowed for the domain, or
+// CurveAllowAny. The domain "*" applies to every domain.
 //
 // The handler parks a goroutine, not an OS thread. It stops with Stop or
 // when the context is terminated. An Authenticator is safe for concurrent
 // use; its policy can change while it runs.
 type Authenticator struct {
 	mu    sync.Mutex
-	allow map[string]bool
-	deny  map[string]bool
+	allow map[string]*addrSet // domain -> addresses
+	deny  map[string]*addrSet
 	plain map[string]map[string]string // domain -> user -> password
 	curve map[string]map[string]bool   // domain -> Z85 public key
 
@@ -71,7 +73,7 @@ func (c *Context) StartAuth() (*Authenticator, error) {
 		return nil, err
 	}
 	a := &Authenticator{
-		allow: map[string]bool{}, deny: map[string]bool{},
+		allow: map[string]*addrSet{}, deny: map[string]*addrSet{},
 		plain: map[string]map[string]string{}, curve: map[string]map[string]bool{},
 		sock: s, done: make(chan struct{}),
 	}
@@ -82,23 +84,39 @@ func (c *Context) StartAuth() (*Authenticator, error) {
 	return a, nil
 }
 
-// Allow admits only peers from the given IP addresses (and those of
-// earlier calls).
-func (a *Authenticator) Allow(addrs ...string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, ad := range addrs {
-		a.allow[ad] = true
-	}
+// Allow admits only peers from the given IP addresses on sockets of the
+// ZAP domain ("*": any domain), with those of earlier calls. An address is
+// an IP address ("192.0.2.7", "2001:db8::1") or a CIDR prefix
+// ("192.0.2.0/24"). An invalid one is reported as ErrInvalidAddress and
+// nothing is added.
+func (a *Authenticator) Allow(domain string, addrs ...string) error {
+	return a.addAddrs(a.allow, domain, addrs)
 }
 
-// Deny refuses peers from the given IP addresses.
-func (a *Authenticator) Deny(addrs ...string) {
+// Deny refuses peers from the given IP addresses or CIDR prefixes on
+// sockets of the ZAP domain ("*": any domain), as Allow reads them.
+func (a *Authenticator) Deny(domain string, addrs ...string) error {
+	return a.addAddrs(a.deny, domain, addrs)
+}
+
+func (a *Authenticator) addAddrs(lists map[string]*addrSet, domain string, addrs []string) error {
+	if len(addrs) == 0 {
+		// Allow("192.0.2.7") compiles, with the address as the domain.
+		return fmt.Errorf("%w: none given for domain %q", ErrInvalidAddress, domain)
+	}
+	var add addrSet
+	for _, ad := range addrs {
+		if err := add.add(ad); err != nil {
+			return err
+		}
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, ad := range addrs {
-		a.deny[ad] = true
+	if lists[domain] == nil {
+		lists[domain] = &addrSet{}
 	}
+	lists[domain].merge(&add)
+	return nil
 }
 
 // AllowPlain admits a PLAIN client with this user name and password on
@@ -193,10 +211,13 @@ func (a *Authenticator) answer(req [][]byte) [][]byte {
 func (a *Authenticator) admits(domain, addr, mech string, creds [][]byte) (bool, string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.deny[addr] {
+	ip, _ := netip.ParseAddr(addr) // invalid: matches no list
+	ip = ip.Unmap()
+	if a.deny[domain].has(ip) || a.deny["*"].has(ip) {
 		return false, "address denied"
 	}
-	if len(a.allow) > 0 && !a.allow[addr] {
+	if (!a.allow[domain].empty() || !a.allow["*"].empty()) &&
+		!a.allow[domain].has(ip) && !a.allow["*"].has(ip) {
 		return false, "address not allowed"
 	}
 	switch mech {

@@ -119,7 +119,12 @@ func TestAuthPlainAndAddresses(t *testing.T) {
 		10*time.Second, time.Millisecond, "the right password is admitted")
 	assert.False(t, authRoundTrip(t, rep, bad, 300*time.Millisecond), "a wrong password is refused")
 
-	a.Deny("127.0.0.1")
+	// Address rules are per domain.
+	require.NoError(t, a.Deny("other", "127.0.0.1"))
+	still := client("admin", "secret")
+	assert.Eventually(t, func() bool { return authRoundTrip(t, rep, still, 200*time.Millisecond) },
+		10*time.Second, time.Millisecond, "an address denied on another domain is admitted")
+	require.NoError(t, a.Deny("test", "127.0.0.0/8"))
 	denied := client("admin", "secret")
 	assert.False(t, authRoundTrip(t, rep, denied, 300*time.Millisecond), "a denied address is refused")
 }
@@ -134,4 +139,44 @@ func TestAuthLifecycle(t *testing.T) {
 	_, err = c.StartAuth()
 	assert.ErrorIs(t, err, zmq.ErrAuthRunning)
 	require.NoError(t, c.Term())
+}
+
+// The address rules, per domain, with "*" for all, IPv4 and IPv6
+// addresses and CIDR prefixes, decided for a NULL peer.
+func TestAuthAddressRules(t *testing.T) {
+	c := zmqtest.Context(t)
+	a, err := c.StartAuth()
+	require.NoError(t, err)
+	require.NoError(t, a.Deny("a", "127.0.0.1"))
+	require.NoError(t, a.Deny("*", "10.0.0.0/8"))
+	require.NoError(t, a.Allow("c", "192.168.0.0/16", "2001:db8::/32"))
+	require.NoError(t, a.Allow("d", "::ffff:172.16.0.0/108"))
+
+	for _, tc := range []struct {
+		domain, addr string
+		admitted     bool
+	}{
+		{"a", "127.0.0.1", false},
+		{"b", "127.0.0.1", true},
+		{"a", "127.0.0.2", true},
+		{"b", "10.9.8.7", false},
+		{"c", "10.9.8.7", false}, // "*" denies before c allows
+		{"b", "11.0.0.1", true},
+		{"c", "192.168.3.4", true},
+		{"c", "::ffff:192.168.3.4", true}, // IPv4-mapped reads as IPv4
+		{"c", "2001:db8::5", true},
+		{"c", "127.0.0.1", false}, // c allows some addresses, not this one
+		{"c", "not an address", false},
+		{"d", "172.16.9.9", true}, // a mapped prefix reads as IPv4 too
+		{"d", "172.32.0.1", false},
+		{"b", "not an address", true}, // no rule applies to b
+	} {
+		assert.Equal(t, tc.admitted, zmq.AuthAdmits(a, tc.domain, tc.addr), "%s %s", tc.domain, tc.addr)
+	}
+
+	for _, bad := range [][]string{{"not an address"}, {"192.168.0.0/33"}, {}} {
+		err := a.Allow("e", bad...)
+		assert.ErrorIs(t, err, zmq.ErrInvalidAddress, "%q", bad)
+	}
+	assert.True(t, zmq.AuthAdmits(a, "e", "127.0.0.1"), "a refused Allow added nothing")
 }
