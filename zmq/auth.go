@@ -42,6 +42,7 @@ type Authenticator struct {
 	deny  map[string]*addrSet
 	plain map[string]map[string]string // domain -> user -> password
 	curve map[string]map[string]bool   // domain -> Z85 public key
+	meta  func(Peer) map[string]string // see SetMetadata
 
 	sock *Socket
 	done chan struct{}
@@ -201,10 +202,21 @@ func (a *Authenticator) answer(req [][]byte) [][]byte {
 		return zapReply(id, "400", why, "")
 	}
 	user := ""
-	if mech == "PLAIN" {
+	switch mech {
+	case "PLAIN":
 		user = string(creds[0])
+	case "CURVE":
+		user = Z85encode(string(creds[0]))
 	}
-	return zapReply(id, "200", "OK", user)
+	meta, ok := a.metadata(Peer{Domain: domain, Address: addr, RoutingID: string(req[4]), Mechanism: mech, User: user})
+	if !ok {
+		return zapReply(id, "500", metadataFailed, "")
+	}
+	reply := zapReply(id, "200", "OK", user)
+	if meta != nil {
+		reply[len(reply)-1] = meta
+	}
+	return reply
 }
 
 // admits applies the policy; it says why when it refuses.

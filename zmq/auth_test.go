@@ -2,6 +2,7 @@ package zmq_test
 
 import (
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -179,4 +180,60 @@ func TestAuthAddressRules(t *testing.T) {
 		assert.ErrorIs(t, err, zmq.ErrInvalidAddress, "%q", bad)
 	}
 	assert.True(t, zmq.AuthAdmits(a, "e", "127.0.0.1"), "a refused Allow added nothing")
+}
+
+// SetMetadata: the properties it returns for an admitted peer come with
+// every message from that peer, next to the User-Id the Authenticator
+// sets; a function that panics gets its peer refused, and the
+// Authenticator goes on serving.
+func TestAuthMetadata(t *testing.T) {
+	c := zmqtest.Context(t)
+	a, err := c.StartAuth()
+	require.NoError(t, err)
+	a.AllowPlain("meta", "alice", "pw")
+	var mu sync.Mutex // the Authenticator calls the function on its goroutine
+	var seen []zmq.Peer
+	a.SetMetadata(func(p zmq.Peer) map[string]string {
+		mu.Lock()
+		seen = append(seen, p)
+		mu.Unlock()
+		if p.User == "panic" {
+			panic("a broken metadata function")
+		}
+		return map[string]string{"Tier": "gold", "Domain": p.Domain, "": "dropped"}
+	})
+	a.AllowPlain("meta", "panic", "pw")
+
+	rep := zmqtest.Socket(t, c, zmq.REP)
+	require.NoError(t, rep.SetPlainServer(1))
+	require.NoError(t, rep.SetZapDomain("meta"))
+	ep := zmqtest.Bind(t, rep, "tcp")
+	client := func(user string) *zmq.Socket {
+		req := zmqtest.Socket(t, c, zmq.REQ)
+		require.NoError(t, req.SetImmediate(true))
+		require.NoError(t, req.SetPlainUsername(user))
+		require.NoError(t, req.SetPlainPassword("pw"))
+		require.NoError(t, req.Connect(ep))
+		return req
+	}
+
+	broken := client("panic")
+	assert.False(t, authRoundTrip(t, rep, broken, 300*time.Millisecond), "the peer of a panicking function is refused")
+
+	alice := client("alice")
+	require.NoError(t, rep.SetRcvtimeo(10*time.Second))
+	require.Eventually(t, func() bool {
+		_, err := alice.Send("hello", zmq.DONTWAIT)
+		return err == nil
+	}, 10*time.Second, time.Millisecond, "alice is admitted: the Authenticator survived the panic")
+	msg, meta, err := rep.RecvWithMetadata(0, "Tier", "Domain", "User-Id")
+	require.NoError(t, err)
+	assert.Equal(t, "hello", msg)
+	assert.Equal(t, map[string]string{"Tier": "gold", "Domain": "meta", "User-Id": "alice"}, meta)
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.NotEmpty(t, seen)
+	last := seen[len(seen)-1]
+	assert.Equal(t, zmq.Peer{Domain: "meta", Address: "127.0.0.1", Mechanism: "PLAIN", User: "alice"}, last)
 }
