@@ -2,6 +2,8 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -44,6 +46,16 @@ func MaybeChild() {
 			os.Exit(2)
 		}
 		fmt.Printf("THREADS %d\n", th)
+		os.Exit(0)
+	case "reqrep":
+		n, _ := strconv.Atoi(os.Getenv("ZG_N"))
+		m, err := reqRepOf(os.Getenv("ZG_KIND"), "tcp", n)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "zgbench reqrep child:", err)
+			os.Exit(2)
+		}
+		b, _ := json.Marshal(m)
+		fmt.Printf("METRICS %s\n", b)
 		os.Exit(0)
 	default:
 		fmt.Fprintln(os.Stderr, "zgbench: unknown child mode")
@@ -233,6 +245,46 @@ func threadsIn(variant string, n int) (float64, error) {
 		return 0, fmt.Errorf("threads child said %q", out)
 	}
 	return strconv.ParseFloat(s, 64)
+}
+
+// sysmonAwake is the GODEBUG setting that keeps the Go runtime's sysmon
+// thread out of its deep sleep (it prints the scheduler's state once at
+// start, then hourly). See docs/BENCHMARKS.md, "Where the rest of the gap
+// goes".
+const sysmonAwake = "schedtrace=3600000"
+
+// reqRepAwakeIn runs reqRepOf(kind, "tcp", n) in a child process whose
+// runtime keeps sysmon awake, and returns its metrics.
+func reqRepAwakeIn(kind string, n int) (map[string]float64, error) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	godebug := sysmonAwake
+	if g := os.Getenv("GODEBUG"); g != "" {
+		godebug = g + "," + sysmonAwake
+	}
+	cmd.Env = append(os.Environ(), envChild+"=reqrep", "ZG_KIND="+kind, "ZG_N="+strconv.Itoa(n), "GODEBUG="+godebug)
+	var stderr bytes.Buffer // the scheduler's state, and any error
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("reqrep child: %w: %s", err, lastLine(stderr.String()))
+	}
+	js, ok := strings.CutPrefix(strings.TrimSpace(string(out)), "METRICS ")
+	if !ok {
+		return nil, fmt.Errorf("reqrep child said %q", out)
+	}
+	var m map[string]float64
+	if err := json.Unmarshal([]byte(js), &m); err != nil {
+		return nil, fmt.Errorf("reqrep child: %w", err)
+	}
+	return m, nil
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
 }
 
 // osThreads reads Threads from /proc/self/status.

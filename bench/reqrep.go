@@ -159,6 +159,37 @@ func clientReqRep(tr string, n, inFlight int, mode reliable.Mode) (map[string]fl
 	return parallelRoundTrips(n, inFlight, func() error { _, err := c.Request(ctx, payload); return err })
 }
 
+// reqRepOf measures n round trips, one at a time, over tr between a client
+// of the given kind and an echo server of its own kind in this process:
+// "pebbe", "zmq" (a zmqguard REQ), "timeout" (timeout.Request),
+// "reliable-plain" or "reliable" (reliable.Client, plain or correlated).
+func reqRepOf(kind, tr string, n int) (map[string]float64, error) {
+	switch kind {
+	case "pebbe":
+		return pebbeReqRep(tr, n)
+	case "zmq":
+		return guardReqRep(tr, n, func(req *zmq.Socket) error {
+			if _, err := req.SendBytes(payload, 0); err != nil {
+				return err
+			}
+			_, err := req.RecvBytes(0)
+			return err
+		})
+	case "timeout":
+		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+		defer cancel()
+		return guardReqRep(tr, n, func(req *zmq.Socket) error {
+			_, err := timeout.Request(ctx, req, payload)
+			return err
+		})
+	case "reliable-plain":
+		return clientReqRep(tr, n, 1, reliable.Plain)
+	case "reliable":
+		return clientReqRep(tr, n, 1, reliable.Correlated)
+	}
+	return nil, fmt.Errorf("unknown request/reply kind %q", kind)
+}
+
 // parallelRoundTrips runs warm-up, then inFlight goroutines each doing
 // n/inFlight timed calls of rt (which must be safe for concurrent use
 // when inFlight > 1).
@@ -244,31 +275,15 @@ func reqRepRows() []Row {
 	var rows []Row
 	for _, tr := range []string{"tcp", "inproc"} {
 		count := func(cfg *Config) int { return cfg.n(5000, 500) }
+		one := func(name, kind string) Variant {
+			return Variant{name, func(cfg *Config) (map[string]float64, error) { return reqRepOf(kind, tr, count(cfg)) }}
+		}
 		vs := []Variant{
-			{"pebbe", func(cfg *Config) (map[string]float64, error) { return pebbeReqRep(tr, count(cfg)) }},
-			{"zmqguard zmq/", func(cfg *Config) (map[string]float64, error) {
-				return guardReqRep(tr, count(cfg), func(req *zmq.Socket) error {
-					if _, err := req.SendBytes(payload, 0); err != nil {
-						return err
-					}
-					_, err := req.RecvBytes(0)
-					return err
-				})
-			}},
-			{"zmqguard timeout.Request", func(cfg *Config) (map[string]float64, error) {
-				ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
-				defer cancel()
-				return guardReqRep(tr, count(cfg), func(req *zmq.Socket) error {
-					_, err := timeout.Request(ctx, req, payload)
-					return err
-				})
-			}},
-			{"reliable.Client plain, 1 in flight", func(cfg *Config) (map[string]float64, error) {
-				return clientReqRep(tr, count(cfg), 1, reliable.Plain)
-			}},
-			{"reliable.Client correlated, 1 in flight", func(cfg *Config) (map[string]float64, error) {
-				return clientReqRep(tr, count(cfg), 1, reliable.Correlated)
-			}},
+			one("pebbe", "pebbe"),
+			one("zmqguard zmq/", "zmq"),
+			one("zmqguard timeout.Request", "timeout"),
+			one("reliable.Client plain, 1 in flight", "reliable-plain"),
+			one("reliable.Client correlated, 1 in flight", "reliable"),
 			{"reliable.Client correlated, 16 in flight", func(cfg *Config) (map[string]float64, error) {
 				return clientReqRep(tr, 4*count(cfg), 16, reliable.Correlated)
 			}},
@@ -285,6 +300,23 @@ func reqRepRows() []Row {
 		})
 	}
 	count := func(cfg *Config) int { return cfg.n(5000, 500) }
+	awake := func(name, kind string) Variant {
+		return Variant{name, func(cfg *Config) (map[string]float64, error) { return reqRepAwakeIn(kind, count(cfg)) }}
+	}
+	rows = append(rows, Row{
+		Name: "req-rep/tcp-sysmon-awake",
+		Note: "req-rep/tcp again, each variant in a fresh process run with GODEBUG=" + sysmonAwake +
+			", which keeps the Go runtime's sysmon thread out of the deep sleep that a parked goroutine's next cgo call wakes it from; a program can set this, a library cannot (docs/BENCHMARKS.md)",
+		Metrics:  []Metric{{"p50-us", false, 0}, {"p99-us", false, 0}, {"req/s", true, 0}},
+		Baseline: "pebbe",
+		Variants: []Variant{
+			awake("pebbe", "pebbe"),
+			awake("zmqguard zmq/", "zmq"),
+			awake("zmqguard timeout.Request", "timeout"),
+			awake("reliable.Client plain, 1 in flight", "reliable-plain"),
+			awake("reliable.Client correlated, 1 in flight", "reliable"),
+		},
+	})
 	for _, srv := range []struct{ mode, name, what string }{
 		{"echo-pebbe", "pebbe", "a raw pebbe/zmq4 REP echo server"},
 		{"echo", "zmqguard", "a zmqguard REP echo server"},
