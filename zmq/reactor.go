@@ -73,27 +73,25 @@ func (r *Reactor) RemoveSocket(soc *Socket) {
 // AddChannel adds a handler for values on ch, at most limit per loop
 // (limit < 1: no limit), and returns its id. A closed channel is removed.
 func (r *Reactor) AddChannel(ch <-chan interface{}, limit int, handler func(interface{}) error) (id uint64) {
-	return r.addChannel(func() (interface{}, bool, bool) {
-		select {
-		case v, ok := <-ch:
-			return v, ok, true
-		default:
-			return nil, false, false
-		}
-	}, limit, handler)
+	return r.addChannel(takeFrom(ch), limit, handler)
 }
 
 // AddChannelTime is AddChannel for a time channel such as time.Tick; the
 // handler gets time.Time values.
 func (r *Reactor) AddChannelTime(ch <-chan time.Time, limit int, handler func(interface{}) error) (id uint64) {
-	return r.addChannel(func() (interface{}, bool, bool) {
+	return r.addChannel(takeFrom(ch), limit, handler)
+}
+
+// takeFrom returns a reactorChannel.take for ch.
+func takeFrom[T any](ch <-chan T) func() (interface{}, bool, bool) {
+	return func() (interface{}, bool, bool) {
 		select {
 		case v, ok := <-ch:
 			return v, ok, true
 		default:
 			return nil, false, false
 		}
-	}, limit, handler)
+	}
 }
 
 func (r *Reactor) addChannel(take func() (interface{}, bool, bool), limit int, handler func(interface{}) error) uint64 {
