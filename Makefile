@@ -20,6 +20,15 @@ export ZMQGUARD_PYTHON
 # the targets are no-ops on an empty tree instead of "matched no packages".
 nogo = if [ -z "$$(find $(1) -name '*.go' -not -path '*/testdata/*' -not -path '*/.*' -not -path '*/_*' 2>/dev/null | head -n 1)" ]; then echo "$@: no Go packages under $(1), nothing to do"; exit 0; fi
 
+# Every Go module in the repository: the library (.) and the tools and
+# extras that carry their own dependencies (docs/ARCHITECTURE.md). Each
+# nested module replaces the library with ../ so it builds against this tree.
+MODULES ?= . bench examples cmd/zmqguard
+
+# Shell snippet: run the rest of the line in every module, stopping at the
+# first failure. Use as: $(each_module) <command>
+each_module = set -e; for m in $(MODULES); do echo "== module $$m"; (cd "$$m" && $$cmd); done
+
 .PHONY: all help deps test demo lint bench bench-quick soak churn fuzz examples clean
 
 all: test lint
@@ -33,10 +42,10 @@ deps:
 	@bash scripts/install-deps.sh
 
 test: deps
-	@$(call nogo,.); $(WITH_PYTHON) set -x; $(GO) test -race -count=1 -timeout 15m ./...
+	@$(WITH_PYTHON) cmd="$(GO) test -race -count=1 -timeout 15m ./..."; $(each_module)
 
 demo: deps
-	$(GO) run ./examples/lazypirate
+	cd examples && $(GO) run ./lazypirate
 
 # gofmt must list nothing; staticcheck is pinned and run through the module
 # proxy and build cache (no global install; `go run pkg@version` ignores go.mod).
@@ -44,9 +53,8 @@ lint: deps
 	@set -e; echo "+ gofmt -l ."; \
 	files="$$(gofmt -l .)"; \
 	if [ -n "$$files" ]; then echo "gofmt: these files need formatting:"; echo "$$files"; exit 1; fi; \
-	$(call nogo,.); set -x; \
-	$(GO) vet ./...; \
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	cmd="$(GO) vet ./..."; $(each_module); \
+	cmd="$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./..."; $(each_module)
 
 # The benchmark suite (bench/, docs/BENCHMARKS.md): every row with its
 # variants interleaved in rounds in one process; prints the table and writes
@@ -56,10 +64,10 @@ BENCH_OUT ?= bench/results.json
 BENCH_FLAGS ?=
 
 bench: deps
-	@$(call nogo,bench); set -x; $(GO) run ./bench/cmd/zgbench -out $(BENCH_OUT) $(BENCH_FLAGS)
+	@$(call nogo,bench); set -x; cd bench && $(GO) run ./cmd/zgbench -out ../$(BENCH_OUT) $(BENCH_FLAGS)
 
 bench-quick: deps
-	@$(call nogo,bench); set -x; $(GO) run ./bench/cmd/zgbench -quick -out bench/quick.tmp $(BENCH_FLAGS)
+	@$(call nogo,bench); set -x; cd bench && $(GO) run ./cmd/zgbench -quick -out quick.tmp $(BENCH_FLAGS)
 
 soak: deps
 	@$(call nogo,.); $(WITH_PYTHON) set -x; ZMQGUARD_SOAK=$(SOAK) $(GO) test -race -count=1 -v -run Soak -tags soak -timeout 2h ./...
@@ -92,7 +100,7 @@ fuzz: deps
 # Runs every example program and checks its output: examples/examples_test.go
 # (lazypirate, timeout, server, curve) and examples/migrate/migrate_test.go.
 examples: deps
-	@$(call nogo,examples); $(WITH_PYTHON) set -x; $(GO) test -count=1 ./examples/...
+	@$(call nogo,examples); $(WITH_PYTHON) set -x; cd examples && $(GO) test -count=1 ./...
 
 clean:
 	$(GO) clean -testcache

@@ -1,6 +1,6 @@
 // Package examples_test runs every example program and checks its exit
 // code and the lines that show what it demonstrates. `make examples` runs
-// it; `go test ./examples/...` does too.
+// it; `cd examples && go test ./...` does too.
 package examples_test
 
 import (

@@ -5,7 +5,7 @@
 // never appear there in clear; a client that does not know the server's
 // key gets no reply and gives up.
 //
-// Run it with `go run ./examples/curve`.
+// Run it with `(cd examples && go run ./curve)`.
 package main
 
 import (

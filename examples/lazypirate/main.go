@@ -14,7 +14,7 @@
 //
 // Per request it prints the attempts, resets, stale replies and outcome,
 // and at the end a summary table. Run it with `make demo` or
-// `go run ./examples/lazypirate` (-seed and -requests change the schedule).
+// `(cd examples && go run ./lazypirate)` (-seed and -requests change the schedule).
 package main
 
 import (

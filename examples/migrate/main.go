@@ -6,8 +6,8 @@
 // resets its socket, which keeps its options and endpoints, and its second
 // request gets a reply.
 //
-//	go run ./examples/migrate        # zmqguard
-//	go run ./examples/migrate/pebbe  # pebbe/zmq4
+//	(cd examples && go run ./migrate)        # zmqguard
+//	(cd examples && go run ./migrate/pebbe)  # pebbe/zmq4
 package main
 
 import (

@@ -8,7 +8,7 @@
 // with SIGCONT. The program prints the liveness events of the queue's
 // tracker (alive, suspect, dead) as they happen, what the queue does about
 // them (the lost request is given to another worker), the outcome of every
-// request, and a summary. Run it with `go run ./examples/paranoid`; it
+// request, and a summary. Run it with `(cd examples && go run ./paranoid)`; it
 // finishes by itself in a few seconds.
 //
 // To make the faults land while a worker holds a request, whatever the

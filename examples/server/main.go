@@ -3,7 +3,7 @@
 // error, panics or overruns its deadline, and a retried request is answered
 // from the first execution instead of running the handler twice.
 //
-// Run it with `go run ./examples/server`.
+// Run it with `(cd examples && go run ./server)`.
 package main
 
 import (

@@ -5,7 +5,7 @@
 // Nobody ever sends on the socket, so every receive below would block
 // forever on a plain pebbe/zmq4 socket without RCVTIMEO.
 //
-// Run it with `go run ./examples/timeout`.
+// Run it with `(cd examples && go run ./timeout)`.
 package main
 
 import (

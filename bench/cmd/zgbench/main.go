@@ -3,9 +3,9 @@
 // Markdown table of medians, min-max spreads and per-round ratios against
 // raw pebbe/zmq4, and writes the same results as JSON.
 //
-//	go run ./bench/cmd/zgbench            # full run, < 10 min on 2 cores
-//	go run ./bench/cmd/zgbench -quick     # every row once or twice, < 60 s
-//	go run ./bench/cmd/zgbench -filter 'req-rep|cancel' -rounds 3
+//	cd bench && go run ./cmd/zgbench            # full run, < 10 min on 2 cores
+//	cd bench && go run ./cmd/zgbench -quick     # every row once or twice, < 60 s
+//	cd bench && go run ./cmd/zgbench -filter 'req-rep|cancel' -rounds 3
 //
 // It exits 1 when a variant failed to run (an error, not a slow result):
 // noise never fails it.
@@ -24,7 +24,7 @@ import (
 func main() {
 	bench.MaybeChild()
 	quick := flag.Bool("quick", false, "few short rounds (checks that every row runs; < 60 s)")
-	out := flag.String("out", "bench/results.json", "where to write the JSON results (empty: nowhere)")
+	out := flag.String("out", "results.json", "where to write the JSON results (empty: nowhere)")
 	rounds := flag.Int("rounds", 0, "rounds (0: 5, or 2 with -quick)")
 	filter := flag.String("filter", "", "regexp: run only the rows whose name matches")
 	quiet := flag.Bool("q", false, "no progress lines on stderr")
