@@ -77,9 +77,6 @@ func cancelRows() []Row {
 					return ctx.Err()
 				})
 			}},
-			{"zmqguard zmq/ RecvBytesContext", func(cfg *Config) (map[string]float64, error) {
-				return guard(cfg, func(ctx context.Context, s *zmq.Socket) error { _, err := s.RecvBytesContext(ctx, 0); return err })
-			}},
 			{"zmqguard timeout.RecvBytes", func(cfg *Config) (map[string]float64, error) {
 				return guard(cfg, func(ctx context.Context, s *zmq.Socket) error { _, err := timeout.RecvBytes(ctx, s); return err })
 			}},
@@ -286,10 +283,10 @@ func detectZmqguard(freeze, zmtp bool) (time.Duration, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := s.SendMessageContext(ctx, "", "ping"); err != nil {
+	if err := timeout.SendMessage(ctx, s, "", "ping"); err != nil {
 		return 0, err
 	}
-	if _, err := s.RecvMessageBytesContext(ctx, 0); err != nil {
+	if _, err := timeout.RecvMessageBytes(ctx, s); err != nil {
 		return 0, fmt.Errorf("ping: %w", err)
 	}
 	tr.Observe(srv.Endpoint)

@@ -57,7 +57,8 @@
 // shows) or a failed handshake makes the peer Dead. A Watcher owns one
 // goroutine and the socket's monitor; Close stops both.
 //
-// Application: the Paranoid Pirate Protocol (ZeroMQ RFC 6) codec,
-// [ParsePPP], [PPPReadyMessage] and [PPPHeartbeatMessage]. The worker and
-// queue that speak it live in package reliable (PPWorker, PPQueue).
+// Application: any protocol whose owner calls Observe for what it receives
+// and Sent for what it sends. The Paranoid Pirate Protocol (ZeroMQ RFC 6)
+// is one: its codec, worker and queue live in package reliable/ppp, on a
+// Tracker each.
 package heartbeat

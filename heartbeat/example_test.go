@@ -2,7 +2,6 @@ package heartbeat_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/zmqguard/zmqguard/heartbeat"
@@ -46,25 +45,4 @@ func ExampleTracker_Events() {
 	// Output:
 	// queue: unknown -> alive
 	// queue: alive -> dead
-}
-
-func ExampleParsePPP() {
-	for _, msg := range [][][]byte{
-		heartbeat.PPPReadyMessage(),
-		heartbeat.PPPHeartbeatMessage(),
-		{[]byte("client"), {}, []byte("body")},
-		{{0x07}},
-	} {
-		cmd, err := heartbeat.ParsePPP(msg)
-		if err != nil {
-			fmt.Println(errors.Is(err, heartbeat.ErrPPPMalformed))
-			continue
-		}
-		fmt.Println(cmd)
-	}
-	// Output:
-	// ready
-	// heartbeat
-	// request
-	// true
 }

@@ -1,8 +1,9 @@
 package heartbeat
 
 import (
-	"errors"
 	"fmt"
+
+	"github.com/zmqguard/zmqguard/zmq"
 )
 
 // DefaultEventBuffer is the capacity of the channel returned by
@@ -16,15 +17,21 @@ type config struct {
 	callbacks []func(Event)
 }
 
-// Option configures a [Tracker] in [New]. An invalid option makes New fail.
+// Option configures a [Tracker] in [New]. An invalid option, or a nil
+// one, makes New fail with a *zmq.OptionError.
 type Option func(*config) error
+
+// optionError is the error of an option given an invalid value.
+func optionError(name, reason string) error {
+	return &zmq.OptionError{Option: name, Reason: reason}
+}
 
 // WithPolicy sets the liveness policy; zero fields take their defaults. The
 // default is the zero Policy: 1s interval, liveness 3, suspect after 1.
 func WithPolicy(p Policy) Option {
 	return func(c *config) error {
 		if err := p.Validate(); err != nil {
-			return err
+			return optionError("WithPolicy", err.Error())
 		}
 		c.policy = p.WithDefaults()
 		return nil
@@ -37,7 +44,7 @@ func WithPolicy(p Policy) Option {
 func WithEventBuffer(n int) Option {
 	return func(c *config) error {
 		if n < 1 {
-			return fmt.Errorf("heartbeat: event buffer %d is less than 1", n)
+			return optionError("WithEventBuffer", fmt.Sprintf("event buffer %d is less than 1", n))
 		}
 		c.buffer = n
 		return nil
@@ -49,7 +56,7 @@ func WithEventBuffer(n int) Option {
 func WithOnChange(f func(Event)) Option {
 	return func(c *config) error {
 		if f == nil {
-			return errors.New("heartbeat: nil OnChange callback")
+			return optionError("WithOnChange", "nil OnChange callback")
 		}
 		c.callbacks = append(c.callbacks, f)
 		return nil

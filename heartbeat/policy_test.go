@@ -66,7 +66,7 @@ func TestNewOptions(t *testing.T) {
 		{"invalid policy", []Option{WithPolicy(Policy{Liveness: -3})}, "negative Liveness"},
 		{"zero buffer", []Option{WithEventBuffer(0)}, "event buffer 0"},
 		{"nil callback", []Option{WithOnChange(nil)}, "nil OnChange"},
-		{"nil option", []Option{nil}, "nil Option"},
+		{"nil option", []Option{nil}, "nil option"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

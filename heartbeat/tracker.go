@@ -1,11 +1,12 @@
 package heartbeat
 
 import (
-	"errors"
 	"math"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/zmqguard/zmqguard/internal/option"
 )
 
 // never is the deadline of an empty heap.
@@ -80,20 +81,11 @@ type Sink interface {
 var _ Sink = (*Tracker)(nil)
 
 // New returns a running Tracker configured by opts, or an error joining
-// every invalid option. Call [Tracker.Close] to stop it.
+// every invalid option, each a *zmq.OptionError (a nil option too). Call
+// [Tracker.Close] to stop it.
 func New(opts ...Option) (*Tracker, error) {
 	c := config{policy: Policy{}.WithDefaults(), buffer: DefaultEventBuffer}
-	var errs []error
-	for _, opt := range opts {
-		if opt == nil {
-			errs = append(errs, errors.New("heartbeat: nil Option"))
-			continue
-		}
-		if err := opt(&c); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := option.Apply(&c, opts); err != nil {
 		return nil, err
 	}
 	t := &Tracker{

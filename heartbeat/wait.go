@@ -1,6 +1,10 @@
 package heartbeat
 
-import "context"
+import (
+	"context"
+
+	"github.com/zmqguard/zmqguard/internal/ctxerr"
+)
 
 // waiter is shared by the WaitForStateChange calls blocked on one untracked
 // peer; ch is closed when the peer becomes tracked.
@@ -11,7 +15,8 @@ type waiter struct {
 
 // WaitForStateChange blocks until peer's state differs from from, and
 // returns the new state. It returns at once if the state already differs.
-// If ctx is done first, it returns the current state and ctx.Err(); if the
+// If ctx is done first, it returns the current state and ctx's error
+// (which, for a deadline, also matches os.ErrDeadlineExceeded); if the
 // tracker is closed first, the current state and ErrClosed. A peer that is
 // not tracked is Unknown, so waiting on it from Unknown waits until it is
 // heard from (or tracked and then goes Suspect or Dead).
@@ -52,7 +57,7 @@ func (t *Tracker) WaitForStateChange(ctx context.Context, peer string, from Stat
 		case <-ch:
 		case <-ctx.Done():
 			t.release(peer, w)
-			return t.State(peer), ctx.Err()
+			return t.State(peer), ctxerr.Deadline(ctx.Err())
 		case <-t.done:
 			t.release(peer, w)
 		}

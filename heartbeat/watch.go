@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zmqguard/zmqguard/internal/option"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -52,7 +53,8 @@ type watchConfig struct {
 	refresh time.Duration
 }
 
-// WatchOption configures a Watcher in [Watch].
+// WatchOption configures a Watcher in [Watch]. An invalid option, or a
+// nil one, makes Watch fail with a *zmq.OptionError.
 type WatchOption func(*watchConfig) error
 
 // WithPeerName names the peer of every event: the Watcher reports the
@@ -61,7 +63,7 @@ type WatchOption func(*watchConfig) error
 func WithPeerName(name func(addr string) string) WatchOption {
 	return func(c *watchConfig) error {
 		if name == nil {
-			return errors.New("heartbeat: WithPeerName: nil function")
+			return optionError("WithPeerName", "nil function")
 		}
 		c.name = name
 		return nil
@@ -75,7 +77,7 @@ func WithPeerName(name func(addr string) string) WatchOption {
 func WithRefresh(d time.Duration) WatchOption {
 	return func(c *watchConfig) error {
 		if d <= 0 {
-			return fmt.Errorf("heartbeat: WithRefresh: %v is not positive", d)
+			return optionError("WithRefresh", fmt.Sprintf("%v is not positive", d))
 		}
 		c.refresh = d
 		return nil
@@ -95,13 +97,8 @@ func Watch(s *zmq.Socket, sink Sink, opts ...WatchOption) (*Watcher, error) {
 	} else {
 		c.refresh = DefaultInterval / 2
 	}
-	for _, o := range opts {
-		if o == nil {
-			return nil, errors.New("heartbeat: nil WatchOption")
-		}
-		if err := o(&c); err != nil {
-			return nil, err
-		}
+	if err := option.Apply(&c, opts); err != nil {
+		return nil, err
 	}
 	mon, err := s.StartMonitor(watchedEvents)
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zmqguard/zmqguard/internal/ctxerr"
+	"github.com/zmqguard/zmqguard/timeout"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -44,40 +46,14 @@ func waitContext(ctx, life, dead context.Context) (context.Context, func()) {
 	return wctx, func() { stopLife(); stopDead(); cancel() }
 }
 
-// ctxEnded returns ctx's error, also once ctx's deadline has passed but its
-// own timer has not marked it done yet (a socket's wait can end at the
-// deadline a moment earlier): it then waits for that timer, briefly, so
-// that a caller who sees a context error also sees ctx.Err().
-func ctxEnded(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	d, ok := ctx.Deadline()
-	if !ok || time.Now().Before(d) {
-		return nil
-	}
-	t := time.NewTimer(ctxTimerGrace)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return context.DeadlineExceeded
-	}
-}
-
-// ctxTimerGrace bounds ctxEnded's wait for a context whose deadline has
-// passed to say so.
-const ctxTimerGrace = 50 * time.Millisecond
-
 // waitError says why an attempt's socket operation, under wctx from
 // waitContext(ctx, ...), failed with err.
 func (c *Client) waitError(err error, ctx, wctx context.Context) error {
 	switch {
 	case errors.Is(err, net.ErrClosed), c.isClosed():
 		return ErrClientClosed
-	case ctxEnded(ctx) != nil:
-		return ctxEnded(ctx)
+	case ctxerr.Ended(ctx) != nil:
+		return ctxerr.Ended(ctx)
 	case wctx != ctx && wctx.Err() != nil:
 		return ErrPeerGone
 	}
@@ -96,7 +72,7 @@ func sendBefore(s *zmq.Socket, wctx context.Context, deadline time.Time, msg [][
 		if err == nil || !errors.Is(err, syscall.EAGAIN) {
 			return err
 		}
-		if _, err := s.WaitUntil(wctx, deadline, zmq.POLLOUT); err != nil {
+		if _, err := timeout.WaitUntil(wctx, s, deadline, zmq.POLLOUT); err != nil {
 			return err
 		}
 	}

@@ -59,8 +59,9 @@ func TestChurn(t *testing.T) {
 		body := []byte(strconv.Itoa(i))
 		switch i % 3 {
 		case 0:
-			r, err := reliable.NewReqSocket(reliable.WithContext(zctx), reliable.WithReqTimeout(5*time.Second))
+			r, err := reliable.NewReqSocket(zctx)
 			require.NoError(t, err)
+			require.NoError(t, r.SetRcvtimeo(5*time.Second))
 			require.NoError(t, r.Connect(addr))
 			_, err = r.SendMessage("abandoned")
 			require.NoError(t, err)

@@ -10,6 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/zmqguard/zmqguard/internal/ctxerr"
+	"github.com/zmqguard/zmqguard/internal/option"
+	"github.com/zmqguard/zmqguard/reliable/wire"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -55,7 +58,7 @@ type call struct {
 }
 
 type reply struct {
-	kind Kind
+	kind wire.Kind
 	body [][]byte
 }
 
@@ -70,10 +73,8 @@ func NewClient(zctx *zmq.Context, endpoints []string, opts ...ClientOption) (*Cl
 		return nil, errors.New("reliable: NewClient: no endpoints")
 	}
 	cfg := defaultClientConfig()
-	for _, o := range opts {
-		if err := o(&cfg); err != nil {
-			return nil, err
-		}
+	if err := option.Apply(&cfg, opts); err != nil {
+		return nil, err
 	}
 	c := &Client{cfg: cfg, zctx: zctx, clientID: randomID(), pending: make(map[uint64]*call)}
 	c.closing, c.stopClosing = context.WithCancelCause(context.Background())
@@ -190,7 +191,7 @@ func (c *Client) retry(ctx context.Context, seq uint64, start time.Time,
 			return nil, ErrClientClosed
 		}
 		last = err
-		if cerr := ctxEnded(ctx); cerr != nil {
+		if cerr := ctxerr.Ended(ctx); cerr != nil {
 			return nil, c.giveUp(seq, n, last, cerr, start)
 		}
 	}
@@ -198,7 +199,7 @@ func (c *Client) retry(ctx context.Context, seq uint64, start time.Time,
 }
 
 func retryableCode(code string) bool {
-	return code == CodeOverloaded || code == CodeShutdown
+	return code == wire.CodeOverloaded || code == wire.CodeShutdown
 }
 
 func (c *Client) giveUp(seq uint64, attempts int, last, ctxErr error, start time.Time) error {

@@ -2,7 +2,6 @@ package reliable
 
 import (
 	"context"
-	"errors"
 
 	"github.com/zmqguard/zmqguard/heartbeat"
 )
@@ -21,7 +20,7 @@ import (
 func WithLiveness(tr *heartbeat.Tracker) ClientOption {
 	return func(c *clientConfig) error {
 		if tr == nil {
-			return errors.New("reliable: WithLiveness: nil tracker")
+			return optionError("WithLiveness", "nil tracker")
 		}
 		c.liveness = tr
 		return nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
 	"github.com/zmqguard/zmqguard/reliable"
+	"github.com/zmqguard/zmqguard/reliable/wire"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -48,7 +49,7 @@ func TestClientGetsRemoteErrors(t *testing.T) {
 			return req, nil
 		})
 		c := newClient(t, zctx, []string{s.Addr()}, reliable.WithMode(mode))
-		for _, tc := range []struct{ body, code string }{{"fail", reliable.CodeHandler}, {"panic", reliable.CodePanic}} {
+		for _, tc := range []struct{ body, code string }{{"fail", wire.CodeHandler}, {"panic", wire.CodePanic}} {
 			_, err := c.Request(context.Background(), []byte(tc.body))
 			var re *reliable.RemoteError
 			require.ErrorAs(t, err, &re, tc.body)
@@ -79,7 +80,7 @@ func TestClientRetryIsNotReexecuted(t *testing.T) {
 	})
 	c := newClient(t, zctx, []string{s.Addr()},
 		reliable.WithAttemptTimeout(100*time.Millisecond), reliable.WithMaxAttempts(8),
-		reliable.WithBackoff(reliable.Backoff{Initial: 5 * time.Millisecond, Max: 5 * time.Millisecond}))
+		reliable.WithBackoff(reliable.Backoff{Initial: 5 * time.Millisecond, Max: 5 * time.Millisecond, Jitter: -1}))
 	rep, err := c.Request(context.Background(), []byte("slow"))
 	require.NoError(t, err)
 	assert.Equal(t, "slow", string(rep[0]))

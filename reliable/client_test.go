@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/zmqguard/zmqguard/internal/testpeer"
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
 	"github.com/zmqguard/zmqguard/reliable"
+	"github.com/zmqguard/zmqguard/timeout"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -39,11 +41,11 @@ func echoServer(t *testing.T, zctx *zmq.Context, transport string) string {
 	go func() {
 		defer close(done)
 		for {
-			msg, err := rep.RecvMessageBytesContext(ctx, 0)
+			msg, err := timeout.RecvMessageBytes(ctx, rep)
 			if err != nil {
 				return
 			}
-			if _, err := rep.SendMessageContext(ctx, msg); err != nil {
+			if err := timeout.SendMessage(ctx, rep, msg); err != nil {
 				return
 			}
 		}
@@ -92,15 +94,36 @@ func TestClientHappyPath(t *testing.T) {
 	})
 }
 
+// TestClientOptionsValidated: NewClient refuses a nil option, and every
+// option an invalid value, with an error that errors.As finds a
+// *zmq.OptionError in, naming the option.
 func TestClientOptionsValidated(t *testing.T) {
 	zctx := zmqtest.Context(t)
-	for _, o := range []reliable.ClientOption{
-		reliable.WithAttemptTimeout(0), reliable.WithMaxAttempts(0), reliable.WithMode(7),
-		reliable.WithReconnectInterval(-1), reliable.WithHWM(0),
+	for name, o := range map[string]reliable.ClientOption{
+		"<nil>":                   nil,
+		"WithAttemptTimeout":      reliable.WithAttemptTimeout(0),
+		"WithMaxAttempts":         reliable.WithMaxAttempts(0),
+		"WithMode":                reliable.WithMode(7),
+		"WithReconnectInterval":   reliable.WithReconnectInterval(-1),
+		"WithHWM":                 reliable.WithHWM(0),
+		"WithLiveness":            reliable.WithLiveness(nil),
+		"WithBackoff":             reliable.WithBackoff(reliable.Backoff{Multiplier: 0.5}),
+		"WithBackoff/max":         reliable.WithBackoff(reliable.Backoff{Initial: time.Second, Max: time.Millisecond}),
+		"WithBackoff/initial":     reliable.WithBackoff(reliable.Backoff{Initial: -1}),
+		"WithBackoff/jitter":      reliable.WithBackoff(reliable.Backoff{Jitter: 1.5}),
+		"WithBackoff/inf":         reliable.WithBackoff(reliable.Backoff{Multiplier: math.Inf(1)}),
+		"WithBackoff/nan-jitter":  reliable.WithBackoff(reliable.Backoff{Jitter: math.NaN()}),
+		"WithBackoff/negative-mx": reliable.WithBackoff(reliable.Backoff{Max: -time.Second}),
 	} {
-		_, err := reliable.NewClient(zctx, []string{"inproc://x"}, o)
+		c, err := reliable.NewClient(zctx, []string{"inproc://x"}, o)
 		var oe *zmq.OptionError
-		assert.ErrorAs(t, err, &oe)
+		if assert.True(t, errors.As(err, &oe), "%s: %v", name, err) {
+			want, _, _ := strings.Cut(name, "/")
+			assert.Equal(t, want, oe.Option)
+		}
+		if c != nil {
+			c.Close()
+		}
 	}
 	_, err := reliable.NewClient(zctx, nil)
 	assert.Error(t, err)
@@ -113,7 +136,7 @@ func TestClientServerNeverReplies(t *testing.T) {
 		zctx := zmqtest.Context(t)
 		c := newClient(t, zctx, []string{peer.Endpoint}, reliable.WithMode(mode),
 			reliable.WithAttemptTimeout(300*time.Millisecond), reliable.WithMaxAttempts(3),
-			reliable.WithBackoff(reliable.Backoff{Initial: 10 * time.Millisecond, Max: 20 * time.Millisecond}))
+			reliable.WithBackoff(reliable.Backoff{Initial: 10 * time.Millisecond, Max: 20 * time.Millisecond, Jitter: -1}))
 		start := time.Now()
 		_, err := c.Request(context.Background(), []byte("lost"))
 		el := time.Since(start)
@@ -176,7 +199,7 @@ func TestClientLateReplyIsNotReturned(t *testing.T) {
 		var mu sync.Mutex
 		c := newClient(t, zctx, []string{peer.Endpoint}, reliable.WithMode(mode),
 			reliable.WithAttemptTimeout(200*time.Millisecond), reliable.WithMaxAttempts(4),
-			reliable.WithBackoff(reliable.Backoff{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond}),
+			reliable.WithBackoff(reliable.Backoff{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond, Jitter: -1}),
 			reliable.WithEventHook(func(e reliable.ClientEvent) {
 				mu.Lock()
 				events = append(events, fmt.Sprintf("%v#%d", e.Kind, e.Attempt))
@@ -212,7 +235,7 @@ func TestClientEndpointNeverExisted(t *testing.T) {
 		zctx := zmqtest.Context(t)
 		c := newClient(t, zctx, []string{"tcp://127.0.0.1:1"}, reliable.WithMode(mode),
 			reliable.WithAttemptTimeout(100*time.Millisecond), reliable.WithMaxAttempts(2),
-			reliable.WithBackoff(reliable.Backoff{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond}))
+			reliable.WithBackoff(reliable.Backoff{Initial: 10 * time.Millisecond, Max: 10 * time.Millisecond, Jitter: -1}))
 		start := time.Now()
 		_, err := c.Request(context.Background(), []byte("x"))
 		el := time.Since(start)
@@ -240,7 +263,7 @@ func TestClientFailover(t *testing.T) {
 			// dead one (which would execute the request twice: echo
 			// servers do not suppress duplicates).
 			reliable.WithAttemptTimeout(time.Second),
-			reliable.WithBackoff(reliable.Backoff{Initial: 5 * time.Millisecond, Max: 5 * time.Millisecond}),
+			reliable.WithBackoff(reliable.Backoff{Initial: 5 * time.Millisecond, Max: 5 * time.Millisecond, Jitter: -1}),
 			reliable.WithEventHook(func(e reliable.ClientEvent) {
 				if e.Kind == reliable.EventAttempt && e.Endpoint == deadEP {
 					deadAttempts.Add(1)

@@ -6,13 +6,16 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/zmqguard/zmqguard/reliable/wire"
+	"github.com/zmqguard/zmqguard/timeout"
 )
 
 var osErrDeadlineExceeded = os.ErrDeadlineExceeded
 
 func (c *Client) requestCorrelated(ctx context.Context, parts [][]byte) ([][]byte, error) {
 	start := time.Now()
-	cl := &call{seq: c.seq.Add(1), replies: make(chan reply, 1), idFrame: make([]byte, 0, idFrameLen)}
+	cl := &call{seq: c.seq.Add(1), replies: make(chan reply, 1), idFrame: make([]byte, 0, wire.IDFrameLen)}
 	c.mu.Lock()
 	c.pending[cl.seq] = cl
 	c.mu.Unlock()
@@ -37,7 +40,7 @@ func isRemote(err error) bool {
 }
 
 func (c *Client) attemptCorrelated(ctx context.Context, cl *call, ep *endpoint, n int, parts [][]byte, start time.Time) ([][]byte, error) {
-	id := RequestID{Client: c.clientID, Seq: cl.seq, Attempt: uint32(n)}
+	id := wire.RequestID{Client: c.clientID, Seq: cl.seq, Attempt: uint32(n)}
 	c.mu.Lock()
 	cl.attempt, cl.ep = id.Attempt, ep
 	c.mu.Unlock()
@@ -56,7 +59,7 @@ func (c *Client) attemptCorrelated(ctx context.Context, cl *call, ep *endpoint, 
 	}
 
 	msg := make([][]byte, 0, 2+len(parts))
-	msg = append(msg, id.AppendFrame(cl.idFrame, KindRequest), []byte{})
+	msg = append(msg, id.AppendFrame(cl.idFrame, wire.KindRequest), []byte{})
 	msg = append(msg, parts...)
 	dead, stopWatch := c.watchPeer(ep.addr)
 	defer stopWatch()
@@ -123,7 +126,7 @@ func (c *Client) lead(ctx, wctx context.Context, ep *endpoint, cl *call, deadlin
 		if !time.Now().Before(deadline) {
 			return reply{}, errAttemptTimeout
 		}
-		msg, err := ep.sock.RecvMessageBytesUntil(wctx, deadline, 0)
+		msg, err := timeout.RecvMessageBytesUntil(wctx, ep.sock, deadline)
 		if err != nil {
 			return reply{}, c.waitError(err, ctx, wctx)
 		}
@@ -182,15 +185,15 @@ func pause(ctx context.Context, down <-chan struct{}, deadline time.Time, d time
 // finish turns a reply into the request's result.
 func (c *Client) finish(seq uint64, n int, addr string, r reply, start time.Time) ([][]byte, error) {
 	c.emit(ClientEvent{Kind: EventReply, Seq: seq, Attempt: n, Endpoint: addr, Elapsed: time.Since(start)})
-	if r.kind != KindError {
+	if r.kind != wire.KindError {
 		return r.body, nil
 	}
-	re, err := ParseErrorBody(r.body)
+	code, message, err := wire.ParseErrorBody(r.body)
 	if err != nil {
 		c.counters.malformed.Add(1)
 		return nil, err
 	}
-	return nil, re
+	return nil, &RemoteError{Code: code, Message: message}
 }
 
 // dispatch hands a reply read from ep to the request waiting for it;
@@ -200,7 +203,7 @@ func (c *Client) dispatch(ep *endpoint, msg [][]byte) {
 		c.counters.malformed.Add(1)
 		return
 	}
-	id, kind, err := ParseIDFrame(msg[0])
+	id, kind, err := wire.ParseIDFrame(msg[0])
 	if err != nil || id.Client != c.clientID {
 		c.counters.malformed.Add(1)
 		return

@@ -1,7 +1,8 @@
 // Package reliable is request/reply over ZeroMQ that never hangs: a Lazy
-// Pirate client that retries and fails over, a self-healing REQ socket, a
-// server that answers every request exactly once, and a Paranoid Pirate
-// queue and worker.
+// Pirate client that retries and fails over, a self-healing REQ socket and
+// a server that answers every request exactly once. The wire protocol they
+// speak (docs/PROTOCOL.md) is package reliable/wire; the Paranoid Pirate
+// queue and worker are package reliable/ppp.
 //
 // # Clients
 //
@@ -20,9 +21,10 @@
 // reply that belongs to an earlier attempt or another request is never
 // returned: it is counted and dropped (ClientStats.StaleDropped).
 //
-// Correlated mode (the default) puts a request-id frame in the envelope
-// (docs/PROTOCOL.md), so many requests can be in flight on one DEALER per
-// endpoint; any server that echoes the envelope works (REP, ROUTER).
+// Correlated mode (the default) puts a request-id frame (wire.RequestID)
+// in the envelope (docs/PROTOCOL.md), so many requests can be in flight on
+// one DEALER per endpoint; any server that echoes the envelope works (REP,
+// ROUTER).
 // Plain mode speaks the exact REQ envelope, for peers that pop [id, "",
 // body] (the zguide queues), one request at a time, and resets its socket
 // after a failed attempt.
@@ -33,14 +35,22 @@
 //
 // # Servers
 //
-// Server runs a Handler per request and always replies: a handler's error
-// or panic, a request it did not finish in time, an overload and a
-// malformed request each get one typed error reply (a *RemoteError on the
-// client side), and a retried request is answered from its reply cache
-// instead of running twice. PPQueue and PPWorker are the Paranoid Pirate
-// pattern (docs/PPP.md): a load-balancing queue that tracks its workers by
-// heartbeats, and workers that reconnect with backoff when the queue goes
-// silent.
+// Server runs a Handler per request and always replies: a handler's error,
+// panic or runtime.Goexit, a request it did not finish in time, an
+// overload and a malformed request each get one typed error reply (a
+// *RemoteError on the client side, its Code one of the wire.Code
+// constants), and a retried request is answered from its reply cache
+// instead of running twice. A handler chooses its own error reply by
+// returning an error with a ReplyError method, such as a *RemoteError (see
+// Handler). The Paranoid Pirate worker of package reliable/ppp runs a
+// Handler by the same rules.
+//
+// # Options
+//
+// Constructors take functional options. An invalid value, or a nil
+// option, makes the constructor fail with a *zmq.OptionError that names
+// the option. Backoff is the retry policy of the Client and of
+// ppp.Worker; its zero fields mean the default of whichever uses it.
 //
 // # Concurrency
 //
@@ -49,16 +59,18 @@
 //     they take turns. Close ends requests in flight with ErrClientClosed.
 //   - A ReqSocket is not safe for concurrent use, like any socket; Close
 //     may be called from any goroutine.
-//   - Server.Serve, PPQueue.Run and PPWorker.Run are called once, and run
-//     the only goroutine that touches their sockets; Server.Shutdown and
-//     the Close and Stats methods are safe to call from any goroutine at
-//     any time.
+//   - Server.Serve is called once, and runs the only goroutine that
+//     touches the server's socket; Shutdown, Close and Stats are safe to
+//     call from any goroutine at any time. Handlers run concurrently, each
+//     on a goroutine of its own.
 //
 // # Errors
 //
-// Errors match with errors.Is and errors.As: ErrNoReply and *NoReplyError,
-// ErrPeerGone, ErrNotConnected, ErrClientClosed, *RemoteError (with its
-// Code), ErrServerClosed, ErrQueueClosed, ErrWorkerClosed, and option
-// errors as *zmq.OptionError. Nothing is
-// printed: observe with the Stats methods and the event hooks.
+// Errors match with errors.Is and errors.As: ErrNoReply and *NoReplyError
+// (which also matches its last cause, the context's error and, when the
+// context's deadline ended the call, os.ErrDeadlineExceeded), ErrPeerGone,
+// ErrNotConnected, *RemoteError (with its Code), ErrClientClosed and
+// ErrServerClosed (both match net.ErrClosed), and option errors as
+// *zmq.OptionError. Nothing is printed: observe with the Stats methods and
+// the event hooks.
 package reliable

@@ -1,8 +1,11 @@
 package reliable
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
+	"os"
 )
 
 var (
@@ -10,8 +13,9 @@ var (
 	// up: every attempt failed, or the context ended the call. The error is
 	// a *NoReplyError carrying the attempts and the last cause.
 	ErrNoReply = errors.New("reliable: no reply")
-	// ErrClientClosed is returned by requests on a closed Client.
-	ErrClientClosed = errors.New("reliable: client closed")
+	// ErrClientClosed is returned by requests on a closed Client. It
+	// matches net.ErrClosed.
+	ErrClientClosed error = &closedError{"reliable: client closed"}
 	// ErrPeerGone ends an attempt early when the library knows the peer
 	// is gone (a disconnect, or a WithLiveness tracker reporting it Dead),
 	// instead of waiting out the attempt timeout.
@@ -21,9 +25,20 @@ var (
 	ErrNotConnected = errors.New("reliable: no connected peer")
 )
 
+// closedError is the error of a closed Client or Server: it matches
+// net.ErrClosed, as a closed socket's error does.
+type closedError struct{ msg string }
+
+func (e *closedError) Error() string { return e.msg }
+
+// Is makes the error match net.ErrClosed.
+func (e *closedError) Is(target error) bool { return target == net.ErrClosed }
+
 // NoReplyError is returned when a request gives up. It matches ErrNoReply,
 // its last cause (for example os.ErrDeadlineExceeded after a timeout, or
-// ErrPeerGone), and, when the context ended the call, the context's error.
+// ErrPeerGone), and, when the context ended the call, the context's error;
+// when that is the context's deadline, it also matches
+// os.ErrDeadlineExceeded, like every timeout in zmqguard.
 type NoReplyError struct {
 	Attempts int   // attempts made
 	Last     error // the last attempt's failure, nil if none was made
@@ -53,3 +68,32 @@ func (e *NoReplyError) Unwrap() []error {
 	}
 	return errs
 }
+
+// Is makes the error match os.ErrDeadlineExceeded when the context's
+// deadline ended the call.
+func (e *NoReplyError) Is(target error) bool {
+	return target == os.ErrDeadlineExceeded && errors.Is(e.Ctx, context.DeadlineExceeded)
+}
+
+// RemoteError is an error reply from a zmqguard server: the handler
+// failed, panicked or overran, or the server refused the request. Match it
+// with errors.As; Code is one of the wire.Code constants (or a server's
+// own).
+//
+// A Handler may return a *RemoteError to choose the error reply its client
+// gets: see ReplyError.
+type RemoteError struct {
+	Code    string // the error code, e.g. wire.CodeHandler
+	Message string // the server's description, at most wire.MaxErrorText bytes
+}
+
+// Error renders the code and message.
+func (e *RemoteError) Error() string {
+	return "reliable: remote " + e.Code + " error: " + e.Message
+}
+
+// ReplyError returns the error reply's code and message. A server that
+// gets a handler error with this method answers with them (see Handler):
+// a *RemoteError received from one server and returned by a handler of
+// another is passed on as it is.
+func (e *RemoteError) ReplyError() (code, message string) { return e.Code, e.Message }

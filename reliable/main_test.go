@@ -9,7 +9,6 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	testpeer.Register("ppworker", runPPWorkerPeer)
 	testpeer.MaybeRun() // when re-executed as a peer process
 	goleak.VerifyTestMain(m)
 }

@@ -10,9 +10,51 @@ import (
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
-// Backoff is the policy for the pause between attempts: exponential,
-// capped and jittered, a pure function of the attempt number.
-type Backoff = backoff.Policy
+// Backoff is a policy for the pause before a retry: exponential, capped
+// and jittered, a pure function of the attempt number. The pause before
+// retry number n (0 for the first) is
+//
+//	min(Initial × Multiplier^n, Max) × (1 ± Jitter)
+//
+// with the sign and size of the jitter drawn at random each time.
+//
+// A zero field means the default of the component that uses the policy,
+// so the zero Backoff is that component's default policy:
+//
+//   - Client (WithBackoff): 100 ms doubling to 2 s, ±20 % jitter;
+//   - ppp.Worker (ppp.WithWorkerBackoff): 1 s doubling to 32 s, no
+//     jitter, as in ZeroMQ RFC 6.
+//
+// A zero Initial is the default one, or Max when Max is set and smaller; a
+// zero Max is the default one, or Initial when that is larger. A policy
+// that cannot work makes the option that takes it fail with a
+// *zmq.OptionError. Backoff is a plain value, safe for concurrent use.
+type Backoff struct {
+	// Initial is the pause before the first retry. It must not be
+	// negative.
+	Initial time.Duration
+	// Max caps the pause, before jitter. It must not be less than Initial.
+	Max time.Duration
+	// Multiplier is the growth of the pause from one retry to the next: 1
+	// keeps it constant. It must be a finite number, at least 1.
+	Multiplier float64
+	// Jitter spreads each pause uniformly over ±Jitter of its value, so
+	// that many clients retrying at once do not retry in lock-step. It
+	// must be at most 1; a negative Jitter means no jitter (zero means the
+	// component's default).
+	Jitter float64
+}
+
+// policy returns the policy b describes for a component whose defaults are
+// def (its zero fields filled, see Backoff), or a *zmq.OptionError naming
+// the option when it cannot work.
+func (b Backoff) policy(def Backoff, option string) (backoff.Policy, error) {
+	p := backoff.Policy(b).Fill(backoff.Policy(def))
+	if err := p.Validate(); err != nil {
+		return backoff.Policy{}, optionError(option, err.Error())
+	}
+	return p, nil
+}
 
 // Mode selects how a Client frames requests and matches replies.
 type Mode int
@@ -52,15 +94,14 @@ const (
 	DefaultHWM = 1000
 )
 
-// DefaultBackoff is the pause between attempts: 100 ms doubling to 2 s,
-// ±20% jitter.
-var DefaultBackoff = Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second, Multiplier: 2, Jitter: 0.2}
+// clientBackoff is the Client's default Backoff (see Backoff).
+var clientBackoff = Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second, Multiplier: 2, Jitter: 0.2}
 
 type clientConfig struct {
 	mode           Mode
 	attemptTimeout time.Duration
 	maxAttempts    int
-	backoff        Backoff
+	backoff        backoff.Policy
 	failFast       bool
 	reconnect      time.Duration
 	hwm            int
@@ -75,7 +116,7 @@ func defaultClientConfig() clientConfig {
 		mode:           Correlated,
 		attemptTimeout: DefaultAttemptTimeout,
 		maxAttempts:    DefaultMaxAttempts,
-		backoff:        DefaultBackoff,
+		backoff:        backoff.Policy(clientBackoff),
 		failFast:       true,
 		reconnect:      DefaultReconnectInterval,
 		hwm:            DefaultHWM,
@@ -83,7 +124,8 @@ func defaultClientConfig() clientConfig {
 	}
 }
 
-// ClientOption configures a Client.
+// ClientOption configures a Client. Invalid values, and a nil option,
+// make NewClient return a *zmq.OptionError.
 type ClientOption func(*clientConfig) error
 
 // WithMode selects Correlated (the default) or Plain framing.
@@ -121,15 +163,16 @@ func WithMaxAttempts(n int) ClientOption {
 	}
 }
 
-// WithBackoff sets the pause between attempts (DefaultBackoff). Zero
-// fields take the defaults of the backoff package.
+// WithBackoff sets the pause between attempts. Zero fields take the
+// Client's defaults: 100 ms doubling to 2 s, ±20 % jitter (see Backoff),
+// so WithBackoff(Backoff{}) changes nothing.
 func WithBackoff(b Backoff) ClientOption {
 	return func(c *clientConfig) error {
-		b = b.WithDefaults()
-		if err := b.Validate(); err != nil {
-			return optionError("WithBackoff", err.Error())
+		p, err := b.policy(clientBackoff, "WithBackoff")
+		if err != nil {
+			return err
 		}
-		c.backoff = b
+		c.backoff = p
 		return nil
 	}
 }

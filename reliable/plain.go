@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/zmqguard/zmqguard/reliable/wire"
+	"github.com/zmqguard/zmqguard/timeout"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -91,14 +93,14 @@ func (p *plainConn) attempt(ctx context.Context, ep *endpoint, seq uint64, n int
 	if err := sendBefore(ep.sock, wctx, deadline, parts); err != nil {
 		return fail(c.waitError(err, ctx, wctx))
 	}
-	body, err := ep.sock.RecvMessageBytesUntil(wctx, deadline, 0)
+	body, err := timeout.RecvMessageBytesUntil(wctx, ep.sock, deadline)
 	if err != nil {
 		return fail(c.waitError(err, ctx, wctx))
 	}
 	c.emit(ClientEvent{Kind: EventReply, Seq: seq, Attempt: n, Endpoint: ep.addr, Elapsed: time.Since(start)})
-	if len(body) == 3 && string(body[0]) == PlainErrorMarker {
-		re, _ := ParseErrorBody(body[1:])
-		return nil, re
+	if len(body) == 3 && string(body[0]) == wire.PlainErrorMarker {
+		code, message, _ := wire.ParseErrorBody(body[1:])
+		return nil, &RemoteError{Code: code, Message: message}
 	}
 	return body, nil
 }

@@ -1,6 +1,11 @@
 package reliable
 
-import "time"
+import (
+	"time"
+
+	"github.com/zmqguard/zmqguard/internal/list"
+	"github.com/zmqguard/zmqguard/reliable/wire"
+)
 
 // Size accounting of the reply cache: what an entry costs besides its
 // bytes (the entry with its list links, its map slot, allocation
@@ -21,26 +26,28 @@ type replyCache struct {
 	maxEntries int
 	maxBytes   int64
 
-	entries    map[RequestKey]*cacheEntry
-	head, tail *cacheEntry // oldest first
-	bytes      int64
+	entries map[wire.RequestKey]*cacheEntry
+	order   *list.List[cacheEntry] // oldest first
+	bytes   int64
 }
 
 // cacheEntry is one cached reply.
 type cacheEntry struct {
-	key        RequestKey
-	kind       Kind // KindReply or KindError
-	body       [][]byte
-	size       int64
-	expires    time.Time
-	prev, next *cacheEntry
+	key     wire.RequestKey
+	kind    wire.Kind // KindReply or KindError
+	body    [][]byte
+	size    int64
+	expires time.Time
+	links   list.Links[cacheEntry]
 }
+
+func entryLinks(e *cacheEntry) *list.Links[cacheEntry] { return &e.links }
 
 // newReplyCache returns a cache; it is disabled (keeps nothing) when any
 // bound is zero.
 func newReplyCache(window time.Duration, maxEntries int, maxBytes int64) *replyCache {
 	return &replyCache{window: window, maxEntries: maxEntries, maxBytes: maxBytes,
-		entries: make(map[RequestKey]*cacheEntry)}
+		entries: make(map[wire.RequestKey]*cacheEntry), order: list.New(entryLinks)}
 }
 
 func (c *replyCache) enabled() bool {
@@ -59,7 +66,7 @@ func entrySize(body [][]byte) int64 {
 }
 
 // get returns the live entry for key. An expired entry is removed.
-func (c *replyCache) get(key RequestKey, now time.Time) (*cacheEntry, bool) {
+func (c *replyCache) get(key wire.RequestKey, now time.Time) (*cacheEntry, bool) {
 	e, ok := c.entries[key]
 	if !ok {
 		return nil, false
@@ -72,7 +79,7 @@ func (c *replyCache) get(key RequestKey, now time.Time) (*cacheEntry, bool) {
 }
 
 // contains reports whether key has an entry, live or not yet expired out.
-func (c *replyCache) contains(key RequestKey) bool {
+func (c *replyCache) contains(key wire.RequestKey) bool {
 	_, ok := c.entries[key]
 	return ok
 }
@@ -81,7 +88,7 @@ func (c *replyCache) contains(key RequestKey) bool {
 // what is due and evicting oldest-first to stay within the bounds. It
 // returns how many live entries were evicted early, counting the new
 // reply itself when it is too big to keep at all.
-func (c *replyCache) put(key RequestKey, kind Kind, body [][]byte, now time.Time) (evicted int) {
+func (c *replyCache) put(key wire.RequestKey, kind wire.Kind, body [][]byte, now time.Time) (evicted int) {
 	if !c.enabled() {
 		return 0
 	}
@@ -93,20 +100,14 @@ func (c *replyCache) put(key RequestKey, kind Kind, body [][]byte, now time.Time
 	if size > c.maxBytes {
 		return 1
 	}
-	for c.head != nil && (len(c.entries) >= c.maxEntries || c.bytes+size > c.maxBytes) {
-		c.remove(c.head)
+	for oldest := c.order.Front(); oldest != nil && (len(c.entries) >= c.maxEntries || c.bytes+size > c.maxBytes); oldest = c.order.Front() {
+		c.remove(oldest)
 		evicted++
 	}
 	e := &cacheEntry{key: key, kind: kind, body: compact(body), size: size, expires: now.Add(c.window)}
 	c.entries[key] = e
 	c.bytes += size
-	e.prev = c.tail
-	if c.tail != nil {
-		c.tail.next = e
-	} else {
-		c.head = e
-	}
-	c.tail = e
+	c.order.PushBack(e)
 	return evicted
 }
 
@@ -131,23 +132,13 @@ func compact(body [][]byte) [][]byte {
 
 // expire removes the entries whose window has passed.
 func (c *replyCache) expire(now time.Time) {
-	for c.head != nil && !now.Before(c.head.expires) {
-		c.remove(c.head)
+	for oldest := c.order.Front(); oldest != nil && !now.Before(oldest.expires); oldest = c.order.Front() {
+		c.remove(oldest)
 	}
 }
 
 func (c *replyCache) remove(e *cacheEntry) {
 	delete(c.entries, e.key)
 	c.bytes -= e.size
-	if e.prev != nil {
-		e.prev.next = e.next
-	} else {
-		c.head = e.next
-	}
-	if e.next != nil {
-		e.next.prev = e.prev
-	} else {
-		c.tail = e.prev
-	}
-	e.prev, e.next = nil, nil
+	c.order.Remove(e)
 }

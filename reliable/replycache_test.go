@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/zmqguard/zmqguard/reliable/wire"
 )
 
 func body(s string) [][]byte { return [][]byte{[]byte(s)} }
@@ -15,11 +17,11 @@ func body(s string) [][]byte { return [][]byte{[]byte(s)} }
 func TestReplyCacheWindow(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	c := newReplyCache(10*time.Second, 100, 1<<20)
-	k := RequestKey{Client: 1, Seq: 1}
-	c.put(k, KindReply, body("r"), t0)
+	k := wire.RequestKey{Client: 1, Seq: 1}
+	c.put(k, wire.KindReply, body("r"), t0)
 	e, ok := c.get(k, t0.Add(9*time.Second))
 	require.True(t, ok)
-	assert.Equal(t, KindReply, e.kind)
+	assert.Equal(t, wire.KindReply, e.kind)
 	assert.Equal(t, body("r"), e.body)
 	_, ok = c.get(k, t0.Add(10*time.Second))
 	assert.False(t, ok, "expired at the end of the window")
@@ -32,12 +34,12 @@ func TestReplyCacheEvictsOldestByCount(t *testing.T) {
 	c := newReplyCache(time.Minute, 3, 1<<20)
 	evicted := 0
 	for i := range 5 {
-		evicted += c.put(RequestKey{Client: 1, Seq: uint64(i)}, KindReply, body("x"), t0.Add(time.Duration(i)*time.Millisecond))
+		evicted += c.put(wire.RequestKey{Client: 1, Seq: uint64(i)}, wire.KindReply, body("x"), t0.Add(time.Duration(i)*time.Millisecond))
 	}
 	assert.Equal(t, 2, evicted)
 	assert.Equal(t, 3, c.len())
 	for i := range 5 {
-		_, ok := c.get(RequestKey{Client: 1, Seq: uint64(i)}, t0.Add(time.Second))
+		_, ok := c.get(wire.RequestKey{Client: 1, Seq: uint64(i)}, t0.Add(time.Second))
 		assert.Equal(t, i >= 2, ok, "seq %d", i)
 	}
 }
@@ -47,26 +49,26 @@ func TestReplyCacheEvictsByBytes(t *testing.T) {
 	one := entrySize(body("0123456789"))
 	c := newReplyCache(time.Minute, 100, 3*one)
 	for i := range 4 {
-		c.put(RequestKey{Seq: uint64(i)}, KindReply, body("0123456789"), t0)
+		c.put(wire.RequestKey{Seq: uint64(i)}, wire.KindReply, body("0123456789"), t0)
 	}
 	assert.Equal(t, 3, c.len())
 	assert.Equal(t, 3*one, c.size())
-	assert.False(t, c.contains(RequestKey{Seq: 0}))
+	assert.False(t, c.contains(wire.RequestKey{Seq: 0}))
 
 	// A reply bigger than the whole cache is not kept, and evicts nothing.
-	assert.Equal(t, 1, c.put(RequestKey{Seq: 99}, KindReply, [][]byte{make([]byte, 4*one)}, t0))
-	assert.False(t, c.contains(RequestKey{Seq: 99}))
+	assert.Equal(t, 1, c.put(wire.RequestKey{Seq: 99}, wire.KindReply, [][]byte{make([]byte, 4*one)}, t0))
+	assert.False(t, c.contains(wire.RequestKey{Seq: 99}))
 	assert.Equal(t, 3, c.len())
 }
 
 func TestReplyCacheReplaceAndExpiryOrder(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	c := newReplyCache(10*time.Second, 100, 1<<20)
-	a, b := RequestKey{Seq: 1}, RequestKey{Seq: 2}
-	c.put(a, KindError, body("timeout"), t0)
-	c.put(b, KindReply, body("b"), t0.Add(time.Second))
+	a, b := wire.RequestKey{Seq: 1}, wire.RequestKey{Seq: 2}
+	c.put(a, wire.KindError, body("timeout"), t0)
+	c.put(b, wire.KindReply, body("b"), t0.Add(time.Second))
 	// Replacing a (a late result) moves it to the back with a new window.
-	c.put(a, KindReply, body("late"), t0.Add(5*time.Second))
+	c.put(a, wire.KindReply, body("late"), t0.Add(5*time.Second))
 	c.expire(t0.Add(11 * time.Second))
 	assert.False(t, c.contains(b))
 	e, ok := c.get(a, t0.Add(11*time.Second))
@@ -79,7 +81,7 @@ func TestReplyCacheDisabled(t *testing.T) {
 	for _, c := range []*replyCache{
 		newReplyCache(0, 10, 10<<10), newReplyCache(time.Second, 0, 10<<10), newReplyCache(time.Second, 10, 0),
 	} {
-		assert.Zero(t, c.put(RequestKey{Seq: 1}, KindReply, body("x"), time.Now()))
+		assert.Zero(t, c.put(wire.RequestKey{Seq: 1}, wire.KindReply, body("x"), time.Now()))
 		assert.Zero(t, c.len())
 	}
 }
@@ -88,18 +90,19 @@ func TestReplyCacheStaysBounded(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	c := newReplyCache(time.Hour, 1000, 64<<10)
 	for i := range 100000 {
-		c.put(RequestKey{Client: uint64(i % 7), Seq: uint64(i)}, KindReply, body(fmt.Sprint(i)), t0.Add(time.Duration(i)))
+		c.put(wire.RequestKey{Client: uint64(i % 7), Seq: uint64(i)}, wire.KindReply, body(fmt.Sprint(i)), t0.Add(time.Duration(i)))
 		if c.len() > 1000 || c.size() > 64<<10 {
 			t.Fatalf("cache over its bounds after %d puts: %d entries, %d bytes", i, c.len(), c.size())
 		}
 	}
 	// The list and the map agree.
 	n := 0
-	for e := c.head; e != nil; e = e.next {
+	for e := range c.order.All() {
 		n++
 		assert.Same(t, e, c.entries[e.key])
 	}
 	assert.Equal(t, c.len(), n)
+	assert.Equal(t, c.len(), c.order.Len())
 }
 
 // TestReplyCacheAccountingMatchesHeap checks that the bytes the cache
@@ -128,7 +131,7 @@ func TestReplyCacheAccountingMatchesHeap(t *testing.T) {
 			c := newReplyCache(time.Hour, n, 1<<40)
 			t0 := time.Now()
 			for i, b := range bodies {
-				c.put(RequestKey{Client: 1, Seq: uint64(i)}, KindReply, b, t0)
+				c.put(wire.RequestKey{Client: 1, Seq: uint64(i)}, wire.KindReply, b, t0)
 			}
 			runtime.GC()
 			runtime.ReadMemStats(&after)

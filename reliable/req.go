@@ -1,12 +1,9 @@
 package reliable
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"net"
 	"syscall"
-	"time"
 
 	"github.com/zmqguard/zmqguard/zmq"
 )
@@ -37,62 +34,24 @@ type ReqSocket struct {
 	resets   int
 }
 
-type reqConfig struct {
-	zctx    *zmq.Context
-	timeout time.Duration
-}
-
-// ReqOption configures a ReqSocket.
-type ReqOption func(*reqConfig) error
-
-// WithContext creates the socket in zctx instead of the default context.
-func WithContext(zctx *zmq.Context) ReqOption {
-	return func(c *reqConfig) error {
-		if zctx == nil {
-			return optionError("WithContext", "nil context")
-		}
-		c.zctx = zctx
-		return nil
+// NewReqSocket creates a self-healing REQ socket in zctx. Replace
+// `zctx.NewSocket(zmq.REQ)` with `reliable.NewReqSocket(zctx)` and a
+// program stops hanging. Its send and receive timeouts start at
+// DefaultReqTimeout; change them with SetSndtimeo and SetRcvtimeo (-1 waits
+// forever, which brings the hang back).
+func NewReqSocket(zctx *zmq.Context) (*ReqSocket, error) {
+	if zctx == nil {
+		return nil, &zmq.OptionError{Option: "NewReqSocket", Reason: "nil context"}
 	}
-}
-
-// WithReqTimeout sets the initial send and receive timeout
-// (DefaultReqTimeout); -1 waits forever, which brings the hang back.
-func WithReqTimeout(d time.Duration) ReqOption {
-	return func(c *reqConfig) error {
-		if d < 0 && d != -1 {
-			return optionError("WithReqTimeout", fmt.Sprintf("%v is negative and not -1", d))
-		}
-		c.timeout = d
-		return nil
-	}
-}
-
-// NewReqSocket creates a self-healing REQ socket, by default in the default
-// context like zmq.NewSocket. Replace `zmq.NewSocket(zmq.REQ)` with
-// `reliable.NewReqSocket()` and a program stops hanging.
-func NewReqSocket(opts ...ReqOption) (*ReqSocket, error) {
-	cfg := reqConfig{timeout: DefaultReqTimeout}
-	for _, o := range opts {
-		if err := o(&cfg); err != nil {
-			return nil, err
-		}
-	}
-	var s *zmq.Socket
-	var err error
-	if cfg.zctx != nil {
-		s, err = cfg.zctx.NewSocket(zmq.REQ)
-	} else {
-		s, err = zmq.NewSocket(zmq.REQ)
-	}
+	s, err := zctx.NewSocket(zmq.REQ)
 	if err != nil {
 		return nil, err
 	}
 	for _, f := range []func() error{
 		func() error { return s.SetLinger(0) },
 		func() error { return s.SetImmediate(true) },
-		func() error { return s.SetRcvtimeo(cfg.timeout) },
-		func() error { return s.SetSndtimeo(cfg.timeout) },
+		func() error { return s.SetRcvtimeo(DefaultReqTimeout) },
+		func() error { return s.SetSndtimeo(DefaultReqTimeout) },
 	} {
 		if err := f(); err != nil {
 			s.Close()
@@ -190,16 +149,6 @@ func (r *ReqSocket) SendMessageDontwait(parts ...interface{}) (int, error) {
 	return n, err
 }
 
-// SendMessageContext is SendMessage bounded by ctx.
-func (r *ReqSocket) SendMessageContext(ctx context.Context, parts ...interface{}) (int, error) {
-	if err := r.beforeSend(); err != nil {
-		return -1, err
-	}
-	n, err := r.Socket.SendMessageContext(ctx, parts...)
-	r.afterSend(0, err)
-	return n, err
-}
-
 // Recv receives a frame; on failure the socket repairs itself.
 func (r *ReqSocket) Recv(flags zmq.Flag) (string, error) {
 	b, err := r.RecvBytes(flags)
@@ -227,59 +176,4 @@ func (r *ReqSocket) RecvMessage(flags zmq.Flag) ([]string, error) {
 func (r *ReqSocket) RecvMessageBytes(flags zmq.Flag) ([][]byte, error) {
 	m, err := r.Socket.RecvMessageBytes(flags)
 	return m, r.afterRecv(flags, true, err)
-}
-
-// RecvMessageBytesContext receives a reply bounded by ctx; on failure the
-// socket repairs itself.
-func (r *ReqSocket) RecvMessageBytesContext(ctx context.Context, flags zmq.Flag) ([][]byte, error) {
-	m, err := r.Socket.RecvMessageBytesContext(ctx, flags)
-	return m, r.afterRecv(flags, true, err)
-}
-
-// RecvContext receives a frame bounded by ctx; on failure the socket
-// repairs itself.
-func (r *ReqSocket) RecvContext(ctx context.Context, flags zmq.Flag) (string, error) {
-	b, err := r.RecvBytesContext(ctx, flags)
-	return string(b), err
-}
-
-// RecvBytesContext receives a frame bounded by ctx; on failure the socket
-// repairs itself.
-func (r *ReqSocket) RecvBytesContext(ctx context.Context, flags zmq.Flag) ([]byte, error) {
-	b, err := r.Socket.RecvBytesContext(ctx, flags)
-	last := true
-	if err == nil {
-		more, merr := r.Socket.GetRcvmore()
-		last = merr != nil || !more
-	}
-	return b, r.afterRecv(flags, last, err)
-}
-
-// RecvMessageContext receives a reply bounded by ctx; on failure the
-// socket repairs itself.
-func (r *ReqSocket) RecvMessageContext(ctx context.Context, flags zmq.Flag) ([]string, error) {
-	m, err := r.Socket.RecvMessageContext(ctx, flags)
-	return m, r.afterRecv(flags, true, err)
-}
-
-// SendContext sends a frame bounded by ctx, repairing the socket first if
-// needed.
-func (r *ReqSocket) SendContext(ctx context.Context, data string, flags zmq.Flag) (int, error) {
-	if err := r.beforeSend(); err != nil {
-		return -1, err
-	}
-	n, err := r.Socket.SendContext(ctx, data, flags)
-	r.afterSend(flags, err)
-	return n, err
-}
-
-// SendBytesContext sends a frame bounded by ctx, repairing the socket
-// first if needed.
-func (r *ReqSocket) SendBytesContext(ctx context.Context, data []byte, flags zmq.Flag) (int, error) {
-	if err := r.beforeSend(); err != nil {
-		return -1, err
-	}
-	n, err := r.Socket.SendBytesContext(ctx, data, flags)
-	r.afterSend(flags, err)
-	return n, err
 }

@@ -25,8 +25,10 @@ import (
 
 func newReq(t *testing.T, zctx *zmq.Context, timeout time.Duration) *reliable.ReqSocket {
 	t.Helper()
-	r, err := reliable.NewReqSocket(reliable.WithContext(zctx), reliable.WithReqTimeout(timeout))
+	r, err := reliable.NewReqSocket(zctx)
 	require.NoError(t, err)
+	require.NoError(t, r.SetRcvtimeo(timeout))
+	require.NoError(t, r.SetSndtimeo(timeout))
 	t.Cleanup(func() { r.Close() })
 	return r
 }
@@ -210,7 +212,7 @@ func waitParkedIn(t *testing.T, fn string) {
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); runtime.Gosched() {
 		n := runtime.Stack(buf, true)
 		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
-			if strings.Contains(g, fn) && strings.Contains(g, "zmq.(*waiter).wait") {
+			if strings.Contains(g, fn) && strings.Contains(g, "engine.(*waiter).wait") {
 				return
 			}
 		}

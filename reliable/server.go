@@ -6,26 +6,42 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/zmqguard/zmqguard/internal/option"
+	"github.com/zmqguard/zmqguard/reliable/wire"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
 // Handler serves one request: req holds the body frames (the envelope and
 // request id are the server's business). It returns the reply's body
-// frames, or an error that the client receives as an error reply: a
-// *RemoteError's Code and Message are sent as they are (an empty Code
-// becomes CodeHandler), any other error as CodeHandler with its text. A
-// nil or empty reply is sent as one empty frame. ctx ends at the request's
-// deadline (WithHandlerTimeout) and when the server is closed;
-// RequestInfoFromContext tells who asked.
+// frames, or an error that the client receives as an error reply
+// (docs/PROTOCOL.md section 5.1, a *RemoteError on a reliable.Client):
 //
-// Handlers run concurrently (see WithConcurrency) and may panic: the panic
-// is recovered and answered with CodePanic.
+//   - an error that has a method ReplyError() (code, message string) in
+//     its chain (errors.As), such as *RemoteError, is answered with the
+//     code and message it returns (wire.CodeHandler for an empty code):
+//     this is how a handler chooses its error reply, as a grpc-go handler
+//     does with an error that has a GRPCStatus method;
+//   - an error matching context.DeadlineExceeded returned once ctx's
+//     deadline has passed (the handler gave up at its deadline) is
+//     answered with wire.CodeTimeout;
+//   - any other error is answered with wire.CodeHandler and its text.
+//
+// A nil or empty reply is sent as one empty frame. ctx ends at the
+// request's deadline (WithHandlerTimeout) and when the server stops; RequestInfoFromContext
+// tells who asked.
+//
+// Handlers run concurrently (see WithConcurrency), each on a goroutine of
+// its own. A handler that panics or calls runtime.Goexit is answered with
+// wire.CodePanic (the panic value and stack are reported to the server's
+// event hook, not sent). The same rules hold for a Handler served by a
+// Paranoid Pirate worker (package reliable/ppp).
 type Handler func(ctx context.Context, req [][]byte) ([][]byte, error)
 
 var (
 	// ErrServerClosed is returned by Serve once Shutdown or Close stopped
-	// it, and by Serve on a server that has already stopped.
-	ErrServerClosed = errors.New("reliable: server closed")
+	// it, and by Serve on a server that has already stopped. It matches
+	// net.ErrClosed.
+	ErrServerClosed error = &closedError{"reliable: server closed"}
 	// ErrServing is returned by a second call to Serve.
 	ErrServing = errors.New("reliable: server already serving")
 	// ErrSocketType is returned by NewServer for a socket that is neither
@@ -34,8 +50,9 @@ var (
 )
 
 // Server answers requests on a ROUTER or REP socket, exactly once each:
-// a handler's reply, or an error reply when the handler fails, panics or
-// overruns its deadline, or when the request is malformed. It runs a
+// a handler's reply, or an error reply when the handler fails, panics,
+// exits its goroutine or overruns its deadline, or when the request is
+// malformed. It runs a
 // bounded number of handlers at once and suppresses retried requests of
 // protocol-aware clients (docs/PROTOCOL.md): a retry is answered with the
 // first execution's reply instead of running the handler again.
@@ -44,7 +61,8 @@ var (
 // works. On a REP socket the server is serial (one request at a time,
 // whatever WithConcurrency says) and cannot suppress duplicates or flag
 // error replies in the ID frame, because REP hides the envelope: error
-// replies are sent in the plain form [PlainErrorMarker, code, message].
+// replies are sent in the plain form [wire.PlainErrorMarker, code,
+// message].
 //
 // The server owns its socket from construction on and closes it when it
 // stops. It sets these options on it: ZMQ_MAXMSGSIZE (WithMaxMessageSize),
@@ -100,10 +118,8 @@ func NewServer(sock *zmq.Socket, h Handler, opts ...ServerOption) (*Server, erro
 		return nil, errors.New("reliable: NewServer needs a socket and a handler")
 	}
 	cfg := defaultServerConfig()
-	for _, o := range opts {
-		if err := o(&cfg); err != nil {
-			return nil, err
-		}
+	if err := option.Apply(&cfg, opts); err != nil {
+		return nil, err
 	}
 	typ := sock.Type()
 	if typ != zmq.ROUTER && typ != zmq.REP {
@@ -214,7 +230,7 @@ func (s *Server) Serve(ctx context.Context) error {
 }
 
 // Shutdown stops the server gracefully: requests that arrive from now on
-// are answered with CodeShutdown (a reliable.Client retries them on
+// are answered with wire.CodeShutdown (a reliable.Client retries them on
 // another endpoint), retries of running or cached requests are still
 // answered, running handlers finish and their replies are sent, then the
 // socket is closed (unsent replies get the socket's LINGER to leave) and
@@ -317,7 +333,7 @@ func (s *Server) unregister() {
 // RequestInfo describes the request a handler is serving.
 type RequestInfo struct {
 	// ID is the request's id; zero for a plain request.
-	ID RequestID
+	ID wire.RequestID
 	// Plain is true for a request without an ID frame (a plain REQ peer,
 	// or any request on a REP server).
 	Plain bool

@@ -13,6 +13,8 @@ import (
 
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
 	"github.com/zmqguard/zmqguard/reliable"
+	"github.com/zmqguard/zmqguard/reliable/wire"
+	"github.com/zmqguard/zmqguard/timeout"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -64,7 +66,7 @@ func TestServerDuplicateWhileRunningIsJoined(t *testing.T) {
 
 		r := p.mustRecv(5 * time.Second)
 		assert.Equal(t, p.id(1, 3), r.id, "the newest attempt is answered")
-		assert.Equal(t, reliable.KindReply, r.kind)
+		assert.Equal(t, wire.KindReply, r.kind)
 		assert.Equal(t, []string{"block#1"}, r.body)
 		expectNoReply(t, p, 100*time.Millisecond)
 		assert.Equal(t, 1, execs.get("block"), "executed once")
@@ -89,18 +91,18 @@ func TestServerDuplicateAfterCompletionFromCache(t *testing.T) {
 		p.send(1, attempt, "work")
 		r = p.mustRecv(5 * time.Second)
 		assert.Equal(t, p.id(1, attempt), r.id, "the reply carries the retry's attempt number")
-		assert.Equal(t, reliable.KindReply, r.kind)
+		assert.Equal(t, wire.KindReply, r.kind)
 		assert.Equal(t, []string{"work#1"}, r.body, "the first execution's reply")
 	}
 	assert.Equal(t, 1, execs.get("work"))
 
 	// Error replies are results too: a retry does not run the handler again.
 	r = p.call(2, "error")
-	assert.Equal(t, reliable.KindError, r.kind)
+	assert.Equal(t, wire.KindError, r.kind)
 	p.send(2, 2, "error")
 	r = p.mustRecv(5 * time.Second)
-	assert.Equal(t, reliable.KindError, r.kind)
-	assert.Equal(t, []string{reliable.CodeHandler, "failed once"}, r.body)
+	assert.Equal(t, wire.KindError, r.kind)
+	assert.Equal(t, []string{wire.CodeHandler, "failed once"}, r.body)
 	assert.Equal(t, 1, execs.get("error"))
 
 	// Another client's request with the same sequence number is its own.
@@ -211,9 +213,9 @@ func TestServerPlainRequestsAreNotDeduplicated(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for i := 1; i <= 2; i++ {
-		_, err := req.SendMessageContext(ctx, "same")
+		err := timeout.SendMessage(ctx, req, "same")
 		require.NoError(t, err)
-		msg, err := req.RecvMessageContext(ctx, 0)
+		msg, err := timeout.RecvMessage(ctx, req)
 		require.NoError(t, err)
 		assert.Equal(t, []string{fmt.Sprintf("same#%d", i)}, msg)
 	}

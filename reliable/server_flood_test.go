@@ -13,6 +13,7 @@ import (
 
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
 	"github.com/zmqguard/zmqguard/reliable"
+	"github.com/zmqguard/zmqguard/reliable/wire"
 )
 
 // TestServerFlood sends 100k requests from fast clients (DEALERs with
@@ -77,7 +78,7 @@ func flood(t *testing.T, opts ...reliable.ServerOption) {
 					errs <- fmt.Errorf("client %d: %d replies, then %w", c, received, err)
 					return
 				}
-				if r.kind != reliable.KindReply || got[r.id.Seq] {
+				if r.kind != wire.KindReply || got[r.id.Seq] {
 					errs <- fmt.Errorf("client %d: bad or repeated reply %+v", c, r)
 					return
 				}

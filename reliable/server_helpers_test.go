@@ -15,6 +15,8 @@ import (
 
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
 	"github.com/zmqguard/zmqguard/reliable"
+	"github.com/zmqguard/zmqguard/reliable/wire"
+	"github.com/zmqguard/zmqguard/timeout"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -91,26 +93,26 @@ func newPeer(t testing.TB, zctx *zmq.Context, addr string) *peer {
 	return &peer{t: t, sock: s, client: rand.Uint64()}
 }
 
-func (p *peer) id(seq uint64, attempt uint32) reliable.RequestID {
-	return reliable.RequestID{Client: p.client, Seq: seq, Attempt: attempt}
+func (p *peer) id(seq uint64, attempt uint32) wire.RequestID {
+	return wire.RequestID{Client: p.client, Seq: seq, Attempt: attempt}
 }
 
 // send sends one attempt of request seq.
 func (p *peer) send(seq uint64, attempt uint32, body ...string) {
 	p.t.Helper()
-	id := p.id(seq, attempt).AppendFrame(nil, reliable.KindRequest)
+	id := p.id(seq, attempt).AppendFrame(nil, wire.KindRequest)
 	msg := []interface{}{id, ""}
 	for _, b := range body {
 		msg = append(msg, b)
 	}
-	_, err := p.sock.SendMessageContext(context.Background(), msg...)
+	err := timeout.SendMessage(context.Background(), p.sock, msg...)
 	require.NoError(p.t, err)
 }
 
 // reply is what a peer received.
 type reply struct {
-	id   reliable.RequestID
-	kind reliable.Kind
+	id   wire.RequestID
+	kind wire.Kind
 	body []string
 }
 
@@ -118,14 +120,14 @@ type reply struct {
 func (p *peer) recv(d time.Duration) (reply, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	msg, err := p.sock.RecvMessageContext(ctx, 0)
+	msg, err := timeout.RecvMessage(ctx, p.sock)
 	if err != nil {
 		return reply{}, err
 	}
 	if len(msg) < 2 || msg[1] != "" {
 		return reply{}, errors.New("reply without ID frame and delimiter: " + strconv.Quote(strings.Join(msg, "|")))
 	}
-	id, kind, err := reliable.ParseIDFrame([]byte(msg[0]))
+	id, kind, err := wire.ParseIDFrame([]byte(msg[0]))
 	if err != nil {
 		return reply{}, err
 	}

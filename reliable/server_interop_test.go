@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
-	"github.com/zmqguard/zmqguard/reliable"
+	"github.com/zmqguard/zmqguard/reliable/wire"
 )
 
 // interopHandler answers "fail" with an error, "panic" with a panic and
@@ -37,8 +37,8 @@ var plainCases = []struct {
 }{
 	{[]string{"hello"}, []string{"HELLO"}},
 	{[]string{"two", "frames"}, []string{"TWO", "FRAMES"}},
-	{[]string{"fail"}, []string{reliable.PlainErrorMarker, reliable.CodeHandler, "it failed"}},
-	{[]string{"panic"}, []string{reliable.PlainErrorMarker, reliable.CodePanic, "handler panicked"}},
+	{[]string{"fail"}, []string{wire.PlainErrorMarker, wire.CodeHandler, "it failed"}},
+	{[]string{"panic"}, []string{wire.PlainErrorMarker, wire.CodePanic, "handler panicked"}},
 	{[]string{""}, []string{""}},
 }
 

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"syscall"
 	"time"
 
+	"github.com/zmqguard/zmqguard/internal/handler"
+	"github.com/zmqguard/zmqguard/internal/list"
+	"github.com/zmqguard/zmqguard/reliable/wire"
+	"github.com/zmqguard/zmqguard/timeout"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -17,7 +20,7 @@ const readBatch = 256
 
 // serverCall is one execution of the handler.
 type serverCall struct {
-	in       inbound
+	in       wire.Request
 	ctx      context.Context
 	cancel   context.CancelFunc
 	start    time.Time
@@ -25,18 +28,14 @@ type serverCall struct {
 
 	// Written by the handler goroutine before Server.finished, read by the
 	// loop after it (the server's mutex orders them).
-	reply    [][]byte
-	err      error
-	returned bool
-	panicked bool
-	panicVal any
-	stack    []byte
+	out handler.Outcome
 
 	// Owned by the loop.
-	timedOut   bool
-	listed     bool
-	prev, next *serverCall // deadline order
+	timedOut bool
+	links    list.Links[serverCall] // on serverLoop.deadlines while listed
 }
+
+func callLinks(c *serverCall) *list.Links[serverCall] { return &c.links }
 
 // serverLoop is the serve loop: the one goroutine that uses the socket.
 // It reads requests while a handler slot is free, starts handlers, sends
@@ -57,10 +56,10 @@ type serverLoop struct {
 	shutdown bool // Shutdown seen
 	fatal    error
 
-	inflight   map[RequestKey]*serverCall
-	head, tail *serverCall // running calls with a deadline, oldest first
-	cache      *replyCache
-	done       []*serverCall
+	inflight  map[wire.RequestKey]*serverCall
+	deadlines *list.List[serverCall] // running calls with a deadline, oldest first
+	cache     *replyCache
+	done      []*serverCall
 
 	waitCtx    context.Context
 	waitCancel context.CancelFunc
@@ -70,8 +69,9 @@ type serverLoop struct {
 func newServerLoop(s *Server, ctx context.Context) *serverLoop {
 	return &serverLoop{
 		s: s, ctx: ctx, sock: s.sock, max: s.cfg.concurrency,
-		inflight: make(map[RequestKey]*serverCall),
-		cache:    newReplyCache(s.cfg.dedupeWindow, s.cfg.cacheEntries, s.cfg.cacheBytes),
+		inflight:  make(map[wire.RequestKey]*serverCall),
+		deadlines: list.New(callLinks),
+		cache:     newReplyCache(s.cfg.dedupeWindow, s.cfg.cacheEntries, s.cfg.cacheBytes),
 	}
 }
 
@@ -176,11 +176,11 @@ func (l *serverLoop) sleep() error {
 	}
 	defer l.s.unregister()
 	var deadline time.Time
-	if l.head != nil {
-		deadline = l.head.deadline
+	if c := l.deadlines.Front(); c != nil {
+		deadline = c.deadline
 	}
 	if l.canRead() {
-		_, err := l.sock.WaitUntil(l.waitCtx, deadline, zmq.POLLIN)
+		_, err := timeout.WaitUntil(l.waitCtx, l.sock, deadline, zmq.POLLIN)
 		var te *zmq.TimeoutError
 		if err != nil && !errors.As(err, &te) {
 			return err
@@ -207,71 +207,73 @@ func (l *serverLoop) sleep() error {
 func (l *serverLoop) handle(msg [][]byte) {
 	ctr := &l.s.ctr
 	ctr.requests.Add(1)
-	var in inbound
+	var in wire.Request
 	if l.s.rep {
 		// REP strips the envelope and discards malformed requests itself.
-		in = inbound{body: msg}
+		in = wire.Request{Body: msg}
 		l.repBusy = true
 	} else {
 		var ok bool
-		if in, ok = parseRouterMessage(msg); !ok {
+		if in, ok = wire.ParseRouterMessage(msg); !ok {
 			ctr.malformedDropped.Add(1)
-			l.emit(ServerEvent{Kind: ServerEventMalformed, Message: in.bad})
+			l.emit(ServerEvent{Kind: ServerEventMalformed, Message: in.Malformed})
 			return
 		}
 	}
-	if in.bad != "" {
+	if in.Malformed != "" {
 		ctr.malformed.Add(1)
-		l.emit(ServerEvent{Kind: ServerEventMalformed, ID: in.id, Code: CodeMalformed, Message: in.bad})
-		l.send(in.env, in.idForm, KindError, errorBody(CodeMalformed, in.bad))
+		l.emit(ServerEvent{Kind: ServerEventMalformed, ID: in.ID, Code: wire.CodeMalformed, Message: in.Malformed})
+		l.send(in.Envelope, in.IDForm, wire.KindError, wire.EncodeErrorBody(wire.CodeMalformed, in.Malformed))
 		return
 	}
-	if in.proto {
-		key := in.id.Key()
+	if in.Correlated {
+		key := in.ID.Key()
 		if c := l.inflight[key]; c != nil {
 			// Answer the newest attempt when the request finishes: the
 			// client waits for that one (and may have reconnected).
-			c.in.env, c.in.id = in.env, in.id
+			c.in.Envelope, c.in.ID = in.Envelope, in.ID
 			ctr.dupInFlight.Add(1)
 			ctr.superseded.Add(1)
-			l.emit(ServerEvent{Kind: ServerEventDuplicate, ID: in.id, Message: "joined to the running request"})
+			l.emit(ServerEvent{Kind: ServerEventDuplicate, ID: in.ID, Message: "joined to the running request"})
 			return
 		}
 		if e, ok := l.cache.get(key, time.Now()); ok {
 			ctr.dupCached.Add(1)
 			l.cacheGauges()
-			l.emit(ServerEvent{Kind: ServerEventDuplicate, ID: in.id, Message: "answered from the reply cache"})
-			l.send(in.env, true, e.kind, e.body)
+			l.emit(ServerEvent{Kind: ServerEventDuplicate, ID: in.ID, Message: "answered from the reply cache"})
+			l.send(in.Envelope, true, e.kind, e.body)
 			return
 		}
 	}
 	if l.shutdown {
 		ctr.refused.Add(1)
-		l.emit(ServerEvent{Kind: ServerEventRefused, ID: in.id, Code: CodeShutdown})
-		l.send(in.env, in.idForm, KindError, errorBody(CodeShutdown, "server is shutting down"))
+		l.emit(ServerEvent{Kind: ServerEventRefused, ID: in.ID, Code: wire.CodeShutdown})
+		l.send(in.Envelope, in.IDForm, wire.KindError, wire.EncodeErrorBody(wire.CodeShutdown, "server is shutting down"))
 		return
 	}
 	l.start(in)
 }
 
 // start runs the handler for in in a new goroutine.
-func (l *serverLoop) start(in inbound) {
+func (l *serverLoop) start(in wire.Request) {
 	now := time.Now()
 	c := &serverCall{in: in, start: now}
-	info := RequestInfo{ID: in.id, Plain: !in.proto}
-	if len(in.env) > 0 {
-		info.RoutingID = in.env[0]
+	info := RequestInfo{ID: in.ID, Plain: !in.Correlated}
+	if len(in.Envelope) > 0 {
+		info.RoutingID = in.Envelope[0]
 	}
 	base := context.WithValue(l.ctx, requestInfoKey{}, info)
 	if t := l.s.cfg.handlerTimeout; t > 0 {
 		c.deadline = now.Add(t)
 		c.ctx, c.cancel = context.WithDeadline(base, c.deadline)
-		l.link(c)
+		// Every call gets the same timeout, so appending keeps the list
+		// in deadline order.
+		l.deadlines.PushBack(c)
 	} else {
 		c.ctx, c.cancel = context.WithCancel(base)
 	}
-	if in.proto {
-		l.inflight[in.id.Key()] = c
+	if in.Correlated {
+		l.inflight[in.ID.Key()] = c
 	}
 	l.running++
 	l.s.ctr.executed.Add(1)
@@ -280,18 +282,11 @@ func (l *serverLoop) start(in inbound) {
 }
 
 // runHandler calls the handler and hands the outcome to the loop, whether
-// the handler returns, panics or exits its goroutine.
+// the handler returns, panics or exits its goroutine (handler.Run stores
+// the outcome before a Goexit goes on, and this deferred call runs next).
 func (s *Server) runHandler(c *serverCall) {
-	defer func() {
-		if !c.returned {
-			if r := recover(); r != nil {
-				c.panicked, c.panicVal, c.stack = true, r, debug.Stack()
-			}
-		}
-		s.finished(c)
-	}()
-	c.reply, c.err = s.handler(c.ctx, c.in.body)
-	c.returned = true
+	defer s.finished(c)
+	handler.Run(c.ctx, s.handler, c.in.Body, &c.out)
 }
 
 // finish sends a returned call's reply, or caches a late one.
@@ -300,7 +295,7 @@ func (l *serverLoop) finish(c *serverCall) {
 	l.running--
 	ctr.inFlight.Store(int64(l.running))
 	c.cancel()
-	l.unlink(c)
+	l.deadlines.Remove(c)
 	kind, body, ev := l.outcome(c)
 	if c.timedOut {
 		l.overrun--
@@ -310,82 +305,71 @@ func (l *serverLoop) finish(c *serverCall) {
 		l.emit(ev)
 		// The client already has its timeout reply; a retry gets the
 		// real result instead of the timeout, if the entry is still there.
-		if c.in.proto && l.cache.contains(c.in.id.Key()) {
-			l.cachePut(c.in.id.Key(), kind, body)
+		if c.in.Correlated && l.cache.contains(c.in.ID.Key()) {
+			l.cachePut(c.in.ID.Key(), kind, body)
 		}
 		return
 	}
 	if ev.Kind != 0 {
 		l.emit(ev)
 	}
-	if c.in.proto {
-		delete(l.inflight, c.in.id.Key())
-		l.cachePut(c.in.id.Key(), kind, body)
+	if c.in.Correlated {
+		delete(l.inflight, c.in.ID.Key())
+		l.cachePut(c.in.ID.Key(), kind, body)
 	}
-	l.send(c.in.env, c.in.idForm, kind, body)
+	l.send(c.in.Envelope, c.in.IDForm, kind, body)
 }
 
-// outcome turns a returned call into a reply, counting panics, and the
-// event to report (Kind 0: none).
-func (l *serverLoop) outcome(c *serverCall) (Kind, [][]byte, ServerEvent) {
-	ev := ServerEvent{ID: c.in.id, Elapsed: time.Since(c.start)}
-	switch {
-	case c.panicked:
+// outcome turns a returned call into a reply, counting panics and
+// timeouts, and the event to report (Kind 0: none).
+func (l *serverLoop) outcome(c *serverCall) (wire.Kind, [][]byte, ServerEvent) {
+	o := &c.out
+	ev := ServerEvent{ID: c.in.ID, Elapsed: time.Since(c.start), Code: o.Code, Err: o.Err}
+	switch o.Ending {
+	case handler.Replied:
+		return wire.KindReply, o.Reply, ev
+	case handler.Panicked:
 		l.s.ctr.panics.Add(1)
-		ev.Kind, ev.Code, ev.Panic, ev.Stack = ServerEventPanic, CodePanic, c.panicVal, c.stack
-		ev.Message = fmt.Sprint(c.panicVal)
-		return KindError, errorBody(CodePanic, "handler panicked"), ev
-	case !c.returned:
+		ev.Kind, ev.Panic, ev.Stack, ev.Message = ServerEventPanic, o.Panic, o.Stack, fmt.Sprint(o.Panic)
+	case handler.Exited:
 		l.s.ctr.panics.Add(1)
-		ev.Kind, ev.Code, ev.Message = ServerEventPanic, CodePanic, "handler exited its goroutine (runtime.Goexit)"
-		return KindError, errorBody(CodePanic, "handler exited without returning"), ev
-	case c.err != nil:
-		ev.Kind, ev.Err, ev.Message = ServerEventHandlerError, c.err, c.err.Error()
-		var re *RemoteError
-		switch {
-		case errors.As(c.err, &re):
-			ev.Code = re.Code
-			if ev.Code == "" {
-				ev.Code = CodeHandler
-			}
-			return KindError, errorBody(ev.Code, re.Message), ev
-		case errors.Is(c.err, context.DeadlineExceeded) && !c.deadline.IsZero() && !time.Now().Before(c.deadline):
-			// The handler gave up at its deadline (before the loop
-			// noticed it, unless the call was already answered).
-			if !c.timedOut {
-				l.s.ctr.timeouts.Add(1)
-			}
-			ev.Kind, ev.Code = ServerEventTimeout, CodeTimeout
-			return KindError, l.timeoutBody(), ev
+		ev.Kind, ev.Message = ServerEventPanic, "handler exited its goroutine (runtime.Goexit)"
+	case handler.TimedOut:
+		// The handler gave up at its deadline (before the loop noticed
+		// it, unless the call was already answered).
+		if !c.timedOut {
+			l.s.ctr.timeouts.Add(1)
 		}
-		ev.Code = CodeHandler
-		return KindError, errorBody(CodeHandler, c.err.Error()), ev
+		ev.Kind, ev.Message = ServerEventTimeout, o.Err.Error()
+		return wire.KindError, l.timeoutBody(), ev
+	default: // handler.Failed
+		ev.Kind, ev.Message = ServerEventHandlerError, o.Err.Error()
 	}
-	return KindReply, nonEmpty(c.reply), ev
+	return wire.KindError, wire.EncodeErrorBody(o.Code, o.Message), ev
 }
 
 func (l *serverLoop) timeoutBody() [][]byte {
-	return errorBody(CodeTimeout, fmt.Sprintf("handler overran its %v deadline", l.s.cfg.handlerTimeout))
+	return wire.EncodeErrorBody(wire.CodeTimeout, fmt.Sprintf("handler overran its %v deadline", l.s.cfg.handlerTimeout))
 }
 
 // expire answers the calls whose deadline has passed with CodeTimeout.
 // Their handlers keep their slots until they return.
 func (l *serverLoop) expire(now time.Time) bool {
 	fired := false
-	for c := l.head; c != nil && !now.Before(c.deadline); c = l.head {
+	for c := l.deadlines.Front(); c != nil && !now.Before(c.deadline); c = l.deadlines.Front() {
 		fired = true
-		l.unlink(c)
+		l.deadlines.Remove(c)
 		c.timedOut = true
 		l.overrun++
 		l.s.ctr.overrunning.Store(int64(l.overrun))
 		l.s.ctr.timeouts.Add(1)
 		body := l.timeoutBody()
-		l.emit(ServerEvent{Kind: ServerEventTimeout, ID: c.in.id, Code: CodeTimeout, Elapsed: now.Sub(c.start)})
-		if c.in.proto {
-			delete(l.inflight, c.in.id.Key())
-			l.cachePut(c.in.id.Key(), KindError, body)
+		l.emit(ServerEvent{Kind: ServerEventTimeout, ID: c.in.ID, Code: wire.CodeTimeout, Elapsed: now.Sub(c.start)})
+		if c.in.Correlated {
+			delete(l.inflight, c.in.ID.Key())
+			l.cachePut(c.in.ID.Key(), wire.KindError, body)
 		}
-		l.send(c.in.env, c.in.idForm, KindError, body)
+		l.send(c.in.Envelope, c.in.IDForm, wire.KindError, body)
 	}
 	return fired
 }
@@ -393,15 +377,15 @@ func (l *serverLoop) expire(now time.Time) bool {
 // send sends a reply without blocking. libzmq refuses it only when the
 // peer is gone or its queue is full (ROUTER_MANDATORY); that is counted,
 // and the client's retry will be answered from the cache.
-func (l *serverLoop) send(env [][]byte, idForm bool, kind Kind, body [][]byte) {
+func (l *serverLoop) send(env [][]byte, idForm bool, kind wire.Kind, body [][]byte) {
 	if l.s.rep {
 		l.repBusy = false
 	}
-	frames := replyFrames(env, idForm, kind, body)
+	frames := wire.Reply(env, idForm, kind, body)
 	// Count first, so that a client holding its reply never sees Stats
 	// lagging behind; a refused reply is taken back out.
 	code := ""
-	if kind == KindError && len(body) > 0 {
+	if kind == wire.KindError && len(body) > 0 {
 		code = string(body[0])
 	}
 	l.s.ctr.reply(code, 1)
@@ -417,15 +401,15 @@ func (l *serverLoop) send(env [][]byte, idForm bool, kind Kind, body [][]byte) {
 }
 
 // idOf returns the request id in an envelope, if it ends with one.
-func idOf(env [][]byte, idForm bool) RequestID {
+func idOf(env [][]byte, idForm bool) wire.RequestID {
 	if !idForm || len(env) == 0 {
-		return RequestID{}
+		return wire.RequestID{}
 	}
-	id, _, _ := ParseIDFrame(env[len(env)-1])
+	id, _, _ := wire.ParseIDFrame(env[len(env)-1])
 	return id
 }
 
-func (l *serverLoop) cachePut(key RequestKey, kind Kind, body [][]byte) {
+func (l *serverLoop) cachePut(key wire.RequestKey, kind wire.Kind, body [][]byte) {
 	if n := l.cache.put(key, kind, body, time.Now()); n > 0 {
 		l.s.ctr.evictions.Add(uint64(n))
 		l.emit(ServerEvent{Kind: ServerEventEviction, Count: n})
@@ -436,35 +420,6 @@ func (l *serverLoop) cachePut(key RequestKey, kind Kind, body [][]byte) {
 func (l *serverLoop) cacheGauges() {
 	l.s.ctr.cacheEntries.Store(int64(l.cache.len()))
 	l.s.ctr.cacheBytes.Store(l.cache.size())
-}
-
-// link appends c to the deadline list. Every call gets the same timeout,
-// so appending keeps the list in deadline order.
-func (l *serverLoop) link(c *serverCall) {
-	c.listed, c.prev, c.next = true, l.tail, nil
-	if l.tail != nil {
-		l.tail.next = c
-	} else {
-		l.head = c
-	}
-	l.tail = c
-}
-
-func (l *serverLoop) unlink(c *serverCall) {
-	if !c.listed {
-		return
-	}
-	if c.prev != nil {
-		c.prev.next = c.next
-	} else {
-		l.head = c.next
-	}
-	if c.next != nil {
-		c.next.prev = c.prev
-	} else {
-		l.tail = c.prev
-	}
-	c.listed, c.prev, c.next = false, nil, nil
 }
 
 // emit reports ev to the hook, if any. A panicking hook is ignored.

@@ -11,6 +11,8 @@ import (
 
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
 	"github.com/zmqguard/zmqguard/reliable"
+	"github.com/zmqguard/zmqguard/reliable/wire"
+	"github.com/zmqguard/zmqguard/timeout"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -39,21 +41,21 @@ func TestServerMalformedRequests(t *testing.T) {
 		want [][]byte // the reply, as the DEALER receives it
 	}{
 		{"NoDelimiter", [][]byte{[]byte("just a body")},
-			[][]byte{{}, []byte(reliable.PlainErrorMarker), []byte(reliable.CodeMalformed), []byte("no empty delimiter frame")}},
+			[][]byte{{}, []byte(wire.PlainErrorMarker), []byte(wire.CodeMalformed), []byte("no empty delimiter frame")}},
 		{"NoBodyPlain", [][]byte{{}},
-			[][]byte{{}, []byte(reliable.PlainErrorMarker), []byte(reliable.CodeMalformed), []byte("request has no body frames")}},
+			[][]byte{{}, []byte(wire.PlainErrorMarker), []byte(wire.CodeMalformed), []byte("request has no body frames")}},
 		{"NoBodyWithID", [][]byte{goodID, {}},
-			[][]byte{rawID(1, 'E', 7, 1, 1), {}, []byte(reliable.CodeMalformed), []byte("request has no body frames")}},
+			[][]byte{rawID(1, 'E', 7, 1, 1), {}, []byte(wire.CodeMalformed), []byte("request has no body frames")}},
 		{"IDFrameBadKind", [][]byte{rawID(1, 'X', 7, 2, 1), {}, []byte("body")},
-			[][]byte{rawID(1, 'E', 7, 2, 1), {}, []byte(reliable.CodeMalformed), []byte(`reliable: malformed message: ID frame kind 'X'`)}},
+			[][]byte{rawID(1, 'E', 7, 2, 1), {}, []byte(wire.CodeMalformed), []byte(`reliable: malformed message: ID frame kind 'X'`)}},
 		{"IDFrameReplyKind", [][]byte{rawID(1, 'R', 7, 3, 1), {}, []byte("body")},
-			[][]byte{rawID(1, 'E', 7, 3, 1), {}, []byte(reliable.CodeMalformed), []byte(`reliable: malformed message: ID frame kind 'R' in a request`)}},
+			[][]byte{rawID(1, 'E', 7, 3, 1), {}, []byte(wire.CodeMalformed), []byte(`reliable: malformed message: ID frame kind 'R' in a request`)}},
 		{"IDFrameTruncated", [][]byte{goodID[:10], {}, []byte("body")},
-			[][]byte{goodID[:10], {}, []byte(reliable.PlainErrorMarker), []byte(reliable.CodeMalformed), []byte("reliable: malformed message: ID frame length 10, want 24")}},
+			[][]byte{goodID[:10], {}, []byte(wire.PlainErrorMarker), []byte(wire.CodeMalformed), []byte("reliable: malformed message: ID frame length 10, want 24")}},
 		{"IDFrameUnknownVersion", [][]byte{rawID(9, 'Q', 7, 4, 1), {}, []byte("body")},
-			[][]byte{rawID(9, 'Q', 7, 4, 1), {}, []byte(reliable.PlainErrorMarker), []byte(reliable.CodeMalformed), []byte("reliable: malformed message: ID frame version 9")}},
+			[][]byte{rawID(9, 'Q', 7, 4, 1), {}, []byte(wire.PlainErrorMarker), []byte(wire.CodeMalformed), []byte("reliable: malformed message: ID frame version 9")}},
 		{"EnvelopeTooLong", longEnv,
-			[][]byte{{}, []byte(reliable.PlainErrorMarker), []byte(reliable.CodeMalformed), []byte("envelope of 41 frames")}},
+			[][]byte{{}, []byte(wire.PlainErrorMarker), []byte(wire.CodeMalformed), []byte("envelope of 41 frames")}},
 	}
 	zctx := zmqtest.Context(t)
 	var events []reliable.ServerEvent
@@ -69,20 +71,20 @@ func TestServerMalformedRequests(t *testing.T) {
 			require.NoError(t, d.Connect(s.addr))
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			_, err := d.SendMessageContext(ctx, tc.send)
+			err := timeout.SendMessage(ctx, d, tc.send)
 			require.NoError(t, err)
-			got, err := d.RecvMessageBytesContext(ctx, 0)
+			got, err := timeout.RecvMessageBytes(ctx, d)
 			require.NoError(t, err)
 			assert.Equal(t, tc.want, got)
 			ev := <-evc
 			events = append(events, ev)
 			assert.Equal(t, reliable.ServerEventMalformed, ev.Kind)
-			assert.Equal(t, reliable.CodeMalformed, ev.Code)
+			assert.Equal(t, wire.CodeMalformed, ev.Code)
 		})
 	}
 	st := s.srv.Stats()
 	assert.EqualValues(t, len(cases), st.Malformed)
-	assert.EqualValues(t, len(cases), st.ErrorsByCode[reliable.CodeMalformed])
+	assert.EqualValues(t, len(cases), st.ErrorsByCode[wire.CodeMalformed])
 	assert.Zero(t, st.Executed, "no malformed request reaches the handler")
 	assert.Zero(t, execs.get("body"))
 
@@ -102,9 +104,9 @@ func TestServerPlainEnvelopesPassThrough(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	env := [][]byte{[]byte("hop-1"), {0, 0x80, 0, 0, 0x29}, []byte("ZG")}
-	_, err := d.SendMessageContext(ctx, env, "", "body")
+	err := timeout.SendMessage(ctx, d, env, "", "body")
 	require.NoError(t, err)
-	got, err := d.RecvMessageBytesContext(ctx, 0)
+	got, err := timeout.RecvMessageBytes(ctx, d)
 	require.NoError(t, err)
 	assert.Equal(t, append(env, []byte{}, []byte("BODY")), got)
 }

@@ -50,9 +50,6 @@ const (
 	// HWM/2 messages. Keep it at 4 × the concurrency or more. It bounds
 	// the replies held for a peer that does not read them.
 	DefaultSndHWM = 1000
-	// maxEnvelopeFrames bounds the routing frames before the delimiter.
-	// Longer envelopes are answered as malformed, to the first frame only.
-	maxEnvelopeFrames = 32
 )
 
 // serverConfig is what the options set.
@@ -81,8 +78,8 @@ func defaultServerConfig() serverConfig {
 	}
 }
 
-// ServerOption configures a Server. Invalid values make NewServer and
-// Listen return a *zmq.OptionError.
+// ServerOption configures a Server. Invalid values, and a nil option,
+// make NewServer and Listen return a *zmq.OptionError.
 type ServerOption func(*serverConfig) error
 
 func optionError(name, reason string) error {
@@ -106,7 +103,7 @@ func WithConcurrency(n int) ServerOption {
 
 // WithHandlerTimeout sets each request's deadline (default
 // DefaultHandlerTimeout). At the deadline the handler's ctx is done and
-// the client gets a CodeTimeout error reply at once, whether or not the
+// the client gets a wire.CodeTimeout error reply at once, whether or not the
 // handler returns; a result it returns later is discarded (it still
 // replaces the timeout reply in the reply cache, so a retry gets it). A
 // handler that ignores its ctx keeps its concurrency slot until it

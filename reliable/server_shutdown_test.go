@@ -10,6 +10,7 @@ import (
 
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
 	"github.com/zmqguard/zmqguard/reliable"
+	"github.com/zmqguard/zmqguard/reliable/wire"
 )
 
 func TestServerGracefulShutdownWithRequestsInFlight(t *testing.T) {
@@ -38,11 +39,11 @@ func TestServerGracefulShutdownWithRequestsInFlight(t *testing.T) {
 			late.send(1, 1, "new")
 			r, err := late.recv(5 * time.Second)
 			require.NoError(t, err)
-			if r.kind == reliable.KindReply {
+			if r.kind == wire.KindReply {
 				executedNew++
 				return false
 			}
-			assert.Equal(t, []string{reliable.CodeShutdown, "server is shutting down"}, r.body)
+			assert.Equal(t, []string{wire.CodeShutdown, "server is shutting down"}, r.body)
 			return true
 		})
 		// A retry of a running request is still joined, not refused.
@@ -56,7 +57,7 @@ func TestServerGracefulShutdownWithRequestsInFlight(t *testing.T) {
 		}
 		close(release)
 
-		got := map[uint64]reliable.Kind{}
+		got := map[uint64]wire.Kind{}
 		for range inFlight {
 			r := p.mustRecv(5 * time.Second)
 			got[r.id.Seq] = r.kind
@@ -65,7 +66,7 @@ func TestServerGracefulShutdownWithRequestsInFlight(t *testing.T) {
 			}
 		}
 		for i := 1; i <= inFlight; i++ {
-			assert.Equal(t, reliable.KindReply, got[uint64(i)], "request %d answered", i)
+			assert.Equal(t, wire.KindReply, got[uint64(i)], "request %d answered", i)
 		}
 		select {
 		case err := <-shutdownDone:

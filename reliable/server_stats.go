@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/zmqguard/zmqguard/reliable/wire"
 )
 
 // ServerStats counts what a Server did. Read it with Server.Stats; the
@@ -15,14 +17,14 @@ type ServerStats struct {
 
 	ErrorReplies uint64            // error replies sent, of every code
 	ErrorsByCode map[string]uint64 // error replies sent, by code
-	Panics       uint64            // handlers that panicked (CodePanic)
-	Timeouts     uint64            // handlers that overran their deadline (CodeTimeout)
+	Panics       uint64            // handlers that panicked (wire.CodePanic)
+	Timeouts     uint64            // handlers that overran their deadline (wire.CodeTimeout)
 	LateResults  uint64            // results that arrived after the timeout reply, discarded
-	Malformed    uint64            // malformed requests answered with CodeMalformed
+	Malformed    uint64            // malformed requests answered with wire.CodeMalformed
 
 	MalformedDropped uint64 // malformed requests that could not be answered
 	RepliesDropped   uint64 // replies libzmq refused: peer gone or its send queue full
-	Refused          uint64 // requests refused during Shutdown (CodeShutdown)
+	Refused          uint64 // requests refused during Shutdown (wire.CodeShutdown)
 
 	DuplicatesInFlight uint64 // retries that arrived while their request ran, joined to it
 	DuplicatesCached   uint64 // retries answered from the reply cache
@@ -96,12 +98,12 @@ const (
 	// ServerEventPanic: a handler panicked; Panic and Stack say where.
 	ServerEventPanic
 	// ServerEventTimeout: a handler overran its deadline; the client got
-	// a CodeTimeout reply.
+	// a wire.CodeTimeout reply.
 	ServerEventTimeout
 	// ServerEventLateResult: a handler returned after its timeout reply.
 	ServerEventLateResult
 	// ServerEventMalformed: a request did not follow the protocol;
-	// Message says how. Code is CodeMalformed when it was answered and
+	// Message says how. Code is wire.CodeMalformed when it was answered and
 	// empty when it was dropped.
 	ServerEventMalformed
 	// ServerEventDuplicate: a retry was joined to its running request or
@@ -114,7 +116,7 @@ const (
 	// its queue is full); Err says which.
 	ServerEventReplyDropped
 	// ServerEventRefused: a request arrived during Shutdown and was
-	// answered with CodeShutdown.
+	// answered with wire.CodeShutdown.
 	ServerEventRefused
 )
 
@@ -140,13 +142,13 @@ func (k ServerEventKind) String() string {
 
 // ServerEvent is reported to the hook set with WithServerEventHook.
 type ServerEvent struct {
-	Kind    ServerEventKind
-	ID      RequestID // the request's id; zero for plain requests
-	Code    string    // the error code sent, if an error reply was sent
-	Message string    // a description (the malformation, the error text)
-	Err     error     // the handler's or libzmq's error, if any
-	Panic   any       // the value the handler panicked with
-	Stack   []byte    // the panicking goroutine's stack
-	Count   int       // for ServerEventEviction: entries evicted
-	Elapsed time.Duration
+	Kind    ServerEventKind // what happened
+	ID      wire.RequestID  // the request's id; zero for plain requests
+	Code    string          // the error code sent, if an error reply was sent
+	Message string          // a description (the malformation, the error text)
+	Err     error           // the handler's or libzmq's error, if any
+	Panic   any             // the value the handler panicked with
+	Stack   []byte          // the panicking goroutine's stack
+	Count   int             // for ServerEventEviction: entries evicted
+	Elapsed time.Duration   // since the request arrived
 }

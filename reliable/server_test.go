@@ -18,6 +18,8 @@ import (
 
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
 	"github.com/zmqguard/zmqguard/reliable"
+	"github.com/zmqguard/zmqguard/reliable/wire"
+	"github.com/zmqguard/zmqguard/timeout"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -34,7 +36,7 @@ func TestServerEcho(t *testing.T) {
 		p := newPeer(t, zctx, s.addr)
 		for seq := uint64(1); seq <= 3; seq++ {
 			r := p.call(seq, "hello", fmt.Sprint(seq))
-			assert.Equal(t, reliable.KindReply, r.kind)
+			assert.Equal(t, wire.KindReply, r.kind)
 			assert.Equal(t, []string{"HELLO", fmt.Sprint(seq)}, r.body)
 		}
 		st := s.srv.Stats()
@@ -49,9 +51,16 @@ func TestServerEmptyReplyIsOneEmptyFrame(t *testing.T) {
 	zctx := zmqtest.Context(t)
 	s := listen(t, zctx, "inproc", func(context.Context, [][]byte) ([][]byte, error) { return nil, nil })
 	r := newPeer(t, zctx, s.addr).call(1, "x")
-	assert.Equal(t, reliable.KindReply, r.kind)
+	assert.Equal(t, wire.KindReply, r.kind)
 	assert.Equal(t, []string{""}, r.body)
 }
+
+// quotaError is an application error that chooses its own error reply,
+// as grpc-go status errors do with GRPCStatus.
+type quotaError struct{ user string }
+
+func (e *quotaError) Error() string                      { return "quota exceeded for " + e.user }
+func (e *quotaError) ReplyError() (code, message string) { return "quota", e.user + " is over quota" }
 
 func TestServerHandlerError(t *testing.T) {
 	zctx := zmqtest.Context(t)
@@ -63,6 +72,8 @@ func TestServerHandlerError(t *testing.T) {
 			return nil, errors.New("disk on fire")
 		case "remote-error":
 			return nil, fmt.Errorf("wrapped: %w", &reliable.RemoteError{Code: "not-found", Message: "no such key"})
+		case "reply-error":
+			return nil, fmt.Errorf("wrapped: %w", &quotaError{user: "bob"})
 		}
 		return req, nil
 	}, reliable.WithServerEventHook(func(ev reliable.ServerEvent) {
@@ -73,27 +84,31 @@ func TestServerHandlerError(t *testing.T) {
 	p := newPeer(t, zctx, s.addr)
 
 	r := p.call(1, "plain-error")
-	assert.Equal(t, reliable.KindError, r.kind)
-	assert.Equal(t, []string{reliable.CodeHandler, "disk on fire"}, r.body)
-	re, err := reliable.ParseErrorBody([][]byte{[]byte(r.body[0]), []byte(r.body[1])})
+	assert.Equal(t, wire.KindError, r.kind)
+	assert.Equal(t, []string{wire.CodeHandler, "disk on fire"}, r.body)
+	code, msg, err := wire.ParseErrorBody([][]byte{[]byte(r.body[0]), []byte(r.body[1])})
 	require.NoError(t, err)
-	var target *reliable.RemoteError
-	require.True(t, errors.As(error(re), &target))
-	assert.Equal(t, reliable.CodeHandler, target.Code)
+	assert.Equal(t, wire.CodeHandler, code)
+	assert.Equal(t, "disk on fire", msg)
 
 	r = p.call(2, "remote-error")
-	assert.Equal(t, reliable.KindError, r.kind)
+	assert.Equal(t, wire.KindError, r.kind)
 	assert.Equal(t, []string{"not-found", "no such key"}, r.body, "a *RemoteError's code and message pass through")
 
-	r = p.call(3, "fine")
-	assert.Equal(t, reliable.KindReply, r.kind)
+	r = p.call(3, "reply-error")
+	assert.Equal(t, wire.KindError, r.kind)
+	assert.Equal(t, []string{"quota", "bob is over quota"}, r.body, "any error with a ReplyError method chooses its reply")
+
+	r = p.call(4, "fine")
+	assert.Equal(t, wire.KindReply, r.kind)
 
 	st := s.srv.Stats()
-	assert.EqualValues(t, 2, st.ErrorReplies)
-	assert.Equal(t, map[string]uint64{reliable.CodeHandler: 1, "not-found": 1}, st.ErrorsByCode)
+	assert.EqualValues(t, 3, st.ErrorReplies)
+	assert.Equal(t, map[string]uint64{wire.CodeHandler: 1, "not-found": 1, "quota": 1}, st.ErrorsByCode)
 	mu.Lock()
 	defer mu.Unlock()
-	require.Len(t, events, 2)
+	require.Len(t, events, 3)
+	assert.Equal(t, "quota", events[2].Code)
 	assert.Equal(t, reliable.ServerEventHandlerError, events[0].Kind)
 	assert.EqualError(t, events[0].Err, "disk on fire")
 }
@@ -123,16 +138,16 @@ func TestServerPanicIsAnsweredAndServerKeepsServing(t *testing.T) {
 		for _, what := range []string{"panic", "panic-nil", "goexit"} {
 			seq++
 			r := p.call(seq, what)
-			assert.Equal(t, reliable.KindError, r.kind, what)
+			assert.Equal(t, wire.KindError, r.kind, what)
 			require.Len(t, r.body, 2)
-			assert.Equal(t, reliable.CodePanic, r.body[0], what)
+			assert.Equal(t, wire.CodePanic, r.body[0], what)
 			seq++
 			r = p.call(seq, "still-there")
-			assert.Equal(t, reliable.KindReply, r.kind, "the server keeps serving after a %s", what)
+			assert.Equal(t, wire.KindReply, r.kind, "the server keeps serving after a %s", what)
 		}
 		st := s.srv.Stats()
 		assert.EqualValues(t, 3, st.Panics)
-		assert.EqualValues(t, 3, st.ErrorsByCode[reliable.CodePanic])
+		assert.EqualValues(t, 3, st.ErrorsByCode[wire.CodePanic])
 		ev := panicEv.Load()
 		require.NotNil(t, ev)
 		assert.NotEmpty(t, ev.Message)
@@ -150,7 +165,7 @@ func TestServerPanicStackReported(t *testing.T) {
 		}
 	}))
 	r := newPeer(t, zctx, s.addr).call(1, "x")
-	assert.Equal(t, []string{reliable.CodePanic, "handler panicked"}, r.body, "the panic value is not sent to clients")
+	assert.Equal(t, []string{wire.CodePanic, "handler panicked"}, r.body, "the panic value is not sent to clients")
 	ev := <-got
 	assert.Equal(t, "kaboom", ev.Panic)
 	assert.Contains(t, string(ev.Stack), "TestServerPanicStackReported")
@@ -181,8 +196,8 @@ func TestServerDeadlineOverrun(t *testing.T) {
 	start := time.Now()
 	r := p.call(1, "ignores-ctx")
 	el := time.Since(start)
-	assert.Equal(t, reliable.KindError, r.kind)
-	assert.Equal(t, reliable.CodeTimeout, r.body[0])
+	assert.Equal(t, wire.KindError, r.kind)
+	assert.Equal(t, wire.CodeTimeout, r.body[0])
 	assert.GreaterOrEqual(t, el, timeout)
 	assert.Less(t, el, timeout+time.Second, "the timeout reply is sent at the deadline")
 	assert.ErrorIs(t, <-ctxDone, context.DeadlineExceeded, "the handler's ctx ended at the deadline")
@@ -196,7 +211,7 @@ func TestServerDeadlineOverrun(t *testing.T) {
 	p.send(1, 2, "ignores-ctx")
 	r = p.mustRecv(5 * time.Second)
 	assert.Equal(t, p.id(1, 2), r.id)
-	assert.Equal(t, reliable.CodeTimeout, r.body[0])
+	assert.Equal(t, wire.CodeTimeout, r.body[0])
 
 	// The late result is discarded, but replaces the cached timeout.
 	close(release)
@@ -204,14 +219,14 @@ func TestServerDeadlineOverrun(t *testing.T) {
 	p.send(1, 3, "ignores-ctx")
 	r = p.mustRecv(5 * time.Second)
 	assert.Equal(t, p.id(1, 3), r.id)
-	assert.Equal(t, reliable.KindReply, r.kind)
+	assert.Equal(t, wire.KindReply, r.kind)
 	assert.Equal(t, []string{"late result"}, r.body)
 	assert.Equal(t, 1, execs.get("ignores-ctx"), "never executed twice")
 
 	// A handler that honours its ctx also yields CodeTimeout.
 	start = time.Now()
 	r = p.call(2, "honours-ctx")
-	assert.Equal(t, reliable.CodeTimeout, r.body[0])
+	assert.Equal(t, wire.CodeTimeout, r.body[0])
 	assert.Less(t, time.Since(start), timeout+time.Second)
 
 	// Whether the loop or the handler noticed the deadline first, the
@@ -293,10 +308,10 @@ func TestServerOnREPSocket(t *testing.T) {
 	// and error replies come in the plain form.
 	p := newPeer(t, zctx, addr)
 	r := p.call(1, "abc")
-	assert.Equal(t, reliable.KindRequest, r.kind, "REP cannot rewrite the ID frame")
+	assert.Equal(t, wire.KindRequest, r.kind, "REP cannot rewrite the ID frame")
 	assert.Equal(t, []string{"ABC"}, r.body)
 	r = p.call(2, "fail")
-	assert.Equal(t, []string{reliable.PlainErrorMarker, reliable.CodeHandler, "nope"}, r.body)
+	assert.Equal(t, []string{wire.PlainErrorMarker, wire.CodeHandler, "nope"}, r.body)
 
 	// REP discards a request without a delimiter after signalling POLLIN
 	// for it: the server must not block in a receive (it receives with
@@ -305,11 +320,11 @@ func TestServerOnREPSocket(t *testing.T) {
 	require.NoError(t, raw.Connect(addr))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err = raw.SendMessageContext(ctx, "no-delimiter")
+	err = timeout.SendMessage(ctx, raw, "no-delimiter")
 	require.NoError(t, err)
-	_, err = raw.SendMessageContext(ctx, "", "after")
+	err = timeout.SendMessage(ctx, raw, "", "after")
 	require.NoError(t, err)
-	got, err := raw.RecvMessageContext(ctx, 0)
+	got, err := timeout.RecvMessage(ctx, raw)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"", "AFTER"}, got)
 
@@ -323,9 +338,9 @@ func TestServerOnREPSocket(t *testing.T) {
 			defer wg.Done()
 			for j := range 5 {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				_, err := req.SendMessageContext(ctx, fmt.Sprintf("c%dr%d", i, j))
+				err := timeout.SendMessage(ctx, req, fmt.Sprintf("c%dr%d", i, j))
 				assert.NoError(t, err)
-				msg, err := req.RecvMessageContext(ctx, 0)
+				msg, err := timeout.RecvMessage(ctx, req)
 				cancel()
 				assert.NoError(t, err)
 				assert.Equal(t, []string{strings.ToUpper(fmt.Sprintf("c%dr%d", i, j))}, msg)
@@ -339,6 +354,7 @@ func TestServerOnREPSocket(t *testing.T) {
 func TestServerOptionsValidated(t *testing.T) {
 	zctx := zmqtest.Context(t)
 	for name, opt := range map[string]reliable.ServerOption{
+		"<nil>":              nil,
 		"WithConcurrency":    reliable.WithConcurrency(0),
 		"WithHandlerTimeout": reliable.WithHandlerTimeout(-1),
 		"WithDedupeWindow":   reliable.WithDedupeWindow(-time.Second),
@@ -349,6 +365,11 @@ func TestServerOptionsValidated(t *testing.T) {
 		_, err := reliable.Listen(zctx, zmqtest.Endpoint(t, "inproc"), echoUpper, opt)
 		var oe *zmq.OptionError
 		require.True(t, errors.As(err, &oe), "%s: %v", name, err)
+		assert.Equal(t, name, oe.Option)
+		// NewServer applies the same options the same way.
+		sock := zmqtest.Socket(t, zctx, zmq.ROUTER)
+		_, err = reliable.NewServer(sock, echoUpper, opt)
+		require.True(t, errors.As(err, &oe), "NewServer %s: %v", name, err)
 		assert.Equal(t, name, oe.Option)
 	}
 	pub := zmqtest.Socket(t, zctx, zmq.PUB)
@@ -433,6 +454,7 @@ func TestServerLifecycle(t *testing.T) {
 		select {
 		case err := <-errc:
 			assert.ErrorIs(t, err, net.ErrClosed)
+			assert.NotErrorIs(t, err, reliable.ErrServerClosed, "the socket's error, not Close's")
 		case <-time.After(5 * time.Second):
 			t.Fatal("Serve did not return after its context was terminated")
 		}

@@ -67,7 +67,7 @@ func (k EventKind) String() string {
 
 // ClientEvent is passed to the hook set with WithEventHook.
 type ClientEvent struct {
-	Kind     EventKind
+	Kind     EventKind     // what happened
 	Seq      uint64        // the request's sequence number
 	Attempt  int           // the attempt number, from 1
 	Endpoint string        // the endpoint of the attempt

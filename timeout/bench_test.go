@@ -7,8 +7,8 @@ package timeout_test
 // Recv: PUSH->PULL throughput of the receiving side. The producer is the
 // same raw pebbe/zmq4 PUSH socket in every variant; only the receive
 // differs: pebbe's blocking RecvBytes, timeout.RecvBytes under a ctx
-// deadline far away, and a timeout.Socket's RecvBytes under its default
-// receive timeout.
+// deadline far away, and timeout.RecvBytes under a ctx without deadline,
+// bounded by the socket's receive timeout (SetRcvtimeo).
 //
 // ReqRep: REQ<->REP round trips over tcp, both ends of the same kind:
 // pebbe's blocking SendBytes+RecvBytes against an echo server of pebbe's
@@ -87,9 +87,10 @@ func BenchmarkRecv(b *testing.B) {
 			})
 			b.Run(name+"/default", func(b *testing.B) {
 				c := zmqtest.Context(b)
-				s, err := timeout.New(zmqtest.Socket(b, c, zmq.PULL), timeout.WithRecvTimeout(time.Hour))
-				must(b, err)
-				recv := func() error { _, err := s.RecvBytes(0); return err }
+				s := zmqtest.Socket(b, c, zmq.PULL)
+				must(b, s.SetRcvtimeo(time.Hour))
+				ctx := context.Background()
+				recv := func() error { _, err := timeout.RecvBytes(ctx, s); return err }
 				benchRecv(b, c.Raw(), tr, size, s.Bind, s.GetLastEndpoint, recv)
 			})
 		}
@@ -188,10 +189,9 @@ func BenchmarkReqRep(b *testing.B) {
 	})
 	b.Run("tcp/Request-default", func(b *testing.B) {
 		ours(b, func(req *zmq.Socket) func() error {
-			s, err := timeout.New(req, timeout.WithRecvTimeout(time.Hour))
-			must(b, err)
+			must(b, req.SetRcvtimeo(time.Hour))
 			ctx := context.Background()
-			return func() error { _, err := s.Request(ctx, payload); return err }
+			return func() error { _, err := timeout.Request(ctx, req, payload); return err }
 		})
 	})
 }
@@ -269,14 +269,14 @@ func BenchmarkRecvPaired(b *testing.B) {
 				c := zmqtest.Context(b)
 				rawPull := rawSocket(b, pc, zmq4.PULL)
 				pull := zmqtest.Socket(b, c, zmq.PULL)
-				ws, err := timeout.New(zmqtest.Socket(b, c, zmq.PULL), timeout.WithRecvTimeout(time.Hour))
-				must(b, err)
+				ws := zmqtest.Socket(b, c, zmq.PULL)
+				must(b, ws.SetRcvtimeo(time.Hour))
 				ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 				defer cancel()
 				vs := []pairedRecv{
 					{name: "pebbe", recv: func() error { _, err := rawPull.RecvBytes(0); return err }},
 					{name: "deadline", recv: func() error { _, err := timeout.RecvBytes(ctx, pull); return err }},
-					{name: "default", recv: func() error { _, err := ws.RecvBytes(0); return err }},
+					{name: "default", recv: func() error { _, err := timeout.RecvBytes(context.Background(), ws); return err }},
 				}
 				vs[0].push = feed(b, pc, tr, rawPull.Bind, rawPull.GetLastEndpoint)
 				vs[1].push = feed(b, c.Raw(), tr, pull.Bind, pull.GetLastEndpoint)
@@ -366,9 +366,9 @@ func benchRecvPaired(b *testing.B, size int, vs []pairedRecv) {
 }
 
 // BenchmarkReqRepPaired alternates round trips over tcp between pebbe's
-// blocking calls, timeout.Request under a far ctx deadline and a
-// timeout.Socket's Request under its default timeout. One op is one round
-// trip of each.
+// blocking calls, timeout.Request under a far ctx deadline and
+// timeout.Request under a ctx without deadline, bounded by the socket's
+// receive timeout. One op is one round trip of each.
 //
 // in-process: each client has its own echo server of the same kind in this
 // process (as in BenchmarkReqRep). process: all three talk to one pebbe echo
@@ -430,8 +430,8 @@ func benchReqRepPaired(b *testing.B, pc *zmq4.Context, c *zmq.Context, rawEp, de
 	must(b, rawReq.Connect(rawEp))
 	dlReq := zmqtest.Socket(b, c, zmq.REQ)
 	must(b, dlReq.Connect(deadlineEp))
-	defReq, err := timeout.New(zmqtest.Socket(b, c, zmq.REQ), timeout.WithRecvTimeout(time.Hour))
-	must(b, err)
+	defReq := zmqtest.Socket(b, c, zmq.REQ)
+	must(b, defReq.SetRcvtimeo(time.Hour))
 	must(b, defReq.Connect(defaultEp))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
@@ -446,7 +446,7 @@ func benchReqRepPaired(b *testing.B, pc *zmq4.Context, c *zmq.Context, rawEp, de
 			return err
 		},
 		func() error { _, err := timeout.Request(ctx, dlReq, payload); return err },
-		func() error { _, err := defReq.Request(context.Background(), payload); return err },
+		func() error { _, err := timeout.Request(context.Background(), defReq, payload); return err },
 	}
 	for range 100 { // connect and warm up
 		for _, trip := range trips {
@@ -474,7 +474,7 @@ func benchReqRepPaired(b *testing.B, pc *zmq4.Context, c *zmq.Context, rawEp, de
 	rawReq.SendBytes(nil, 0)
 	rawReq.RecvBytes(0)
 	timeout.Request(ctx, dlReq, []byte{})
-	defReq.Request(ctx, []byte{})
+	timeout.Request(ctx, defReq, []byte{})
 
 	var p50, p99 []float64
 	for i, l := range lat {

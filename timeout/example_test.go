@@ -11,9 +11,9 @@ import (
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
-// Every blocking call takes a context: its deadline bounds the call, its
-// cancellation wakes it, and a Socket adds default timeouts to the method set
-// of a pebbe/zmq4 socket.
+// Every blocking call takes a context: its deadline bounds the call, and
+// its cancellation wakes it. When ctx has no deadline, the socket's own
+// timeout (SetRcvtimeo, SetSndtimeo) bounds the call.
 func Example() {
 	zctx, _ := zmq.NewContext()
 	defer zctx.Term()
@@ -33,8 +33,8 @@ func Example() {
 	_, err = timeout.RecvMessage(short, pull) // nothing more comes
 	fmt.Println(errors.Is(err, os.ErrDeadlineExceeded))
 
-	s, _ := timeout.New(pull, timeout.WithRecvTimeout(10*time.Millisecond))
-	_, err = s.RecvMessage(0) // pebbe-style, bounded by the default
+	pull.SetRcvtimeo(10 * time.Millisecond)
+	_, err = timeout.RecvMessage(context.Background(), pull) // no deadline: the socket's timeout
 	fmt.Println(errors.Is(err, os.ErrDeadlineExceeded))
 	// Output:
 	// [job 1] <nil>
@@ -105,31 +105,55 @@ func ExampleRequest() {
 	// ["ping" "1"] <nil>
 }
 
-// A Socket has default timeouts and the method set of a pebbe/zmq4 socket.
-func ExampleNew() {
+// The socket's receive timeout is the default: it bounds a receive whose
+// ctx has no deadline. A ctx deadline replaces it.
+func ExampleRecv_socketTimeout() {
 	zctx, _ := zmq.NewContext()
 	defer zctx.Term()
 	pull, _ := zctx.NewSocket(zmq.PULL)
-	pull.Bind("inproc://example-new")
+	pull.Bind("inproc://example-socket-timeout")
+	pull.SetRcvtimeo(20 * time.Millisecond)
 
-	s, err := timeout.New(pull, timeout.WithRecvTimeout(20*time.Millisecond))
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	_, err = s.Recv(0) // pebbe-style: waits at most the default
-	fmt.Println(errors.Is(err, os.ErrDeadlineExceeded))
+	_, err := timeout.Recv(context.Background(), pull) // waits at most 20ms
+	fmt.Println(errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded))
 
-	// A ctx deadline replaces the default.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
-	_, err = s.RecvContext(ctx, 0)
-	fmt.Println(errors.Is(err, context.DeadlineExceeded))
-
-	_, err = timeout.New(pull, timeout.WithSendTimeout(-time.Second))
-	fmt.Println(err)
+	_, err = timeout.Recv(ctx, pull) // waits until ctx's deadline
+	fmt.Println(errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, context.DeadlineExceeded))
 	// Output:
-	// true
-	// true
-	// zmq: invalid option WithSendTimeout: must not be negative (use 0 for no timeout)
+	// true false
+	// true true
+}
+
+// Wait parks the goroutine until the socket is readable (or writable),
+// without holding an OS thread, bounded by a context. Afterwards, receive
+// with DONTWAIT.
+func ExampleWait() {
+	zctx, _ := zmq.NewContext()
+	defer zctx.Term()
+
+	pull, _ := zctx.NewSocket(zmq.PULL)
+	defer pull.Close()
+	pull.Bind("inproc://example-wait")
+	push, _ := zctx.NewSocket(zmq.PUSH)
+	defer push.Close()
+	push.Connect("inproc://example-wait")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := timeout.Wait(ctx, pull, zmq.POLLIN)
+	fmt.Println("nothing yet:", err, errors.Is(err, context.DeadlineExceeded))
+
+	push.Send("ready", 0)
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	ev, err := timeout.Wait(ctx2, pull, zmq.POLLIN)
+	fmt.Println(ev, err)
+	msg, _ := pull.Recv(zmq.DONTWAIT)
+	fmt.Println(msg)
+	// Output:
+	// nothing yet: zmq: wait: context deadline exceeded true
+	// POLLIN <nil>
+	// ready
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
+	"github.com/zmqguard/zmqguard/timeout"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -83,7 +84,7 @@ func parkedWaiters(buf []byte) (n int, full bool) {
 	stacks := string(buf[:l])
 	for _, g := range strings.Split(stacks, "\n\n") {
 		header, _, _ := strings.Cut(g, "\n")
-		if strings.Contains(header, "[IO wait") && strings.Contains(g, "zmq.(*waiter).wait") {
+		if strings.Contains(header, "[IO wait") && strings.Contains(g, "engine.(*waiter).wait") {
 			n++
 		}
 	}
@@ -138,12 +139,12 @@ func serve(t testing.TB, s *zmq.Socket, reply func([][]byte) [][]byte) {
 	go func() {
 		defer wg.Done()
 		for {
-			m, err := s.RecvMessageBytesContext(ctx, 0)
+			m, err := timeout.RecvMessageBytes(ctx, s)
 			if err != nil {
 				return
 			}
 			if r := reply(m); r != nil {
-				if _, err := s.SendMessageContext(ctx, r); err != nil {
+				if err := timeout.SendMessage(ctx, s, r); err != nil {
 					return
 				}
 			}

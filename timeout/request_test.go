@@ -42,13 +42,13 @@ func TestRequestRoundTrip(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, [][]byte{{}, []byte("ping")}, reply, "a DEALER sees the delimiter")
 		})
-		t.Run("wrapper with defaults", func(t *testing.T) {
+		t.Run("socket timeouts as defaults", func(t *testing.T) {
 			rep, req := zmqtest.Pair(t, c, tr, zmq.REP, zmq.REQ)
 			echo(t, rep)
-			s, err := timeout.New(req, timeout.WithRecvTimeout(5*time.Second), timeout.WithSendTimeout(time.Second))
-			require.NoError(t, err)
+			require.NoError(t, req.SetRcvtimeo(5*time.Second))
+			require.NoError(t, req.SetSndtimeo(time.Second))
 			for range 100 {
-				reply, err := s.Request(context.Background(), "x", "y")
+				reply, err := timeout.Request(context.Background(), req, "x", "y")
 				require.NoError(t, err)
 				require.Equal(t, [][]byte{[]byte("x"), []byte("y")}, reply)
 			}
@@ -65,10 +65,10 @@ func TestRequestOneDeadlineFromDefaults(t *testing.T) {
 		t.Run("send times out", func(t *testing.T) {
 			req := zmqtest.Socket(t, c, zmq.REQ)
 			zmqtest.Bind(t, req, tr) // no peer
-			s, err := timeout.New(req, timeout.WithRecvTimeout(600*time.Millisecond), timeout.WithSendTimeout(80*time.Millisecond))
-			require.NoError(t, err)
+			require.NoError(t, req.SetRcvtimeo(600*time.Millisecond))
+			require.NoError(t, req.SetSndtimeo(80*time.Millisecond))
 			start := time.Now()
-			_, err = s.Request(context.Background(), "ping")
+			_, err := timeout.Request(context.Background(), req, "ping")
 			el := time.Since(start)
 			assertWithin(t, el, 80*time.Millisecond)
 			assert.Less(t, el, 600*time.Millisecond, "the send timeout, not the round trip's, ended it")
@@ -77,29 +77,27 @@ func TestRequestOneDeadlineFromDefaults(t *testing.T) {
 		t.Run("send bounded by the round trip", func(t *testing.T) {
 			req := zmqtest.Socket(t, c, zmq.REQ)
 			zmqtest.Bind(t, req, tr)
-			s, err := timeout.New(req, timeout.WithRecvTimeout(80*time.Millisecond), timeout.WithSendTimeout(time.Hour))
-			require.NoError(t, err)
+			require.NoError(t, req.SetRcvtimeo(80*time.Millisecond))
+			require.NoError(t, req.SetSndtimeo(time.Hour))
 			start := time.Now()
-			_, err = s.Request(context.Background(), "ping")
+			_, err := timeout.Request(context.Background(), req, "ping")
 			assertWithin(t, time.Since(start), 80*time.Millisecond)
 			assertTimeoutOp(t, err, "send")
 		})
 		t.Run("reply times out", func(t *testing.T) {
 			_, req := mute(t, c, tr) // takes the request, never replies
-			s, err := timeout.New(req, timeout.WithRecvTimeout(150*time.Millisecond))
-			require.NoError(t, err)
+			require.NoError(t, req.SetRcvtimeo(150*time.Millisecond))
 			start := time.Now()
-			_, err = s.Request(context.Background(), "ping")
+			_, err := timeout.Request(context.Background(), req, "ping")
 			assertWithin(t, time.Since(start), 150*time.Millisecond)
 			assertTimeoutOp(t, err, "recv")
 		})
 		t.Run("cancel wakes", func(t *testing.T) {
 			_, req := zmqtest.Pair(t, c, tr, zmq.REP, zmq.REQ)
-			s, err := timeout.New(req, timeout.WithRecvTimeout(time.Hour))
-			require.NoError(t, err)
+			require.NoError(t, req.SetRcvtimeo(time.Hour))
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			ch := returnsOf(func() error { _, err := s.Request(ctx, "ping"); return err })
+			ch := returnsOf(func() error { _, err := timeout.Request(ctx, req, "ping"); return err })
 			waitParked(t, 1)
 			at := time.Now()
 			cancel()
@@ -123,14 +121,14 @@ func TestRequestCtxDeadlineCoversBoth(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr string) {
 		c := zmqtest.Context(t)
 		rep, req := zmqtest.Pair(t, c, tr, zmq.REP, zmq.REQ)
-		// Defaults longer than the deadline are ignored.
-		s, err := timeout.New(req, timeout.WithRecvTimeout(time.Hour), timeout.WithSendTimeout(time.Hour))
-		require.NoError(t, err)
+		// Socket timeouts, here longer than the deadline, are ignored.
+		require.NoError(t, req.SetRcvtimeo(time.Hour))
+		require.NoError(t, req.SetSndtimeo(time.Hour))
 		serve(t, rep, func(m [][]byte) [][]byte { return nil }) // swallow
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 120*time.Millisecond)
 		defer cancel()
-		_, err = s.Request(ctx, "ping")
+		_, err := timeout.Request(ctx, req, "ping")
 		assertWithin(t, time.Since(start), 120*time.Millisecond)
 		assertDeadline(t, ctx, err)
 		assertTimeoutOp(t, err, "recv")

@@ -41,12 +41,6 @@ func mute(t *testing.T, c *zmq.Context, tr string) (rep, req *zmq.Socket) {
 	return zmqtest.Pair(t, c, tr, zmq.REP, zmq.REQ)
 }
 
-func wrap(t *testing.T, s *zmq.Socket) *timeout.Socket {
-	ts, err := timeout.New(s)
-	require.NoError(t, err)
-	return ts
-}
-
 var blockingOps = []blockingOp{
 	{"RecvBytes", func(t *testing.T, c *zmq.Context, tr string) (func(context.Context) error, *zmq.Socket) {
 		s := idlePull(t, c, tr)
@@ -85,18 +79,29 @@ var blockingOps = []blockingOp{
 		_, s := mute(t, c, tr)
 		return func(ctx context.Context) error { _, err := timeout.Request(ctx, s, "ping"); return err }, s
 	}},
-	{"Socket.RecvMessageBytesContext", func(t *testing.T, c *zmq.Context, tr string) (func(context.Context) error, *zmq.Socket) {
-		s := wrap(t, idlePull(t, c, tr))
-		return func(ctx context.Context) error { _, err := s.RecvMessageBytesContext(ctx, 0); return err }, s.Socket
+	{"RecvMessageBytesUntil", func(t *testing.T, c *zmq.Context, tr string) (func(context.Context) error, *zmq.Socket) {
+		s := idlePull(t, c, tr)
+		return func(ctx context.Context) error {
+			_, err := timeout.RecvMessageBytesUntil(ctx, s, time.Now().Add(time.Hour))
+			return err
+		}, s
 	}},
-	{"Socket.SendMessageContext", func(t *testing.T, c *zmq.Context, tr string) (func(context.Context) error, *zmq.Socket) {
-		s := wrap(t, stuckPush(t, c, tr))
-		return func(ctx context.Context) error { _, err := s.SendMessageContext(ctx, "a", "b"); return err }, s.Socket
+	{"SendMessageUntil", func(t *testing.T, c *zmq.Context, tr string) (func(context.Context) error, *zmq.Socket) {
+		s := stuckPush(t, c, tr)
+		return func(ctx context.Context) error {
+			return timeout.SendMessageUntil(ctx, s, time.Now().Add(time.Hour), "a", "b")
+		}, s
 	}},
-	{"Socket.Request", func(t *testing.T, c *zmq.Context, tr string) (func(context.Context) error, *zmq.Socket) {
-		_, req := mute(t, c, tr)
-		s := wrap(t, req)
-		return func(ctx context.Context) error { _, err := s.Request(ctx, "ping"); return err }, s.Socket
+	{"Wait", func(t *testing.T, c *zmq.Context, tr string) (func(context.Context) error, *zmq.Socket) {
+		s := idlePull(t, c, tr)
+		return func(ctx context.Context) error { _, err := timeout.Wait(ctx, s, zmq.POLLIN); return err }, s
+	}},
+	{"WaitUntil", func(t *testing.T, c *zmq.Context, tr string) (func(context.Context) error, *zmq.Socket) {
+		s := stuckPush(t, c, tr)
+		return func(ctx context.Context) error {
+			_, err := timeout.WaitUntil(ctx, s, time.Now().Add(time.Hour), zmq.POLLOUT)
+			return err
+		}, s
 	}},
 }
 
@@ -293,72 +298,113 @@ func TestCloseRacesBusyCalls(t *testing.T) {
 	})
 }
 
-// A per-socket default applies only when ctx has no deadline.
+// A socket's own timeout (SetRcvtimeo, SetSndtimeo) is the default: it
+// applies only when ctx has no deadline.
 func TestDefaultOnlyWithoutDeadline(t *testing.T) {
 	const def = 300 * time.Millisecond
-	forEachTransport(t, func(t *testing.T, tr string) {
-		c := zmqtest.Context(t)
-		s, err := timeout.New(idlePull(t, c, tr), timeout.WithRecvTimeout(def))
-		require.NoError(t, err)
-
-		cases := []struct {
-			name string
-			ctx  func() (context.Context, context.CancelFunc)
-			want time.Duration
-		}{
-			{"background", func() (context.Context, context.CancelFunc) { return context.Background(), func() {} }, def},
-			{"cancelable", func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) }, def},
-			{"shorter deadline", func() (context.Context, context.CancelFunc) {
-				return context.WithTimeout(context.Background(), def/6)
-			}, def / 6},
-			{"longer deadline", func() (context.Context, context.CancelFunc) {
-				return context.WithTimeout(context.Background(), 2*def)
-			}, 2 * def},
-		}
-		for _, tc := range cases {
-			t.Run(tc.name, func(t *testing.T) {
-				start := time.Now()
-				ctx, cancel := tc.ctx()
-				defer cancel()
-				_, err := s.RecvBytesContext(ctx, 0)
-				el := time.Since(start)
-				assertWithin(t, el, tc.want)
-				if tc.want < def {
-					assert.Less(t, el, def, "the default, not the shorter ctx deadline, ended the call")
+	ops := []struct {
+		name  string
+		setup func(t *testing.T, c *zmq.Context, tr string) func(ctx context.Context) error
+	}{
+		{"RecvBytes", func(t *testing.T, c *zmq.Context, tr string) func(ctx context.Context) error {
+			s := idlePull(t, c, tr)
+			require.NoError(t, s.SetRcvtimeo(def))
+			require.NoError(t, s.SetSndtimeo(time.Hour)) // the other direction's: no effect
+			return func(ctx context.Context) error { _, err := timeout.RecvBytes(ctx, s); return err }
+		}},
+		{"SendMessage", func(t *testing.T, c *zmq.Context, tr string) func(ctx context.Context) error {
+			s := stuckPush(t, c, tr)
+			require.NoError(t, s.SetSndtimeo(def))
+			require.NoError(t, s.SetRcvtimeo(time.Hour))
+			return func(ctx context.Context) error { return timeout.SendMessage(ctx, s, "a", "b") }
+		}},
+	}
+	cases := []struct {
+		name string
+		ctx  func() (context.Context, context.CancelFunc)
+		want time.Duration
+	}{
+		{"background", func() (context.Context, context.CancelFunc) { return context.Background(), func() {} }, def},
+		{"cancelable", func() (context.Context, context.CancelFunc) { return context.WithCancel(context.Background()) }, def},
+		{"shorter deadline", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), def/6)
+		}, def / 6},
+		{"longer deadline", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(context.Background(), 2*def)
+		}, 2 * def},
+	}
+	for _, op := range ops {
+		t.Run(op.name, func(t *testing.T) {
+			forEachTransport(t, func(t *testing.T, tr string) {
+				call := op.setup(t, zmqtest.Context(t), tr)
+				for _, tc := range cases {
+					t.Run(tc.name, func(t *testing.T) {
+						start := time.Now()
+						ctx, cancel := tc.ctx()
+						defer cancel()
+						err := call(ctx)
+						el := time.Since(start)
+						assertWithin(t, el, tc.want)
+						if tc.want < def {
+							assert.Less(t, el, def, "the ctx deadline, not the default, ended the call")
+						}
+						assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+						if _, ok := ctx.Deadline(); ok {
+							assertDeadline(t, ctx, err)
+						} else {
+							assert.NotErrorIs(t, err, context.DeadlineExceeded, "the default, not ctx, ended the call")
+							assert.NoError(t, ctx.Err())
+						}
+					})
 				}
-				assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
-				if _, ok := ctx.Deadline(); ok {
-					assertDeadline(t, ctx, err)
-				} else {
-					assert.NotErrorIs(t, err, context.DeadlineExceeded, "the default, not ctx, ended the call")
-				}
-				// The package function honours the same default.
-				start = time.Now()
-				ctx2, cancel2 := tc.ctx()
-				defer cancel2()
-				_, err = timeout.RecvBytes(ctx2, s.Socket)
-				assertWithin(t, time.Since(start), tc.want)
-				assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
 			})
-		}
-		// The pebbe-style methods honour it.
-		start := time.Now()
-		_, err = s.RecvMessage(0)
-		assertWithin(t, time.Since(start), def)
-		assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
-	})
+		})
+	}
 }
 
-// A timeout caused by ctx's deadline matches ctx.Err() every time, even
-// when the netpoller wakes the call before ctx's own timer has fired.
+// A timeout caused by ctx's deadline matches both os.ErrDeadlineExceeded
+// and context.DeadlineExceeded, and ctx.Err() says so by the time the call
+// returns, every time: even when the netpoller wakes the call before ctx's
+// own timer has fired (see internal/ctxerr).
 func TestDeadlineErrorAlwaysMatchesCtx(t *testing.T) {
+	ops := []blockingOp{
+		{"RecvBytes", func(t *testing.T, c *zmq.Context, tr string) (func(context.Context) error, *zmq.Socket) {
+			s := idlePull(t, c, tr)
+			return func(ctx context.Context) error { _, err := timeout.RecvBytes(ctx, s); return err }, s
+		}},
+		{"SendMessage", func(t *testing.T, c *zmq.Context, tr string) (func(context.Context) error, *zmq.Socket) {
+			s := stuckPush(t, c, tr) // no peer: the send waits for one
+			return func(ctx context.Context) error { return timeout.SendMessage(ctx, s, "a", []byte("b")) }, s
+		}},
+		{"Wait", func(t *testing.T, c *zmq.Context, tr string) (func(context.Context) error, *zmq.Socket) {
+			s := idlePull(t, c, tr)
+			return func(ctx context.Context) error { _, err := timeout.Wait(ctx, s, zmq.POLLIN); return err }, s
+		}},
+		{"Request/send", func(t *testing.T, c *zmq.Context, tr string) (func(context.Context) error, *zmq.Socket) {
+			s := zmqtest.Socket(t, c, zmq.REQ)
+			zmqtest.Bind(t, s, tr) // no peer: the request cannot be sent
+			return func(ctx context.Context) error { _, err := timeout.Request(ctx, s, "ping"); return err }, s
+		}},
+		{"Request/recv", func(t *testing.T, c *zmq.Context, tr string) (func(context.Context) error, *zmq.Socket) {
+			// A DEALER, so that each request goes out although the
+			// last one got no reply.
+			_, s := zmqtest.Pair(t, c, tr, zmq.REP, zmq.DEALER)
+			return func(ctx context.Context) error { _, err := timeout.Request(ctx, s, "", "ping"); return err }, s
+		}},
+	}
 	c := zmqtest.Context(t)
-	pull := idlePull(t, c, "inproc")
-	for range 200 {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
-		_, err := timeout.RecvBytes(ctx, pull)
-		require.ErrorIs(t, err, context.DeadlineExceeded)
-		require.ErrorIs(t, err, os.ErrDeadlineExceeded)
-		cancel()
+	for _, op := range ops {
+		t.Run(op.name, func(t *testing.T) {
+			call, _ := op.setup(t, c, "inproc")
+			for range 200 {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+				err := call(ctx)
+				ctxErr := ctx.Err() // at return, before cancel can set it
+				cancel()
+				require.ErrorIs(t, err, os.ErrDeadlineExceeded)
+				require.ErrorIs(t, err, context.DeadlineExceeded)
+				require.ErrorIs(t, ctxErr, context.DeadlineExceeded, "ctx.Err() at return")
+			}
+		})
 	}
 }

@@ -2,9 +2,9 @@ package timeout
 
 import (
 	"context"
-	"syscall"
 	"time"
 
+	"github.com/zmqguard/zmqguard/internal/engine"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -24,29 +24,30 @@ func Recv(ctx context.Context, s *zmq.Socket) (string, error) {
 // receive timeout (SetRcvtimeo; -1, the default, waits until ctx is done).
 // Cancelling ctx wakes the call at once. On a timeout the error is a
 // *zmq.TimeoutError that matches os.ErrDeadlineExceeded (and ctx.Err() when
-// ctx's deadline caused it); after a cancellation it matches ctx.Err().
-// When s is closed from another goroutine, the call returns an error
-// matching net.ErrClosed.
+// ctx's deadline caused it, by the time the call returns); after a
+// cancellation it matches ctx.Err(). When s is closed from another
+// goroutine, the call returns an error matching net.ErrClosed.
 //
 // RecvBytes reads one frame; a frame that is part of a multipart message
 // leaves the rest of the message queued. Use RecvMessageBytes to receive
 // whole messages.
 func RecvBytes(ctx context.Context, s *zmq.Socket) ([]byte, error) {
-	b, err := s.RecvBytesContext(ctx, 0)
+	lim, err := recvLimit(ctx, s)
 	if err != nil {
-		return nil, fixErr(ctx, err)
+		return nil, err
 	}
-	return b, nil
+	b, _, err := engine.Of(s).RecvFrame(&lim, 0)
+	return b, err
 }
 
 // RecvMessage receives a whole multipart message from s as strings. See
 // RecvMessageBytes.
 func RecvMessage(ctx context.Context, s *zmq.Socket) ([]string, error) {
-	msg, err := s.RecvMessageContext(ctx, 0)
+	msg, err := RecvMessageBytes(ctx, s)
 	if err != nil {
-		return nil, fixErr(ctx, err)
+		return nil, err
 	}
-	return msg, nil
+	return engine.Strings(msg, nil)
 }
 
 // RecvMessageBytes receives a whole multipart message from s, bounded by ctx
@@ -55,19 +56,33 @@ func RecvMessage(ctx context.Context, s *zmq.Socket) ([]string, error) {
 // before the first frame, and a message that is not received stays queued
 // for the next call.
 func RecvMessageBytes(ctx context.Context, s *zmq.Socket) ([][]byte, error) {
-	msg, err := s.RecvMessageBytesContext(ctx, 0)
+	lim, err := recvLimit(ctx, s)
 	if err != nil {
-		return nil, fixErr(ctx, err)
+		return nil, err
 	}
-	return msg, nil
+	return engine.Of(s).RecvMessage(&lim, 0)
+}
+
+// RecvMessageBytesUntil is RecvMessageBytes bounded by deadline (zero:
+// none) as well as ctx, whichever ends first; the socket's receive timeout
+// does not apply. It bounds a receive by a deadline without allocating a
+// context for it. A message already queued is received even when the
+// deadline has passed.
+func RecvMessageBytesUntil(ctx context.Context, s *zmq.Socket, deadline time.Time) ([][]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, &zmq.TimeoutError{Op: "recv", Cause: err}
+	}
+	lim := engine.Limit{Ctx: ctx, Deadline: deadline, Timeout: -1}
+	return engine.Of(s).RecvMessage(&lim, 0)
 }
 
 // Send sends data as a one-frame message on s. See SendBytes.
 func Send(ctx context.Context, s *zmq.Socket, data string) error {
-	if _, err := s.SendContext(ctx, data, 0); err != nil {
-		return fixErr(ctx, err)
+	lim, err := sendLimit(ctx, s)
+	if err != nil {
+		return err
 	}
-	return nil
+	return engine.Of(s).SendFrame(&lim, data, nil, true, 0)
 }
 
 // SendBytes sends data as a one-frame message on s, bounded by ctx.
@@ -79,10 +94,11 @@ func Send(ctx context.Context, s *zmq.Socket, data string) error {
 // wakes the call at once. Errors are as for RecvBytes. Nothing is sent when
 // an error is returned.
 func SendBytes(ctx context.Context, s *zmq.Socket, data []byte) error {
-	if _, err := s.SendBytesContext(ctx, data, 0); err != nil {
-		return fixErr(ctx, err)
+	lim, err := sendLimit(ctx, s)
+	if err != nil {
+		return err
 	}
-	return nil
+	return engine.Of(s).SendFrame(&lim, "", data, false, 0)
 }
 
 // SendMessage sends a multipart message on s, bounded by ctx as SendBytes
@@ -102,18 +118,57 @@ func SendBytes(ctx context.Context, s *zmq.Socket, data []byte) error {
 // sends with zmq.ErrPartialMessage until Reset, rather than glue the next
 // message onto the broken one.)
 func SendMessage(ctx context.Context, s *zmq.Socket, parts ...any) error {
+	lim, err := sendLimit(ctx, s)
+	if err != nil {
+		return err
+	}
 	var buf [partsOnStack]any
 	frames, one, err := prepare(buf[:], parts)
-	if err == nil {
-		err = send(ctx, s, frames, &one)
-	}
 	if err != nil {
-		return fixErr(ctx, err)
+		return err
 	}
-	return nil
+	return send(engine.Of(s), &lim, frames, &one)
 }
 
-// Request sends a message on s and receives the reply, the whole round trip
+// SendMessageUntil is SendMessage bounded by deadline (zero: none) as well
+// as ctx, whichever ends first; the socket's send timeout does not apply.
+func SendMessageUntil(ctx context.Context, s *zmq.Socket, deadline time.Time, parts ...any) error {
+	if err := ctx.Err(); err != nil {
+		return &zmq.TimeoutError{Op: "send", Cause: err}
+	}
+	var buf [partsOnStack]any
+	frames, one, err := prepare(buf[:], parts)
+	if err != nil {
+		return err
+	}
+	lim := engine.Limit{Ctx: ctx, Deadline: deadline, Timeout: -1}
+	return send(engine.Of(s), &lim, frames, &one)
+}
+
+// Wait blocks until s is ready for any of events (zmq.POLLIN,
+// zmq.POLLOUT), ctx is done, or s is closed, and returns the events that
+// are ready. It parks the goroutine in Go's netpoller on the socket's
+// ZMQ_FD; no OS thread is blocked in libzmq. The socket's timeouts do not
+// apply.
+//
+// After it returns, operate with zmq.DONTWAIT: readiness is a hint (a REP
+// socket can report POLLIN for a request it then discards as malformed).
+func Wait(ctx context.Context, s *zmq.Socket, events zmq.State) (zmq.State, error) {
+	return WaitUntil(ctx, s, time.Time{}, events)
+}
+
+// WaitUntil is Wait bounded by deadline (zero: none) as well as ctx. A
+// socket that is ready when the deadline has already passed still reports
+// its events.
+func WaitUntil(ctx context.Context, s *zmq.Socket, deadline time.Time, events zmq.State) (zmq.State, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, &zmq.TimeoutError{Op: "wait", Cause: err}
+	}
+	lim := engine.Limit{Ctx: ctx, Deadline: deadline, Timeout: -1}
+	return engine.Of(s).WaitUntil(&lim, events)
+}
+
+// Request sends a message on s and receives the reply: one round trip,
 // bounded by one deadline: ctx's, when it has one. When ctx has none, the
 // deadline is the socket's receive timeout (SetRcvtimeo) counted from the
 // start of the call, and the send also ends after the socket's send timeout
@@ -124,15 +179,18 @@ func SendMessage(ctx context.Context, s *zmq.Socket, parts ...any) error {
 // reply is received whole or not at all. Errors are as for RecvBytes; a
 // *zmq.TimeoutError's Op says which half timed out.
 //
+// Request is the lower-level building block: it makes one attempt on a
+// socket the caller owns, and neither retries nor repairs. For requests
+// that must get an answer, use reliable.Client; to migrate a pebbe/zmq4 REQ
+// program that gets stuck, use reliable.ReqSocket.
+//
 // Request is meant for REQ and DEALER sockets. It sends the parts as given
 // and returns the reply's frames as received: a DEALER talking to a REP
 // socket must send the empty delimiter frame itself, and receives it back.
-//
 // After a timeout or cancellation on a REQ socket whose request was sent,
 // the socket still expects the reply: the next send fails with EFSM unless
 // the socket has REQ_RELAXED set, or is Reset. A DEALER may later receive
 // the late reply; correlate replies with a request id in the envelope.
-// Package reliable builds both on this.
 func Request(ctx context.Context, s *zmq.Socket, parts ...any) ([][]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, &zmq.TimeoutError{Op: "send", Cause: err}
@@ -142,35 +200,75 @@ func Request(ctx context.Context, s *zmq.Socket, parts ...any) ([][]byte, error)
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		rcv, err := s.GetRcvtimeo()
-		if err != nil {
+	core := engine.Of(s)
+	if _, ok := ctx.Deadline(); ok {
+		lim := engine.Limit{Ctx: ctx, Timeout: -1}
+		if err := send(core, &lim, frames, &one); err != nil {
 			return nil, err
 		}
-		if rcv >= 0 {
-			// One deadline from the socket's receive timeout, without
-			// allocating a context for it.
-			return requestUntil(ctx, s, rcv, frames, &one)
-		}
-		// No round-trip bound: the send timeout (if any) bounds the send,
-		// and the receive waits until ctx is done.
+		lim = engine.Limit{Ctx: ctx, Timeout: -1}
+		return core.RecvMessage(&lim, 0)
 	}
-	if err := send(ctx, s, frames, &one); err != nil {
-		return nil, fixErr(ctx, err)
-	}
-	msg, err := s.RecvMessageBytesContext(ctx, 0)
+	rcv, err := s.GetRcvtimeo()
 	if err != nil {
-		return nil, fixErr(ctx, err)
+		return nil, err
 	}
-	return msg, nil
+	snd, err := s.GetSndtimeo()
+	if err != nil {
+		return nil, err
+	}
+	// One deadline from the socket's receive timeout, without allocating a
+	// context for it; the send ends at the earlier of it and the send
+	// timeout.
+	var deadline, sendDeadline time.Time
+	if start := time.Now(); rcv >= 0 {
+		deadline = start.Add(rcv)
+		sendDeadline = deadline
+		if snd >= 0 && snd < rcv {
+			sendDeadline = start.Add(snd)
+		}
+	} else if snd >= 0 {
+		sendDeadline = start.Add(snd)
+	}
+	lim := engine.Limit{Ctx: ctx, Deadline: sendDeadline, Timeout: -1}
+	if err := send(core, &lim, frames, &one); err != nil {
+		return nil, err
+	}
+	lim = engine.Limit{Ctx: ctx, Deadline: deadline, Timeout: -1}
+	return core.RecvMessage(&lim, 0)
+}
+
+// recvLimit is the limit of a receive bounded by ctx: the socket's receive
+// timeout applies only when ctx has no deadline.
+func recvLimit(ctx context.Context, s *zmq.Socket) (engine.Limit, error) {
+	if err := ctx.Err(); err != nil {
+		return engine.Limit{}, &zmq.TimeoutError{Op: "recv", Cause: err}
+	}
+	if _, ok := ctx.Deadline(); ok {
+		return engine.Limit{Ctx: ctx, Timeout: -1}, nil
+	}
+	d, err := s.GetRcvtimeo()
+	return engine.Limit{Ctx: ctx, Timeout: d}, err
+}
+
+// sendLimit is recvLimit for a send and the socket's send timeout.
+func sendLimit(ctx context.Context, s *zmq.Socket) (engine.Limit, error) {
+	if err := ctx.Err(); err != nil {
+		return engine.Limit{}, &zmq.TimeoutError{Op: "send", Cause: err}
+	}
+	if _, ok := ctx.Deadline(); ok {
+		return engine.Limit{Ctx: ctx, Timeout: -1}, nil
+	}
+	d, err := s.GetSndtimeo()
+	return engine.Limit{Ctx: ctx, Timeout: d}, err
 }
 
 // partsOnStack is how many parts SendMessage and Request copy without
 // allocating.
 const partsOnStack = 8
 
-// single is a one-frame message, the common case, sent without
-// zmq.Socket.SendMessage's part checks.
+// single is a one-frame message, the common case, sent without the
+// multipart checks.
 type single struct {
 	bytes []byte
 	str   string
@@ -194,109 +292,11 @@ func prepare(buf []any, parts []any) (frames []any, one single, err error) {
 	return frames, single{}, err
 }
 
-// send sends the message prepared as frames or one on s, bounded by ctx.
-func send(ctx context.Context, s *zmq.Socket, frames []any, one *single) error {
-	var err error
-	switch {
-	case frames != nil:
-		_, err = s.SendMessageContext(ctx, frames...)
-	case one.isStr:
-		_, err = s.SendContext(ctx, one.str, 0)
-	default:
-		_, err = s.SendBytesContext(ctx, one.bytes, 0)
-	}
-	return err
-}
-
-// sendNow sends the message prepared as frames or one on s only if it can
-// be queued at once.
-func sendNow(s *zmq.Socket, frames []any, one *single) error {
-	var err error
-	switch {
-	case frames != nil:
-		_, err = s.SendMessageDontwait(frames...)
-	case one.isStr:
-		_, err = s.Send(one.str, zmq.DONTWAIT)
-	default:
-		_, err = s.SendBytes(one.bytes, zmq.DONTWAIT)
-	}
-	return err
-}
-
-// requestUntil is Request under a deadline that ctx does not carry: it
-// tries each step without blocking and waits for readiness with
-// zmq.Socket.WaitUntil, which parks in the netpoller.
-func requestUntil(ctx context.Context, s *zmq.Socket, rcvtimeo time.Duration, frames []any, one *single) ([][]byte, error) {
-	start := time.Now()
-	deadline := start.Add(rcvtimeo)
-	sendDeadline := deadline
-	if snd, err := s.GetSndtimeo(); err != nil {
-		return nil, err
-	} else if snd >= 0 && snd < rcvtimeo {
-		sendDeadline = start.Add(snd)
-	}
-	for {
-		err := sendNow(s, frames, one)
-		if err == nil {
-			break
-		}
-		if !isAgain(err) {
-			return nil, err
-		}
-		if err := waitUntil(ctx, s, sendDeadline, zmq.POLLOUT, "send"); err != nil {
-			return nil, err
-		}
-	}
-	return s.RecvMessageBytesUntil(ctx, deadline, 0)
-}
-
-// waitUntil waits for events on s and reports a timeout as op's.
-func waitUntil(ctx context.Context, s *zmq.Socket, deadline time.Time, events zmq.State, op string) error {
-	_, err := s.WaitUntil(ctx, deadline, events)
-	if te, ok := err.(*zmq.TimeoutError); ok {
-		te.Op = op
-	}
-	return err
-}
-
-// isAgain reports a non-blocking call that found the socket not ready.
-// A *zmq.TimeoutError also matches EAGAIN, but a DONTWAIT call never
-// returns one.
-func isAgain(err error) bool {
-	e, ok := err.(zmq.Errno)
-	return ok && e == zmq.Errno(syscall.EAGAIN)
-}
-
-// fixErr makes a timeout caused by ctx's deadline match ctx.Err() by the
-// time the call returns. The netpoller wakes a waiter at the deadline, often
-// a moment before ctx's own timer has marked ctx done, so ctx.Err() may
-// still be nil then: errors.Is(err, ctx.Err()) would fail, and code that
-// checks ctx.Err() after an error would not see the deadline. When ctx has
-// a deadline the socket's default timeouts do not apply, so a timeout can
-// only come from that deadline. This runs on the timeout path only.
-func fixErr(ctx context.Context, err error) error {
-	te, ok := err.(*zmq.TimeoutError)
-	if !ok || (te.Cause != nil && te.Cause != context.DeadlineExceeded) {
+// send sends the message prepared as frames or one within lim.
+func send(core *engine.Socket, lim *engine.Limit, frames []any, one *single) error {
+	if frames != nil {
+		_, err := core.SendMessage(lim, 0, frames)
 		return err
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		return err
-	}
-	te.Cause = context.DeadlineExceeded
-	if ctx.Err() == nil {
-		t := time.NewTimer(ctxLag)
-		select {
-		case <-ctx.Done():
-		case <-t.C:
-		}
-		t.Stop()
-	}
-	if e := ctx.Err(); e != nil {
-		te.Cause = e
-	}
-	return err
+	return core.SendFrame(lim, one.str, one.bytes, one.isStr, 0)
 }
-
-// ctxLag bounds how long fixErr waits for a ctx to notice its own deadline.
-// A context from package context does within microseconds.
-const ctxLag = 50 * time.Millisecond

@@ -156,66 +156,93 @@ const (
 	GSSAPI = zmq4.GSSAPI
 )
 
-// AuthStart mirrors zmq4.AuthStart.
+// AuthStart is pebbe/zmq4's name for Context.StartAuth.
+// Compatibility only: it acts on the default context's Authenticator;
+// new code calls Context.StartAuth and uses the Authenticator.
 func AuthStart() error {
-	v0 := zmq4.AuthStart()
-	return wrapErr(v0)
+	return compatAuthStart()
 }
 
-// AuthStop mirrors zmq4.AuthStop.
+// AuthStop is pebbe/zmq4's name for Authenticator.Stop.
+// Compatibility only: it acts on the default context's Authenticator;
+// new code calls Context.StartAuth and uses the Authenticator.
 func AuthStop() {
-	zmq4.AuthStop()
+	compatAuth().Stop()
 }
 
-// AuthAllow mirrors zmq4.AuthAllow.
+// AuthAllow is pebbe/zmq4's name for Authenticator.Allow.
+// Compatibility only: it acts on the default context's Authenticator;
+// new code calls Context.StartAuth and uses the Authenticator.
 func AuthAllow(domain string, addresses ...string) {
-	zmq4.AuthAllow(domain, addresses...)
+	compatAuth().Allow(domain, addresses...)
 }
 
-// AuthDeny mirrors zmq4.AuthDeny.
+// AuthDeny is pebbe/zmq4's name for Authenticator.Deny.
+// Compatibility only: it acts on the default context's Authenticator;
+// new code calls Context.StartAuth and uses the Authenticator.
 func AuthDeny(domain string, addresses ...string) {
-	zmq4.AuthDeny(domain, addresses...)
+	compatAuth().Deny(domain, addresses...)
 }
 
-// AuthPlainAdd mirrors zmq4.AuthPlainAdd.
+// AuthPlainAdd is pebbe/zmq4's name for Authenticator.AllowPlain.
+// Compatibility only: it acts on the default context's Authenticator;
+// new code calls Context.StartAuth and uses the Authenticator.
 func AuthPlainAdd(domain string, username string, password string) {
-	zmq4.AuthPlainAdd(domain, username, password)
+	compatAuth().AllowPlain(domain, username, password)
 }
 
-// AuthPlainRemove mirrors zmq4.AuthPlainRemove.
+// AuthPlainRemove is pebbe/zmq4's name for Authenticator.RevokePlain.
+// Compatibility only: it acts on the default context's Authenticator;
+// new code calls Context.StartAuth and uses the Authenticator.
 func AuthPlainRemove(domain string, usernames ...string) {
-	zmq4.AuthPlainRemove(domain, usernames...)
+	if len(usernames) > 0 {
+		compatAuth().RevokePlain(domain, usernames...)
+	}
 }
 
-// AuthPlainRemoveAll mirrors zmq4.AuthPlainRemoveAll.
+// AuthPlainRemoveAll is pebbe/zmq4's name for Authenticator.RevokePlain with no users.
+// Compatibility only: it acts on the default context's Authenticator;
+// new code calls Context.StartAuth and uses the Authenticator.
 func AuthPlainRemoveAll(domain string) {
-	zmq4.AuthPlainRemoveAll(domain)
+	compatAuth().RevokePlain(domain)
 }
 
-// AuthCurveAdd mirrors zmq4.AuthCurveAdd.
+// AuthCurveAdd is pebbe/zmq4's name for Authenticator.AllowCurve.
+// Compatibility only: it acts on the default context's Authenticator;
+// new code calls Context.StartAuth and uses the Authenticator.
 func AuthCurveAdd(domain string, pubkeys ...string) {
-	zmq4.AuthCurveAdd(domain, pubkeys...)
+	compatAuth().AllowCurve(domain, pubkeys...)
 }
 
-// AuthCurveRemove mirrors zmq4.AuthCurveRemove.
+// AuthCurveRemove is pebbe/zmq4's name for Authenticator.RevokeCurve.
+// Compatibility only: it acts on the default context's Authenticator;
+// new code calls Context.StartAuth and uses the Authenticator.
 func AuthCurveRemove(domain string, pubkeys ...string) {
-	zmq4.AuthCurveRemove(domain, pubkeys...)
+	if len(pubkeys) > 0 {
+		compatAuth().RevokeCurve(domain, pubkeys...)
+	}
 }
 
-// AuthCurveRemoveAll mirrors zmq4.AuthCurveRemoveAll.
+// AuthCurveRemoveAll is pebbe/zmq4's name for Authenticator.RevokeCurve with no keys.
+// Compatibility only: it acts on the default context's Authenticator;
+// new code calls Context.StartAuth and uses the Authenticator.
 func AuthCurveRemoveAll(domain string) {
-	zmq4.AuthCurveRemoveAll(domain)
+	compatAuth().RevokeCurve(domain)
 }
 
-// AuthSetVerbose mirrors zmq4.AuthSetVerbose.
+// AuthSetVerbose is pebbe/zmq4's name for logging every ZAP decision (package log).
+// Compatibility only: it acts on the default context's Authenticator;
+// new code calls Context.StartAuth and uses the Authenticator.
 func AuthSetVerbose(verbose bool) {
-	zmq4.AuthSetVerbose(verbose)
+	compatAuthVerbose(verbose)
 }
 
-// AuthSetMetadataHandler mirrors zmq4.AuthSetMetadataHandler.
+// AuthSetMetadataHandler is pebbe/zmq4's name for Authenticator.SetMetadata.
+// Compatibility only: it acts on the default context's Authenticator;
+// new code calls Context.StartAuth and uses the Authenticator.
 func AuthSetMetadataHandler(handler func(
 	version, request_id, domain, address, identity, mechanism string, credentials ...string) (metadata map[string]string)) {
-	zmq4.AuthSetMetadataHandler(handler)
+	compatMetadata(handler)
 }
 
 // AuthMetaBlob mirrors zmq4.AuthMetaBlob.

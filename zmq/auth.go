@@ -3,6 +3,7 @@ package zmq
 import (
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/netip"
 	"sync"
@@ -10,11 +11,6 @@ import (
 
 // zapEndpoint is where libzmq sends a context's ZAP requests (RFC 27).
 const zapEndpoint = "inproc://zeromq.zap.01"
-
-// CurveAllowAny, given to Authenticator.AllowCurve, admits every client
-// that completes the CURVE handshake (it knows the server's public key)
-// without checking its own key.
-const CurveAllowAny = "*"
 
 // ErrAuthRunning is returned by Context.StartAuth when the context already
 // has an authenticator.
@@ -31,7 +27,7 @@ var ErrAuthRunning = errors.New("zmq: the context already has an authenticator")
 // for the domain, a peer whose address is not allowed is refused. Then NULL
 // is admitted, PLAIN needs a user and password added for the domain, and
 // CURVE needs the client's public key (Z85) allowed for the domain, or
-// CurveAllowAny. The domain "*" applies to every domain.
+// CURVE_ALLOW_ANY. The domain "*" applies to every domain.
 //
 // The handler parks a goroutine, not an OS thread. It stops with Stop or
 // when the context is terminated. An Authenticator is safe for concurrent
@@ -43,46 +39,65 @@ type Authenticator struct {
 	plain map[string]map[string]string // domain -> user -> password
 	curve map[string]map[string]bool   // domain -> Z85 public key
 	meta  func(Peer) map[string]string // see SetMetadata
+	// verbose logs every decision; only pebbe's AuthSetVerbose sets it.
+	verbose bool
 
+	// Set while serving; guarded by the context's mu.
 	sock *Socket
 	done chan struct{}
+}
+
+func newAuthenticator() *Authenticator {
+	return &Authenticator{
+		allow: map[string]*addrSet{}, deny: map[string]*addrSet{},
+		plain: map[string]map[string]string{}, curve: map[string]map[string]bool{},
+	}
 }
 
 // StartAuth starts an Authenticator for the context's sockets. Set its
 // policy before peers connect: until then it admits only NULL peers.
 func (c *Context) StartAuth() (*Authenticator, error) {
+	a := newAuthenticator()
+	if err := c.serveAuth(a); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// serveAuth makes a the context's ZAP handler: it binds the ZAP endpoint
+// and starts a's goroutine.
+func (c *Context) serveAuth(a *Authenticator) error {
 	c.mu.Lock()
 	running := c.auth != nil
 	c.mu.Unlock()
 	if running {
-		return nil, ErrAuthRunning
+		return ErrAuthRunning
 	}
 	s, err := c.NewSocket(REP)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.internal = true
 	if err := s.SetLinger(0); err != nil {
 		s.Close()
-		return nil, err
+		return err
 	}
 	if err := s.Bind(zapEndpoint); err != nil {
 		s.Close()
 		if errors.Is(err, EADDRINUSE) {
-			return nil, ErrAuthRunning
+			return ErrAuthRunning
 		}
-		return nil, err
+		return err
 	}
-	a := &Authenticator{
-		allow: map[string]*addrSet{}, deny: map[string]*addrSet{},
-		plain: map[string]map[string]string{}, curve: map[string]map[string]bool{},
-		sock: s, done: make(chan struct{}),
-	}
+	done := make(chan struct{})
+	a.mu.Lock()
+	a.sock, a.done = s, done
+	a.mu.Unlock()
 	c.mu.Lock()
 	c.auth = a
 	c.mu.Unlock()
-	go a.serve()
-	return a, nil
+	go a.serve(s, done)
+	return nil
 }
 
 // Allow admits only peers from the given IP addresses on sockets of the
@@ -132,7 +147,7 @@ func (a *Authenticator) AllowPlain(domain, user, password string) {
 }
 
 // AllowCurve admits CURVE clients with these public keys (Z85, as
-// NewCurveKeypair returns them), or any client with CurveAllowAny, on
+// NewCurveKeypair returns them), or any client with CURVE_ALLOW_ANY, on
 // sockets of the ZAP domain ("*": any domain).
 func (a *Authenticator) AllowCurve(domain string, publicKeys ...string) {
 	a.mu.Lock()
@@ -145,22 +160,44 @@ func (a *Authenticator) AllowCurve(domain string, publicKeys ...string) {
 	}
 }
 
-// RevokeCurve stops admitting these CURVE public keys on the domain. A
-// connection already admitted stays.
+// RevokeCurve stops admitting these CURVE public keys on the domain; with
+// no keys, every key of the domain. A connection already admitted stays.
 func (a *Authenticator) RevokeCurve(domain string, publicKeys ...string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if len(publicKeys) == 0 {
+		delete(a.curve, domain)
+	}
 	for _, k := range publicKeys {
 		delete(a.curve[domain], k)
+	}
+}
+
+// RevokePlain stops admitting these PLAIN users on the domain; with no
+// users, every user of the domain. A connection already admitted stays.
+func (a *Authenticator) RevokePlain(domain string, users ...string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(users) == 0 {
+		delete(a.plain, domain)
+	}
+	for _, u := range users {
+		delete(a.plain[domain], u)
 	}
 }
 
 // Stop stops the handler and waits for it. Peers of the context's secured
 // sockets are then refused by libzmq. Stop is idempotent.
 func (a *Authenticator) Stop() error {
-	err := a.sock.Close()
-	<-a.done
-	c := a.sock.ctx
+	a.mu.Lock()
+	s, done := a.sock, a.done
+	a.mu.Unlock()
+	if s == nil {
+		return nil
+	}
+	err := s.Close()
+	<-done
+	c := s.ctx
 	c.mu.Lock()
 	if c.auth == a {
 		c.auth = nil
@@ -169,18 +206,18 @@ func (a *Authenticator) Stop() error {
 	return err
 }
 
-// serve answers ZAP requests until the socket is closed.
-func (a *Authenticator) serve() {
-	defer close(a.done)
+// serve answers ZAP requests on s until it is closed.
+func (a *Authenticator) serve(s *Socket, done chan struct{}) {
+	defer close(done)
 	for {
-		req, err := a.sock.RecvMessageBytes(0)
+		req, err := s.RecvMessageBytes(0)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			continue // a malformed exchange: wait for the next request
 		}
-		if _, err := a.sock.SendMessage(a.answer(req)); err != nil && errors.Is(err, net.ErrClosed) {
+		if _, err := s.SendMessage(a.answer(req)); err != nil && errors.Is(err, net.ErrClosed) {
 			return
 		}
 	}
@@ -199,8 +236,10 @@ func (a *Authenticator) answer(req [][]byte) [][]byte {
 	}
 	id, domain, addr, mech, creds := req[1], string(req[2]), string(req[3]), string(req[5]), req[6:]
 	if ok, why := a.admits(domain, addr, mech, creds); !ok {
+		a.logf("ZAP: refused %s peer %s on domain %q: %s", mech, addr, domain, why)
 		return zapReply(id, "400", why, "")
 	}
+	a.logf("ZAP: admitted %s peer %s on domain %q", mech, addr, domain)
 	user := ""
 	switch mech {
 	case "PLAIN":
@@ -251,7 +290,7 @@ func (a *Authenticator) admits(domain, addr, mech string, creds [][]byte) (bool,
 		}
 		key := Z85encode(string(creds[0]))
 		for _, d := range []string{domain, "*"} {
-			if a.curve[d][CurveAllowAny] || a.curve[d][key] {
+			if a.curve[d][CURVE_ALLOW_ANY] || a.curve[d][key] {
 				return true, ""
 			}
 		}
@@ -262,4 +301,57 @@ func (a *Authenticator) admits(domain, addr, mech string, creds [][]byte) (bool,
 
 func zapReply(id []byte, code, text, user string) [][]byte {
 	return [][]byte{[]byte("1.0"), id, []byte(code), []byte(text), []byte(user), {}}
+}
+
+// logf logs a decision when pebbe's AuthSetVerbose asked for it; zmqguard
+// prints nothing otherwise.
+func (a *Authenticator) logf(format string, args ...any) {
+	a.mu.Lock()
+	verbose := a.verbose
+	a.mu.Unlock()
+	if verbose {
+		log.Printf(format, args...)
+	}
+}
+
+// The policy behind pebbe/zmq4's package-level Auth* functions (the
+// compatibility names in api_gen.go): one Authenticator for the default
+// context, which exists before AuthStart so that policy can be set first,
+// as pebbe allows.
+var compat struct {
+	once sync.Once
+	auth *Authenticator
+}
+
+func compatAuth() *Authenticator {
+	compat.once.Do(func() { compat.auth = newAuthenticator() })
+	return compat.auth
+}
+
+// compatAuthStart serves compatAuth on the default context.
+func compatAuthStart() error {
+	c, err := defaultContext()
+	if err != nil {
+		return err
+	}
+	return c.serveAuth(compatAuth())
+}
+
+// compatAuthVerbose is pebbe's AuthSetVerbose.
+func compatAuthVerbose(verbose bool) {
+	a := compatAuth()
+	a.mu.Lock()
+	a.verbose = verbose
+	a.mu.Unlock()
+}
+
+// compatMetadata adapts pebbe's metadata handler to SetMetadata.
+func compatMetadata(handler func(version, requestID, domain, address, identity, mechanism string, credentials ...string) map[string]string) {
+	if handler == nil {
+		compatAuth().SetMetadata(nil)
+		return
+	}
+	compatAuth().SetMetadata(func(p Peer) map[string]string {
+		return handler("1.0", "", p.Domain, p.Address, p.RoutingID, p.Mechanism, p.User)
+	})
 }

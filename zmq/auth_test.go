@@ -66,7 +66,7 @@ func curveClientWith(t *testing.T, c *zmq.Context, ep, serverPub, pub, sec strin
 
 // TestAuthCurve: on a context from NewContext (which pebbe/zmq4's
 // AuthStart does not serve), the Authenticator admits the CURVE clients it
-// knows and refuses the others (and a key revoked), and CurveAllowAny
+// knows and refuses the others (and a key revoked), and CURVE_ALLOW_ANY
 // admits anyone.
 func TestAuthCurve(t *testing.T) {
 	c := zmqtest.Context(t)
@@ -88,10 +88,10 @@ func TestAuthCurve(t *testing.T) {
 	again := curveClientWith(t, c, ep, serverPub, knownPub, knownSec)
 	assert.False(t, authRoundTrip(t, rep, again, 300*time.Millisecond), "a revoked key is refused")
 
-	a.AllowCurve("*", zmq.CurveAllowAny)
+	a.AllowCurve("*", zmq.CURVE_ALLOW_ANY)
 	anyone, _, _ := curveClient(t, c, ep, serverPub)
 	assert.Eventually(t, func() bool { return authRoundTrip(t, rep, anyone, 200*time.Millisecond) },
-		10*time.Second, time.Millisecond, "CurveAllowAny admits any key on any domain")
+		10*time.Second, time.Millisecond, "CURVE_ALLOW_ANY admits any key on any domain")
 	require.NoError(t, a.Stop())
 	require.NoError(t, a.Stop(), "Stop is idempotent")
 }

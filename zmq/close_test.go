@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
+	"github.com/zmqguard/zmqguard/timeout"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -85,13 +86,11 @@ var blockedCalls = []struct {
 }{
 	{"Recv", zmq.PULL, zmq.PUSH, func(s *zmq.Socket) error { _, err := s.Recv(0); return err }},
 	{"RecvMessage", zmq.PULL, zmq.PUSH, func(s *zmq.Socket) error { _, err := s.RecvMessage(0); return err }},
-	{"RecvBytesContext", zmq.PULL, zmq.PUSH, func(s *zmq.Socket) error {
-		_, err := s.RecvBytesContext(context.Background(), 0)
-		return err
-	}},
+	{"RecvBytes", zmq.PULL, zmq.PUSH, func(s *zmq.Socket) error { _, err := s.RecvBytes(0); return err }},
 	{"RecvEvent", zmq.PAIR, zmq.PAIR, func(s *zmq.Socket) error { _, _, _, err := s.RecvEvent(0); return err }},
-	{"Wait", zmq.PULL, zmq.PUSH, func(s *zmq.Socket) error {
-		_, err := s.Wait(context.Background(), zmq.POLLIN)
+	// A readiness wait, which only package timeout offers.
+	{"timeout.Wait", zmq.PULL, zmq.PUSH, func(s *zmq.Socket) error {
+		_, err := timeout.Wait(context.Background(), s, zmq.POLLIN)
 		return err
 	}},
 	// A PUSH whose only peer has a full queue blocks in send.

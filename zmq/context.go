@@ -1,29 +1,15 @@
 package zmq
 
-/*
-#include <zmq.h>
-#include <errno.h>
-static int zg_ctx_shutdown(void *c) { return zmq_ctx_shutdown(c); }
-// zg_ctx_term terminates c, retrying on EINTR; it returns 0 or the errno.
-static int zg_ctx_term(void *c) {
-	int rc;
-	do {
-		rc = zmq_ctx_term(c);
-	} while (rc != 0 && zmq_errno() == EINTR);
-	return rc == 0 ? 0 : zmq_errno();
-}
-*/
-import "C"
-
 import (
-	"reflect"
+	"errors"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	zmq4 "github.com/pebbe/zmq4"
+
+	"github.com/zmqguard/zmqguard/internal/engine"
 )
 
 const (
@@ -94,14 +80,24 @@ func WithTermTimeout(d time.Duration) ContextOption {
 	}
 }
 
-// OptionError reports an invalid option passed to a constructor.
+// OptionError reports an invalid option passed to a constructor. Every
+// zmqguard constructor refuses a bad option with one, so errors.As finds
+// it whatever the package.
 type OptionError struct {
 	Option string // the option's name, e.g. "WithTermTimeout"
 	Reason string
+	Err    error // the underlying error, if any
 }
 
 // Error says which option was refused and why.
 func (e *OptionError) Error() string { return "zmq: invalid option " + e.Option + ": " + e.Reason }
+
+// Unwrap returns the underlying error, if any.
+func (e *OptionError) Unwrap() error { return e.Err }
+
+// ErrNilOption is the error of every zmqguard constructor given a nil
+// option: an *OptionError, so errors.As finds it like any refused option.
+var ErrNilOption error = &OptionError{Option: "<nil>", Reason: "nil option"}
 
 // NewContext creates a context. It accepts options where pebbe/zmq4's takes
 // none; calls written for pebbe/zmq4 compile unchanged.
@@ -129,11 +125,24 @@ func wrapContext(raw *zmq4.Context, shared bool, opts ...ContextOption) (*Contex
 		// pebbe's setting.
 		raw.SetRetryAfterEINTR(false)
 	}
+	// As internal/option.Apply does for the other packages: every option
+	// is tried, and every refusal reported.
+	var errs []error
 	for _, o := range opts {
-		if err := o(c); err != nil {
-			raw.Term()
-			return nil, err
+		err := ErrNilOption
+		if o != nil {
+			err = o(c)
 		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		raw.Term()
+		if len(errs) == 1 {
+			err = errs[0]
+		}
+		return nil, err
 	}
 	return c, nil
 }
@@ -273,9 +282,7 @@ func (c *Context) Term() error {
 	timer := time.NewTimer(c.termTimeout)
 
 	// Wake callers blocked inside libzmq (Poll, Proxy) with ETERM.
-	if h := contextHandle(c.raw); h != nil {
-		C.zg_ctx_shutdown(h)
-	}
+	engine.ShutdownContext(c.raw)
 	// Closing a socket under a call still running inside libzmq would be
 	// a use after free: let those calls return first.
 	if idle != nil {
@@ -301,33 +308,18 @@ func (c *Context) Term() error {
 	c.auth = nil
 	c.mu.Unlock()
 	if auth != nil {
+		auth.mu.Lock()
+		done := auth.done
+		auth.mu.Unlock()
 		select {
-		case <-auth.done:
+		case <-done:
 		case <-timer.C:
 			timer.Reset(0)
 		}
 	}
 
 	go func() {
-		// pebbe's Term marks the context closed before it calls
-		// zmq_ctx_term, so calling it again after EINTR only returns the
-		// stored EINTR (the loop that was here spun forever and left the
-		// context unterminated): let pebbe retry inside its one call.
-		//
-		// With the handle, terminate in C with an EINTR loop of our own:
-		// switching pebbe's retry setting here would race with pebbe-based
-		// code still blocked on the context (a raw socket from Raw). The
-		// pebbe Context is left "open" in pebbe's eyes; zmqguard never
-		// calls its Term, and NewContext removed its finalizer.
-		var err error
-		if h := contextHandle(c.raw); h != nil {
-			if e := C.zg_ctx_term(h); e != 0 {
-				err = Errno(e)
-			}
-		} else {
-			c.raw.SetRetryAfterEINTR(true)
-			err = c.raw.Term()
-		}
+		err := engine.TermContext(c.raw)
 		c.mu.Lock()
 		c.termErr = wrapErr(err)
 		c.mu.Unlock()
@@ -380,18 +372,6 @@ func (c *Context) leave() {
 		close(c.idle)
 		c.idle = nil
 	}
-}
-
-var directContexts = func() bool {
-	f, ok := reflect.TypeOf(zmq4.Context{}).FieldByName("ctx")
-	return ok && f.Offset == 0 && f.Type == reflect.TypeOf(unsafe.Pointer(nil))
-}()
-
-func contextHandle(raw *zmq4.Context) unsafe.Pointer {
-	if !directContexts {
-		return nil
-	}
-	return *(*unsafe.Pointer)(unsafe.Pointer(raw))
 }
 
 // retry runs f again while it fails with EINTR and the context retries.

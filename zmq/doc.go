@@ -13,10 +13,11 @@
 //     the socket's ZMQ_FD instead of blocking an OS thread inside libzmq.
 //     They try the operation without blocking first, so the fast path costs
 //     nothing extra. Thousands of sockets can wait on a handful of threads.
-//   - Timeouts (SetRcvtimeo, SetSndtimeo, and the ...Context methods) are
-//     exact: never truncated to whole milliseconds, never stretched by
-//     EINTR retries, and they return a *TimeoutError that is a net.Error
-//     and matches os.ErrDeadlineExceeded as well as EAGAIN.
+//   - Timeouts (SetRcvtimeo, SetSndtimeo) are exact: never truncated to
+//     whole milliseconds, never stretched by EINTR retries, and they return
+//     a *TimeoutError that is a net.Error and matches
+//     os.ErrDeadlineExceeded as well as EAGAIN. To bound a call by a
+//     context.Context instead, use package timeout.
 //   - EINTR from Go's asynchronous preemption never reaches the caller.
 //   - SendMessage is atomic as far as the application can see: it checks
 //     every part first, and if a frame after the first fails, the socket
@@ -28,7 +29,10 @@
 //     Context.Term closes the context's sockets and is bounded too. Nothing
 //     relies on finalizers.
 //   - Errors match with errors.Is: every Errno matches its syscall.Errno,
-//     a closed socket or context matches net.ErrClosed.
+//     a closed socket or context matches net.ErrClosed. Bind, Connect,
+//     Unbind and Disconnect return an *EndpointError that names the
+//     operation and the endpoint, and refuse a malformed endpoint before
+//     libzmq misreads it.
 //   - StartMonitor delivers socket events as typed values on a channel.
 //   - Reset rebuilds a socket with its options and endpoints, the basis of
 //     the self-healing REQ in package reliable.
@@ -36,21 +40,28 @@
 // Raw returns the underlying *zmq4.Socket, so a migrated socket can still
 // be handed to code that uses pebbe/zmq4.
 //
+// # Compatibility names
+//
+// api_gen.go is generated from pebbe/zmq4 (go generate): the option
+// getters and setters, the constants, and the package-level names that
+// pebbe programs use. Where a pebbe name stands for an API that zmqguard
+// spells differently, the generated function says so and is for
+// compatibility only: the package-level Auth* functions act on the default
+// context's Authenticator (new code calls Context.StartAuth).
+//
 // # Concurrency
 //
 // A Socket, like every libzmq socket, must be used by one goroutine at a
 // time. Close may be called from any goroutine at any time. One further
 // pattern is supported: a single goroutine blocked in a receive while other
-// goroutines send with DONTWAIT (taking turns among themselves). Every call
-// into libzmq is serialised by the socket's lock, and a call made while a
-// receiver is parked wakes it to look again, because libzmq may have
-// consumed its ZMQ_FD signal (see Socket.poke). A Context is
-// safe for concurrent use. A Monitor is safe for concurrent use. Poller and
+// goroutines send with DONTWAIT (taking turns among themselves); the
+// engine's documentation (internal/engine) explains how. A Context is safe
+// for concurrent use, and so are a Monitor and an Authenticator. Poller and
 // Reactor are not.
 //
-// Only this package touches libzmq. Every call on the hot path goes through
-// one small seam (seam.go): receive a frame, send a frame, read ZMQ_EVENTS,
-// read ZMQ_FD.
+// Sends, receives and waits run on zmqguard's no-hang engine
+// (internal/engine), the only package that calls libzmq through cgo
+// itself; everything else goes through pebbe/zmq4.
 package zmq
 
 //go:generate go run ../internal/apigen -o api_gen.go

@@ -8,7 +8,28 @@ import (
 	"syscall"
 
 	zmq4 "github.com/pebbe/zmq4"
+
+	"github.com/zmqguard/zmqguard/internal/engine"
 )
+
+// The engine returns zmq's own error values, and package timeout reaches
+// a Socket's engine through engine.Of.
+func init() {
+	engine.SetErrors(engine.Errors{
+		Closed:  ErrorSocketClosed,
+		Timeout: func(op string, cause error) error { return &TimeoutError{Op: op, Cause: cause} },
+		IsTimeout: func(err error) bool {
+			_, ok := err.(*TimeoutError)
+			return ok
+		},
+		Errno: func(e syscall.Errno) error { return Errno(e) },
+		Partial: func(sent, frames int, cause error) error {
+			return &PartialMessageError{Sent: sent, Frames: frames, Err: cause}
+		},
+		Invalid: ErrInvalidMessage,
+	})
+	engine.Of = func(s any) *engine.Socket { return &s.(*Socket).core }
+}
 
 // An Errno is a libzmq error number: a POSIX errno or one of libzmq's own
 // (EFSM, ETERM, ...). It implements error and matches the syscall.Errno of
@@ -175,3 +196,5 @@ func isErrno(err error, n syscall.Errno) bool {
 	}
 	return false
 }
+
+func isIntr(err error) bool { return isErrno(err, syscall.EINTR) }

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
+	"github.com/zmqguard/zmqguard/timeout"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -93,9 +94,12 @@ func TestErrnoFromLibzmq(t *testing.T) {
 	assert.ErrorIs(t, err, zmq.EADDRINUSE)
 	assert.True(t, strings.HasPrefix(err.Error(), "zmq: "), err.Error())
 
-	err = other.Connect("tcp://no-port")
+	// Well-formed for zmqguard's own endpoint check, refused by libzmq's
+	// (a space in the host).
+	err = other.Connect("tcp://bad host:5555")
 	assert.ErrorIs(t, err, syscall.EINVAL)
 	assert.Equal(t, zmq.Errno(syscall.EINVAL), zmq.AsErrno(err))
+	assert.NotErrorIs(t, err, zmq.ErrInvalidEndpoint)
 }
 
 func TestEFSMFromREQSendingTwice(t *testing.T) {
@@ -215,22 +219,24 @@ func TestTimeoutErrors(t *testing.T) {
 		assert.Equal(t, zmq.Errno(syscall.EAGAIN), err)
 		assert.ErrorIs(t, err, syscall.EAGAIN)
 
-		// A context deadline: a timeout that also matches the context's error.
+		// A context deadline (package timeout's calls): a timeout that
+		// also matches the context's error.
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		defer cancel()
-		_, err = pull.RecvBytesContext(ctx, 0)
+		_, err = timeout.RecvBytes(ctx, pull)
 		assertTimeout(t, err, "recv")
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
 		// Done already: returns at once, same error.
-		_, err = pull.RecvBytesContext(ctx, 0)
+		_, err = timeout.RecvBytes(ctx, pull)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
-		_, err = push.SendContext(ctx, "x", 0)
+		err = timeout.Send(ctx, push, "x")
+		assertTimeout(t, err, "send")
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
 
 		// Cancellation is not a timeout.
 		cctx, ccancel := context.WithCancel(context.Background())
 		ccancel()
-		_, err = pull.RecvContext(cctx, 0)
+		_, err = timeout.Recv(cctx, pull)
 		assert.ErrorIs(t, err, context.Canceled)
 		var ne net.Error
 		require.ErrorAs(t, err, &ne)
@@ -250,13 +256,16 @@ func TestClosedSocketMatchesErrClosed(t *testing.T) {
 	_, checks["SendMessage"] = s.SendMessage("a", "b")
 	_, checks["Recv"] = s.Recv(0)
 	_, checks["RecvMessage"] = s.RecvMessage(zmq.DONTWAIT)
-	_, checks["RecvBytesContext"] = s.RecvBytesContext(context.Background(), 0)
-	_, checks["Wait"] = s.Wait(context.Background(), zmq.POLLIN)
-	checks["Bind"] = s.Bind("inproc://closed")
-	checks["Connect"] = s.Connect("inproc://closed")
+	_, checks["RecvBytes"] = s.RecvBytes(0)
+	_, checks["RecvMessageBytes"] = s.RecvMessageBytes(0)
+	_, checks["SendMessageDontwait"] = s.SendMessageDontwait("a")
+	_, checks["timeout.RecvBytes"] = timeout.RecvBytes(context.Background(), s)
+	_, checks["timeout.Wait"] = timeout.Wait(context.Background(), s, zmq.POLLIN)
 	checks["SetLinger"] = s.SetLinger(0)
 	_, checks["GetLinger"] = s.GetLinger()
 	_, checks["GetRcvtimeo"] = s.GetRcvtimeo()
+	_, checks["GetSndtimeo"] = s.GetSndtimeo()
+	checks["SetRcvtimeo"] = s.SetRcvtimeo(time.Second)
 	_, checks["Context"] = s.Context()
 	checks["Reset"] = s.Reset()
 	_, checks["StartMonitor"] = s.StartMonitor(zmq.EVENT_ALL)
@@ -264,6 +273,21 @@ func TestClosedSocketMatchesErrClosed(t *testing.T) {
 		assert.ErrorIs(t, err, net.ErrClosed, name)
 		assert.Equal(t, zmq.ErrorSocketClosed, err, name)
 		assert.EqualError(t, err, "zmq: socket is closed", name)
+	}
+	// Endpoint operations wrap it in an *EndpointError naming the
+	// endpoint.
+	for op, err := range map[string]error{
+		"bind":    s.Bind("inproc://closed"),
+		"connect": s.Connect("inproc://closed"),
+	} {
+		assert.ErrorIs(t, err, net.ErrClosed, op)
+		assert.ErrorIs(t, err, zmq.ErrorSocketClosed, op)
+		var ee *zmq.EndpointError
+		if assert.ErrorAs(t, err, &ee, op) {
+			assert.Equal(t, op, ee.Op)
+			assert.Equal(t, "inproc://closed", ee.Endpoint)
+		}
+		assert.EqualError(t, err, "zmq: "+op+` "inproc://closed": socket is closed`, op)
 	}
 	assert.Equal(t, "Socket(CLOSED)", s.String())
 }

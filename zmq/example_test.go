@@ -1,7 +1,6 @@
 package zmq_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -63,38 +62,6 @@ func ExampleSocket_SetRcvtimeo() {
 	// deadline exceeded: true
 	// EAGAIN, as pebbe/zmq4 reports it: true
 	// waited about 100ms: true
-}
-
-// Wait parks the goroutine until the socket is readable (or writable),
-// without holding an OS thread, bounded by a context. Afterwards, receive
-// with DONTWAIT.
-func ExampleSocket_Wait() {
-	zctx, _ := zmq.NewContext()
-	defer zctx.Term()
-
-	pull, _ := zctx.NewSocket(zmq.PULL)
-	defer pull.Close()
-	pull.Bind("inproc://wait")
-	push, _ := zctx.NewSocket(zmq.PUSH)
-	defer push.Close()
-	push.Connect("inproc://wait")
-
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	_, err := pull.Wait(ctx, zmq.POLLIN)
-	fmt.Println("nothing yet:", err, errors.Is(err, context.DeadlineExceeded))
-
-	push.Send("ready", 0)
-	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel2()
-	ev, err := pull.Wait(ctx2, zmq.POLLIN)
-	fmt.Println(ev, err)
-	msg, _ := pull.Recv(zmq.DONTWAIT)
-	fmt.Println(msg)
-	// Output:
-	// nothing yet: zmq: wait: context deadline exceeded true
-	// POLLIN <nil>
-	// ready
 }
 
 // StartMonitor delivers the socket's events on a channel. Closing the

@@ -7,28 +7,13 @@ package zmq
 // SetSendFault installs f as the socket's multipart fault-injection hook:
 // it is consulted before each frame of SendMessage and a non-nil result
 // fails that frame as if libzmq had refused it. nil removes the hook.
-func SetSendFault(s *Socket, f func(frame int) error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.sendFault = f
-}
+func SetSendFault(s *Socket, f func(frame int) error) { s.core.SetSendFault(f) }
 
 // OnPark calls f each time a blocking call on s is about to park in the
 // netpoller (the readiness check found the socket not ready). Tests use it
 // to know that a call is blocked instead of sleeping. The hook survives
 // Reset. Install it before the socket is used by another goroutine.
-func OnPark(s *Socket, f func()) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	next := s.ready
-	s.readyFn = func(fd uintptr) bool {
-		ok := next(fd)
-		if !ok {
-			f()
-		}
-		return ok
-	}
-}
+func OnPark(s *Socket, f func()) { s.core.OnPark(f) }
 
 // WithSeamFallback makes the context's sockets use pebbe/zmq4's calls
 // instead of the direct seam, so the fallback path stays tested.
@@ -37,15 +22,11 @@ func WithSeamFallback() ContextOption {
 }
 
 // UsesDirectSeam reports whether s talks to libzmq through the direct seam.
-func UsesDirectSeam(s *Socket) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.seam.handle != nil
-}
+func UsesDirectSeam(s *Socket) bool { return s.core.Direct() }
 
 // RecvArmed reports whether s's next blocking receive tries inside an
 // armed wait (its last ones had to wait).
-func RecvArmed(s *Socket) bool { return s.recvWaits >= armAfter }
+func RecvArmed(s *Socket) bool { return s.core.Armed() }
 
 // AuthAdmits reports whether a admits a NULL peer from addr on a socket of
 // the ZAP domain.

@@ -8,15 +8,7 @@ import zmq4 "github.com/pebbe/zmq4"
 
 func (s *Socket) recvRaw(flags Flag, f func(raw *zmq4.Socket, flags zmq4.Flag) error) error {
 	lim := s.recvLimit()
-	for {
-		err := s.call(func(raw *zmq4.Socket) error { return f(raw, zmq4.Flag(flags|DONTWAIT)) })
-		if err == nil || !isAgain(err) || flags&DONTWAIT != 0 || lim.timeout == 0 {
-			return err
-		}
-		if err := s.await(&lim, POLLIN, "recv"); err != nil {
-			return err
-		}
-	}
+	return wrapErr(s.core.RecvRaw(&lim, flags, f))
 }
 
 // RecvWithMetadata receives a frame as a string with the requested

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	zmq4 "github.com/pebbe/zmq4"
+
+	"github.com/zmqguard/zmqguard/internal/engine"
 )
 
 // ErrMonitorActive is returned by StartMonitor on a socket that already
@@ -63,34 +65,35 @@ type monitorSession struct {
 // events.
 func (s *Socket) StartMonitor(events Event) (*Monitor, error) {
 	m := &Monitor{sock: s, events: events, ch: make(chan MonitorEvent, DefaultMonitorBuffer)}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed.Load() {
-		return nil, ErrorSocketClosed
-	}
-	if len(s.monitors) > 0 {
-		// libzmq keeps one monitor per socket; a second would silently
-		// replace the first.
-		return nil, ErrMonitorActive
-	}
-	sess, err := m.startLocked()
+	err := s.core.Locked(func(raw *zmq4.Socket) error {
+		if len(s.monitors) > 0 {
+			// libzmq keeps one monitor per socket; a second would
+			// silently replace the first.
+			return ErrMonitorActive
+		}
+		sess, err := m.startLocked(raw)
+		if err != nil {
+			return err
+		}
+		m.session = sess
+		if s.monitors == nil {
+			s.monitors = make(map[*Monitor]struct{})
+		}
+		s.monitors[m] = struct{}{}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	m.session = sess
-	if s.monitors == nil {
-		s.monitors = make(map[*Monitor]struct{})
-	}
-	s.monitors[m] = struct{}{}
 	return m, nil
 }
 
-// startLocked starts a session on the monitored socket's current libzmq
-// socket. The caller holds m.sock.mu.
-func (m *Monitor) startLocked() (*monitorSession, error) {
+// startLocked starts a session on raw, the monitored socket's current
+// libzmq socket, inside its core.Locked.
+func (m *Monitor) startLocked(raw *zmq4.Socket) (*monitorSession, error) {
 	s := m.sock
 	endpoint := fmt.Sprintf("inproc://zmqguard.monitor.%p.%d", s.ctx, s.ctx.nextID.Add(1))
-	if err := s.ctx.retry(func() error { return s.seam.raw.Monitor(endpoint, m.events) }); err != nil {
+	if err := s.ctx.retry(func() error { return raw.Monitor(endpoint, m.events) }); err != nil {
 		return nil, err
 	}
 	pair, err := s.ctx.NewSocket(PAIR)
@@ -99,7 +102,7 @@ func (m *Monitor) startLocked() (*monitorSession, error) {
 		err = pair.Connect(endpoint)
 	}
 	if err != nil {
-		s.seam.raw.Monitor("", 0)
+		raw.Monitor("", 0)
 		if pair != nil {
 			pair.Close()
 		}
@@ -115,7 +118,8 @@ func (m *Monitor) run(ctx context.Context, sess *monitorSession) {
 	defer close(sess.done)
 	defer sess.pair.Close()
 	for {
-		msg, err := sess.pair.RecvMessageBytesContext(ctx, 0)
+		lim := engine.Limit{Ctx: ctx, Timeout: -1}
+		msg, err := sess.pair.core.RecvMessage(&lim, 0)
 		if err != nil {
 			return
 		}
@@ -160,14 +164,15 @@ func (m *Monitor) Dropped() uint64 { return m.dropped.Load() }
 // (zmq_socket_monitor with a NULL endpoint), so that a context can be
 // terminated safely afterwards.
 func (m *Monitor) Close() error {
-	s := m.sock
-	s.mu.Lock()
-	_, live := s.monitors[m]
-	delete(s.monitors, m)
-	if live && !s.closed.Load() {
-		s.seam.raw.Monitor("", 0)
-	}
-	s.mu.Unlock()
+	var live bool
+	m.sock.core.Locked(func(raw *zmq4.Socket) error {
+		_, live = m.sock.monitors[m]
+		delete(m.sock.monitors, m)
+		if live {
+			raw.Monitor("", 0)
+		}
+		return nil
+	})
 	if live {
 		m.finish()
 	}
@@ -191,24 +196,25 @@ func (sess *monitorSession) stop() {
 	<-sess.done
 }
 
-// detachMonitorsLocked stops libzmq's monitors on the current socket and
-// returns the monitors. The caller holds s.mu.
-func (s *Socket) detachMonitorsLocked() []*Monitor {
+// detachMonitorsLocked stops libzmq's monitors on raw and returns the
+// monitors. The caller holds the socket's lock.
+func (s *Socket) detachMonitorsLocked(raw *zmq4.Socket) []*Monitor {
 	mons := make([]*Monitor, 0, len(s.monitors))
 	for m := range s.monitors {
-		s.seam.raw.Monitor("", 0)
+		raw.Monitor("", 0)
 		mons = append(mons, m)
 	}
 	return mons
 }
 
-// reattachMonitorsLocked gives each monitor a new session on the current
-// libzmq socket (after Reset). The caller holds s.mu.
-func (s *Socket) reattachMonitorsLocked(mons []*Monitor) {
+// reattachMonitorsLocked gives each monitor a new session on raw, the
+// socket's new libzmq socket (after Reset). The caller holds the socket's
+// lock.
+func (s *Socket) reattachMonitorsLocked(mons []*Monitor, raw *zmq4.Socket) {
 	for _, m := range mons {
 		m.mu.Lock()
 		m.session.stop()
-		if sess, err := m.startLocked(); err == nil {
+		if sess, err := m.startLocked(raw); err == nil {
 			m.session = sess
 			m.mu.Unlock()
 			continue
@@ -220,10 +226,10 @@ func (s *Socket) reattachMonitorsLocked(mons []*Monitor) {
 	}
 }
 
-// stopMonitorsLocked stops every monitor for Close. The caller holds s.mu;
-// the goroutines are waited for after it is released.
-func (s *Socket) stopMonitorsLocked() []*Monitor {
-	mons := s.detachMonitorsLocked()
+// stopMonitorsLocked stops every monitor for Close. The caller holds the
+// socket's lock; the goroutines are waited for after it is released.
+func (s *Socket) stopMonitorsLocked(raw *zmq4.Socket) []*Monitor {
+	mons := s.detachMonitorsLocked(raw)
 	s.monitors = nil
 	return mons
 }

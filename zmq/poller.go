@@ -18,7 +18,7 @@ type Polled struct {
 // original deadline (on sockets of contexts created with NewContext), and
 // it follows Reset: a socket reset since it was added is polled as it is
 // now. It blocks an OS thread in zmq_poll; to wait on one socket,
-// Socket.Wait parks the goroutine instead.
+// timeout.Wait parks the goroutine instead.
 //
 // A Poller is not safe for concurrent use.
 type Poller struct {

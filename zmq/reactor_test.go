@@ -74,8 +74,7 @@ func TestReactorHandlerRemovesReadySocket(t *testing.T) {
 	}
 	// Both are ready before Run polls them.
 	for _, p := range []*zmq.Socket{pull1, pull2} {
-		_, err := p.Wait(t.Context(), zmq.POLLIN)
-		require.NoError(t, err)
+		waitUntilReadable(t, p)
 	}
 
 	r := zmq.NewReactor()

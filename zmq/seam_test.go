@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
+	"github.com/zmqguard/zmqguard/timeout"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -92,16 +93,18 @@ var seamBehaviours = []struct {
 			assert.GreaterOrEqual(t, time.Since(start), 300*time.Microsecond)
 		}
 	}},
+	// ZMQ_EVENTS through the seam, as package timeout's readiness wait
+	// reads it.
 	{"wait", func(t *testing.T, c *zmq.Context, tr string) {
 		pull, push := zmqtest.Pair(t, c, tr, zmq.PULL, zmq.PUSH)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		ev, err := push.Wait(ctx, zmq.POLLOUT)
+		ev, err := timeout.Wait(ctx, push, zmq.POLLOUT)
 		require.NoError(t, err)
 		assert.Equal(t, zmq.POLLOUT, ev)
 		_, err = push.Send("x", 0)
 		require.NoError(t, err)
-		ev, err = pull.Wait(ctx, zmq.POLLIN|zmq.POLLOUT)
+		ev, err = timeout.Wait(ctx, pull, zmq.POLLIN|zmq.POLLOUT)
 		require.NoError(t, err)
 		assert.Equal(t, zmq.POLLIN, ev, "a PULL is never writable")
 	}},

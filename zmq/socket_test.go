@@ -1,7 +1,6 @@
 package zmq_test
 
 import (
-	"context"
 	"errors"
 	"net"
 	"os"
@@ -21,6 +20,18 @@ func forEachTransport(t *testing.T, f func(t *testing.T, transport string)) {
 	for _, tr := range zmqtest.Transports {
 		t.Run(tr, func(t *testing.T) { f(t, tr) })
 	}
+}
+
+// waitUntilReadable waits for a frame to be queued on s, the way a caller
+// that then receives with DONTWAIT would, without receiving it.
+func waitUntilReadable(t *testing.T, s *zmq.Socket) {
+	t.Helper()
+	p := zmq.NewPoller()
+	p.Add(s, zmq.POLLIN)
+	ready, err := p.Poll(5 * time.Second)
+	require.NoError(t, err)
+	require.Len(t, ready, 1, "no frame arrived")
+	require.Equal(t, zmq.POLLIN, ready[0].Events)
 }
 
 func TestSendRecvMultipart(t *testing.T) {
@@ -83,25 +94,95 @@ func TestSubMillisecondTimeoutWaits(t *testing.T) {
 	assert.Less(t, worst, 200*time.Millisecond)
 }
 
-func TestContextCancelWakesRecv(t *testing.T) {
-	forEachTransport(t, func(t *testing.T, tr string) {
-		c := zmqtest.Context(t)
-		pull, _ := zmqtest.Pair(t, c, tr, zmq.PULL, zmq.PUSH)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		park := parked(pull)
-		go func() {
-			_, err := pull.RecvBytesContext(ctx, 0)
-			done <- err
-		}()
-		waitFor(t, park, "the receive to park")
-		cancel()
-		select {
-		case err := <-done:
-			assert.ErrorIs(t, err, context.Canceled)
-		case <-time.After(2 * time.Second):
-			t.Fatal("cancel did not wake the receive")
+// The socket's timeouts (SetRcvtimeo, SetSndtimeo) are one setting each,
+// kept exactly: none by default, -1 means none (as in pebbe/zmq4), zero
+// means never wait, and Reset keeps them in force. (Package timeout uses them as
+// the default of a call whose ctx has no deadline.)
+func TestSocketTimeouts(t *testing.T) {
+	c := zmqtest.Context(t)
+	get := func(t *testing.T, s *zmq.Socket) (rcv, snd time.Duration) {
+		t.Helper()
+		rcv, err := s.GetRcvtimeo()
+		require.NoError(t, err)
+		snd, err = s.GetSndtimeo()
+		require.NoError(t, err)
+		return rcv, snd
+	}
+
+	t.Run("values", func(t *testing.T) {
+		s := zmqtest.Socket(t, c, zmq.PULL)
+		rcv, snd := get(t, s)
+		assert.Equal(t, time.Duration(-1), rcv, "none by default")
+		assert.Equal(t, time.Duration(-1), snd, "none by default")
+		for _, tc := range []struct{ set, want time.Duration }{
+			{1500 * time.Microsecond, 1500 * time.Microsecond},
+			{time.Second, time.Second},
+			{0, 0},
+			{-1, -1},
+			{-time.Millisecond, -1}, // libzmq's -1
+		} {
+			require.NoError(t, s.SetRcvtimeo(tc.set))
+			require.NoError(t, s.SetSndtimeo(tc.set))
+			rcv, snd := get(t, s)
+			assert.Equal(t, tc.want, rcv, "SetRcvtimeo(%v)", tc.set)
+			assert.Equal(t, tc.want, snd, "SetSndtimeo(%v)", tc.set)
 		}
+		// Other negative values are refused, as libzmq refuses them, and
+		// change nothing.
+		require.NoError(t, s.SetRcvtimeo(time.Second))
+		require.NoError(t, s.SetSndtimeo(time.Second))
+		assert.ErrorIs(t, s.SetRcvtimeo(-2*time.Second), syscall.EINVAL)
+		assert.ErrorIs(t, s.SetSndtimeo(-2*time.Second), syscall.EINVAL)
+		rcv, snd = get(t, s)
+		assert.Equal(t, time.Second, rcv, "a refused value changes nothing")
+		assert.Equal(t, time.Second, snd, "a refused value changes nothing")
+		require.NoError(t, s.SetSndtimeo(time.Minute))
+		rcv, snd = get(t, s)
+		assert.Equal(t, time.Second, rcv, "setting one leaves the other")
+		assert.Equal(t, time.Minute, snd)
+	})
+
+	t.Run("zero never waits", func(t *testing.T) {
+		pull, _ := zmqtest.Pair(t, c, "inproc", zmq.PULL, zmq.PUSH)
+		lone := zmqtest.Socket(t, c, zmq.PUSH) // no peer
+		require.NoError(t, pull.SetRcvtimeo(0))
+		require.NoError(t, lone.SetSndtimeo(0))
+		start := time.Now()
+		_, err := pull.RecvBytes(0)
+		assert.ErrorIs(t, err, syscall.EAGAIN)
+		_, err = lone.SendMessage("a", "b")
+		assert.ErrorIs(t, err, syscall.EAGAIN)
+		assert.Less(t, time.Since(start), time.Second)
+	})
+
+	t.Run("kept by Reset", func(t *testing.T) {
+		pull := zmqtest.Socket(t, c, zmq.PULL)
+		zmqtest.Bind(t, pull, "inproc")
+		push := zmqtest.Socket(t, c, zmq.PUSH)
+		zmqtest.Bind(t, push, "inproc") // no peer: sends wait
+		require.NoError(t, pull.SetRcvtimeo(time.Hour))
+		require.NoError(t, pull.SetRcvtimeo(40*time.Millisecond), "the last value wins")
+		require.NoError(t, push.SetSndtimeo(40*time.Millisecond))
+		require.NoError(t, pull.Reset())
+		require.NoError(t, push.Reset())
+		rcv, _ := get(t, pull)
+		assert.Equal(t, 40*time.Millisecond, rcv)
+		_, snd := get(t, push)
+		assert.Equal(t, 40*time.Millisecond, snd)
+
+		start := time.Now()
+		_, err := pull.RecvBytes(0)
+		el := time.Since(start)
+		assertTimeout(t, err, "recv")
+		assert.GreaterOrEqual(t, el, 40*time.Millisecond)
+		assert.Less(t, el, 40*time.Millisecond+time.Second)
+
+		start = time.Now()
+		_, err = push.SendBytes([]byte("x"), 0)
+		el = time.Since(start)
+		assertTimeout(t, err, "send")
+		assert.GreaterOrEqual(t, el, 40*time.Millisecond)
+		assert.Less(t, el, 40*time.Millisecond+time.Second)
 	})
 }
 

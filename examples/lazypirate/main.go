@@ -39,6 +39,7 @@ import (
 	zmq4 "github.com/pebbe/zmq4"
 
 	"github.com/zmqguard/zmqguard/reliable"
+	"github.com/zmqguard/zmqguard/timeout"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -63,7 +64,7 @@ const (
 	watchdog       = time.Second
 )
 
-var backoffPolicy = reliable.Backoff{Initial: 50 * time.Millisecond, Max: time.Second, Multiplier: 2, Jitter: 0}
+var backoffPolicy = reliable.Backoff{Initial: 50 * time.Millisecond, Max: time.Second, Multiplier: 2, Jitter: -1} // no jitter: the schedule is the same every run
 
 // Environment variables of the server child process.
 const (
@@ -166,7 +167,7 @@ func runServer(ep, plan, spentArg string) {
 		if len(later) > 0 {
 			ctx, cancel = context.WithDeadline(ctx, later[0].due)
 		}
-		msg, err := s.RecvMessageBytesContext(ctx, 0)
+		msg, err := timeout.RecvMessageBytes(ctx, s)
 		cancel()
 		for len(later) > 0 && !time.Now().Before(later[0].due) {
 			_, _ = s.SendMessageDontwait(asAny(later[0].msg)...)

@@ -1,6 +1,6 @@
 // Command paranoid demonstrates the Paranoid Pirate pattern (zguide
-// chapter 4, ZeroMQ RFC 6) with zmqguard: a reliable.PPQueue, three
-// reliable.PPWorkers running as child processes of this program, and a
+// chapter 4, ZeroMQ RFC 6) with zmqguard: a ppp.Queue, three
+// ppp.Workers running as child processes of this program, and a
 // reliable.Client sending requests through the queue's frontend.
 //
 // Mid-run one worker is killed with SIGKILL and another is frozen with
@@ -33,6 +33,7 @@ import (
 
 	"github.com/zmqguard/zmqguard/heartbeat"
 	"github.com/zmqguard/zmqguard/reliable"
+	"github.com/zmqguard/zmqguard/reliable/ppp"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -79,7 +80,7 @@ func check(err error) {
 
 // ---------------------------------------------------------------- worker
 
-// runWorker is a child process: a PPWorker named name. Its handler prints
+// runWorker is a child process: a ppp.Worker named name. Its handler prints
 // "SERVING <request>" and waits for a line on stdin before working; the
 // process exits when its stdin closes (the parent is done or gone).
 func runWorker(name, backend string) {
@@ -113,22 +114,22 @@ func runWorker(name, backend string) {
 		time.Sleep(work)
 		return [][]byte{[]byte(name), req[0]}, nil
 	}
-	hook := func(e reliable.WorkerEvent) {
+	hook := func(e ppp.WorkerEvent) {
 		switch e.Kind {
-		case reliable.WorkerConnected:
+		case ppp.WorkerConnected:
 			say("EVENT connected to the queue, sent READY")
-		case reliable.WorkerQueueLost:
+		case ppp.WorkerQueueLost:
 			say("EVENT queue silent for %v: closing the connection", liveness*interval)
-		case reliable.WorkerReconnectWait:
+		case ppp.WorkerReconnectWait:
 			say("EVENT reconnecting in %v", e.Delay)
 		}
 	}
-	w, err := reliable.NewPPWorker(zctx, backend, handler,
-		reliable.WithWorkerHeartbeat(interval, liveness),
-		reliable.WithWorkerBackoff(reliable.Backoff{Initial: 100 * time.Millisecond, Max: 400 * time.Millisecond, Multiplier: 2}),
+	w, err := ppp.NewWorker(zctx, backend, handler,
+		ppp.WithWorkerHeartbeat(interval, liveness),
+		ppp.WithWorkerBackoff(reliable.Backoff{Initial: 100 * time.Millisecond, Max: 400 * time.Millisecond, Multiplier: 2}),
 		// A readable identity: the queue's tracker knows the worker as "w1".
-		reliable.WithWorkerSocketSetup(func(s *zmq.Socket) error { return s.SetIdentity(name) }),
-		reliable.WithWorkerEventHook(hook))
+		ppp.WithWorkerSocketSetup(func(s *zmq.Socket) error { return s.SetIdentity(name) }),
+		ppp.WithWorkerEventHook(hook))
 	check(err)
 	check(w.Run(context.Background()))
 }
@@ -198,18 +199,18 @@ func runDemo() int {
 	check(err)
 	defer zctx.Term()
 
-	q, err := reliable.NewPPQueue(zctx, "tcp://127.0.0.1:*", "tcp://127.0.0.1:*",
-		reliable.WithQueueHeartbeat(interval, liveness),
-		reliable.WithQueueRetries(1),
-		reliable.WithQueueEventHook(func(e reliable.QueueEvent) {
+	q, err := ppp.NewQueue(zctx, "tcp://127.0.0.1:*", "tcp://127.0.0.1:*",
+		ppp.WithQueueHeartbeat(interval, liveness),
+		ppp.WithQueueRetries(1),
+		ppp.WithQueueEventHook(func(e ppp.QueueEvent) {
 			switch e.Kind {
-			case reliable.QueueWorkerJoined:
+			case ppp.QueueWorkerJoined:
 				o.printf("queue: %s joined", e.Worker)
-			case reliable.QueueWorkerExpired:
+			case ppp.QueueWorkerExpired:
 				o.printf("queue: %s expired and forgotten", e.Worker)
-			case reliable.QueueRequestRetried:
+			case ppp.QueueRequestRetried:
 				o.printf("queue: %s died holding a request: giving it to another worker", e.Worker)
-			case reliable.QueueRequestFailed:
+			case ppp.QueueRequestFailed:
 				o.printf("queue: %s died holding a request: out of retries, answering worker-lost", e.Worker)
 			}
 		}))
@@ -356,7 +357,7 @@ func runDemo() int {
 // c's late reply has been dealt with, before the client sends more: the
 // queue pairs a reply with the request its worker holds, so a late reply
 // arriving after c was given a new request would be taken for that one's.
-func (d *demo) resume(c *child, q *reliable.PPQueue) {
+func (d *demo) resume(c *child, q *ppp.Queue) {
 	since, stale, connects := d.mark(), q.Stats().Stale, d.connected(c.name)
 	d.o.printf("SIGCONT %s", c.name)
 	check(c.cmd.Process.Signal(syscall.SIGCONT))

@@ -90,7 +90,7 @@ func main() {
 	check(err)
 	impatient, err := reliable.NewClient(zctx, []string{srv.Addr()},
 		reliable.WithAttemptTimeout(100*time.Millisecond), reliable.WithMaxAttempts(5),
-		reliable.WithBackoff(reliable.Backoff{Initial: 300 * time.Millisecond, Max: 300 * time.Millisecond, Multiplier: 1, Jitter: 0}),
+		reliable.WithBackoff(reliable.Backoff{Initial: 300 * time.Millisecond, Max: 300 * time.Millisecond, Multiplier: 1, Jitter: -1}), // no jitter
 		reliable.WithEventHook(func(e reliable.ClientEvent) {
 			switch e.Kind {
 			case reliable.EventAttempt:

@@ -76,10 +76,10 @@ func main() {
 	fmt.Printf("   errors.Is(err, context.Canceled): %v\n", errors.Is(err, context.Canceled))
 	fmt.Printf("   woken at once: %s\n", within(took, 100*time.Millisecond, 300*time.Millisecond))
 
-	// 3. A socket with a default timeout keeps pebbe/zmq4's method set.
-	fmt.Println("3. timeout.Socket with a 150ms default receive timeout, pebbe-style Recv(0)")
-	ts, err := timeout.New(silent(zctx, "default"), timeout.WithRecvTimeout(150*time.Millisecond))
-	check(err)
+	// 3. The socket's own receive timeout is exact, with pebbe/zmq4's calls.
+	fmt.Println("3. socket with a 150ms receive timeout (SetRcvtimeo), pebbe-style Recv(0)")
+	ts := silent(zctx, "default")
+	check(ts.SetRcvtimeo(150 * time.Millisecond))
 	start = time.Now()
 	_, err = ts.Recv(0)
 	took = time.Since(start)
@@ -88,7 +88,7 @@ func main() {
 	// A context deadline replaces the default, longer or shorter.
 	start = time.Now()
 	ctx, cancel = context.WithTimeout(context.Background(), 50*time.Millisecond)
-	_, err = ts.RecvContext(ctx, 0)
+	_, err = timeout.Recv(ctx, ts)
 	took = time.Since(start)
 	cancel()
 	fmt.Printf("   with a 50ms ctx deadline instead: %s, %v\n",

@@ -46,6 +46,26 @@ var handWritten = map[string]bool{
 	"Context.SetRetryAfterEINTR": true, "Context.GetRetryAfterEINTR": true,
 }
 
+// authCompat maps pebbe/zmq4's package-level ZAP functions onto zmqguard's
+// one auth API, the Authenticator, serving the default context (zmq/auth.go
+// keeps that Authenticator; its policy may be set before AuthStart, as
+// pebbe allows). Each entry is the Authenticator call it stands for and
+// the body that makes it.
+var authCompat = map[string]struct{ stands, body string }{
+	"AuthStart":              {"Context.StartAuth", "return compatAuthStart()"},
+	"AuthStop":               {"Authenticator.Stop", "compatAuth().Stop()"},
+	"AuthAllow":              {"Authenticator.Allow", "compatAuth().Allow(domain, addresses...)"},
+	"AuthDeny":               {"Authenticator.Deny", "compatAuth().Deny(domain, addresses...)"},
+	"AuthPlainAdd":           {"Authenticator.AllowPlain", "compatAuth().AllowPlain(domain, username, password)"},
+	"AuthPlainRemove":        {"Authenticator.RevokePlain", "if len(usernames) > 0 {\n\t\tcompatAuth().RevokePlain(domain, usernames...)\n\t}"},
+	"AuthPlainRemoveAll":     {"Authenticator.RevokePlain with no users", "compatAuth().RevokePlain(domain)"},
+	"AuthCurveAdd":           {"Authenticator.AllowCurve", "compatAuth().AllowCurve(domain, pubkeys...)"},
+	"AuthCurveRemove":        {"Authenticator.RevokeCurve", "if len(pubkeys) > 0 {\n\t\tcompatAuth().RevokeCurve(domain, pubkeys...)\n\t}"},
+	"AuthCurveRemoveAll":     {"Authenticator.RevokeCurve with no keys", "compatAuth().RevokeCurve(domain)"},
+	"AuthSetVerbose":         {"logging every ZAP decision (package log)", "compatAuthVerbose(verbose)"},
+	"AuthSetMetadataHandler": {"Authenticator.SetMetadata", "compatMetadata(handler)"},
+}
+
 func main() {
 	out := flag.String("o", "api_gen.go", "output file")
 	flag.Parse()
@@ -342,6 +362,12 @@ func (g *gen) function(fd *ast.FuncDecl) {
 		}
 		g.printf("\t\treturn %s\n\t}\n", strings.Join(append(zero, "err"), ", "))
 		g.printf("\treturn c.%s(%s)\n}\n\n", name, args(ins, variadic))
+		return
+	}
+	if c, ok := authCompat[name]; ok {
+		g.printf("// %s is pebbe/zmq4's name for %s.\n", name, c.stands)
+		g.printf("// Compatibility only: it acts on the default context's Authenticator;\n// new code calls Context.StartAuth and uses the Authenticator.\n")
+		g.printf("func %s(%s) %s {\n\t%s\n}\n\n", name, decl(ins), results(outs), c.body)
 		return
 	}
 	g.printf("// %s mirrors zmq4.%s.\n", name, name)

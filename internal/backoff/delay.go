@@ -20,11 +20,10 @@ const maxDuration = float64(math.MaxInt64)
 // The result is never negative and never exceeds Max*(1+Jitter) (nor the
 // largest time.Duration).
 //
-// Zero fields take their defaults as in [Policy.WithDefaults]. Delay never
-// panics, even on a policy that fails [Policy.Validate]: negative durations
-// count as zero, a Multiplier below 1 (or NaN) as 1, and Jitter is clamped
-// to [0, 1]. A negative attempt counts as 0, and rnd is clamped to [0, 1]
-// (NaN counts as 0.5).
+// Delay never panics, even on a policy that fails [Policy.Validate]:
+// negative durations count as zero, a Multiplier below 1 (or NaN) as 1,
+// and Jitter is clamped to [0, 1]. A negative attempt counts as 0, and rnd
+// is clamped to [0, 1] (NaN counts as 0.5).
 func (p Policy) Delay(attempt int, rnd float64) time.Duration {
 	p = p.sanitized()
 	base := p.base(attempt)
@@ -64,10 +63,8 @@ func (p Policy) base(attempt int) time.Duration {
 	return toDuration(d)
 }
 
-// sanitized fills defaults and clamps out-of-range fields so that Delay is
-// total.
+// sanitized clamps out-of-range fields so that Delay is total.
 func (p Policy) sanitized() Policy {
-	p = p.WithDefaults()
 	p.Initial = max(p.Initial, 0)
 	p.Max = max(p.Max, 0)
 	if math.IsNaN(p.Multiplier) || p.Multiplier < 1 {

@@ -19,29 +19,29 @@ func TestDelayTable(t *testing.T) {
 		rnd     float64
 		want    time.Duration
 	}{
-		{"ppp 0", PPPWorker, 0, 0.9, 1 * s},
-		{"ppp 1", PPPWorker, 1, 0.9, 2 * s},
-		{"ppp 2", PPPWorker, 2, 0.9, 4 * s},
-		{"ppp 3", PPPWorker, 3, 0.9, 8 * s},
-		{"ppp 4", PPPWorker, 4, 0.9, 16 * s},
-		{"ppp 5", PPPWorker, 5, 0.9, 32 * s},
-		{"ppp 6 capped", PPPWorker, 6, 0.9, 32 * s},
-		{"ppp huge attempt", PPPWorker, math.MaxInt, 0.9, 32 * s},
-		{"negative attempt is first", PPPWorker, -5, 0, 1 * s},
-		{"default no jitter at 0.5", Default, 0, 0.5, 100 * ms},
-		{"default 3 at 0.5", Default, 3, 0.5, 800 * ms},
-		{"default lowest", Default, 0, 0, 80 * ms},
-		{"default highest", Default, 0, 1, 120 * ms},
-		{"default capped lowest", Default, 100, 0, 4 * s},
-		{"default capped at 0.75", Default, 100, 0.75, 5500 * ms},
-		{"default capped highest", Default, math.MaxInt, 1, 6 * s},
-		{"zero policy", Policy{}, 2, 0.99, 400 * ms},
+		{"ppp 0", pppWorker, 0, 0.9, 1 * s},
+		{"ppp 1", pppWorker, 1, 0.9, 2 * s},
+		{"ppp 2", pppWorker, 2, 0.9, 4 * s},
+		{"ppp 3", pppWorker, 3, 0.9, 8 * s},
+		{"ppp 4", pppWorker, 4, 0.9, 16 * s},
+		{"ppp 5", pppWorker, 5, 0.9, 32 * s},
+		{"ppp 6 capped", pppWorker, 6, 0.9, 32 * s},
+		{"ppp huge attempt", pppWorker, math.MaxInt, 0.9, 32 * s},
+		{"negative attempt is first", pppWorker, -5, 0, 1 * s},
+		{"default no jitter at 0.5", general, 0, 0.5, 100 * ms},
+		{"default 3 at 0.5", general, 3, 0.5, 800 * ms},
+		{"default lowest", general, 0, 0, 80 * ms},
+		{"default highest", general, 0, 1, 120 * ms},
+		{"default capped lowest", general, 100, 0, 4 * s},
+		{"default capped at 0.75", general, 100, 0.75, 5500 * ms},
+		{"default capped highest", general, math.MaxInt, 1, 6 * s},
+		{"zero policy is no delay", Policy{}, 2, 0.99, 0},
 		{"constant", Policy{Initial: 3 * s, Max: 3 * s, Multiplier: 1}, 1000, 0.3, 3 * s},
 		{"multiplier 1.5", Policy{Initial: 100 * ms, Max: s, Multiplier: 1.5}, 2, 0.5, 225 * ms},
 		{"full jitter can be zero", Policy{Jitter: 1}, 0, 0, 0},
-		{"rnd below range clamps", Default, 0, -3, 80 * ms},
-		{"rnd above range clamps", Default, 0, 7, 120 * ms},
-		{"rnd NaN means centre", Default, 0, math.NaN(), 100 * ms},
+		{"rnd below range clamps", general, 0, -3, 80 * ms},
+		{"rnd above range clamps", general, 0, 7, 120 * ms},
+		{"rnd NaN means centre", general, 0, math.NaN(), 100 * ms},
 		{"invalid: max below initial", Policy{Initial: 2 * s, Max: s}, 0, 0.5, s},
 		{"invalid: negative initial", Policy{Initial: -s, Max: s}, 4, 0.5, 0},
 		{"invalid: multiplier below one", Policy{Initial: s, Max: 5 * s, Multiplier: 0.5}, 9, 0.5, s},
@@ -60,7 +60,7 @@ func TestDelayTable(t *testing.T) {
 func TestDelayIsPure(t *testing.T) {
 	for attempt := range 50 {
 		for _, rnd := range []float64{0, 0.1, 0.5, 0.999} {
-			require.Equal(t, Default.Delay(attempt, rnd), Default.Delay(attempt, rnd))
+			require.Equal(t, general.Delay(attempt, rnd), general.Delay(attempt, rnd))
 		}
 	}
 }
@@ -82,7 +82,7 @@ func randomPolicy(r *rand.Rand) Policy {
 	case 2:
 		p.Max = math.MaxInt64
 	case 3:
-		p = Policy{Jitter: p.Jitter} // defaults
+		p = Policy{Jitter: p.Jitter}.Fill(general) // defaults
 	}
 	return p
 }
@@ -96,7 +96,7 @@ func TestDelayProperties(t *testing.T) {
 	for range 2000 {
 		p := randomPolicy(r)
 		require.NoError(t, p.Validate(), "%+v", p)
-		full := p.WithDefaults()
+		full := p
 		limit := float64(full.Max) * (1 + full.Jitter)
 		prev := time.Duration(0)
 		check := func(attempt int) {
@@ -129,8 +129,8 @@ func TestDelayProperties(t *testing.T) {
 }
 
 func TestDelayAttemptZeroIsInitial(t *testing.T) {
-	for _, p := range []Policy{Default, PPPWorker, {}} {
-		full := p.WithDefaults()
+	for _, p := range []Policy{general, pppWorker} {
+		full := p
 		assert.Equal(t, full.Initial, p.Delay(0, 0.5))
 	}
 }

@@ -16,7 +16,7 @@
 // # Concurrency
 //
 // [Policy] is a small value type. All of its methods are pure functions of
-// their receiver and arguments, so a Policy, including the package-level
-// presets [Default] and [PPPWorker], is safe for concurrent use by any
-// number of goroutines as long as nobody writes to it at the same time.
+// their receiver and arguments, so a Policy is safe for concurrent use by
+// any number of goroutines as long as nobody writes to it at the same
+// time. The package has no variables.
 package backoff

@@ -2,18 +2,21 @@ package backoff_test
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/zmqguard/zmqguard/internal/backoff"
 )
 
 func ExamplePolicy_Delay() {
 	// The Paranoid Pirate worker reconnects after 1s, 2s, 4s, ... up to 32s.
+	ppp := backoff.Policy{Initial: time.Second, Max: 32 * time.Second, Multiplier: 2}
 	for attempt := range 7 {
-		fmt.Println(attempt, backoff.PPPWorker.Delay(attempt, 0))
+		fmt.Println(attempt, ppp.Delay(attempt, 0))
 	}
-	// Jitter spreads Default's first delay over 80ms..120ms; in real code
+	// Jitter spreads a 100ms first delay over 80ms..120ms; in real code
 	// rnd comes from math/rand/v2.Float64.
-	fmt.Println(backoff.Default.Delay(0, 0), backoff.Default.Delay(0, 0.5), backoff.Default.Delay(0, 0.999))
+	p := backoff.Policy{Initial: 100 * time.Millisecond, Max: 5 * time.Second, Multiplier: 2, Jitter: 0.2}
+	fmt.Println(p.Delay(0, 0), p.Delay(0, 0.5), p.Delay(0, 0.999))
 	// Output:
 	// 0 1s
 	// 1 2s

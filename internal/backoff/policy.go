@@ -7,16 +7,6 @@ import (
 	"time"
 )
 
-// Default values that [Policy.WithDefaults] puts into zero fields.
-const (
-	// DefaultInitial is the delay before the first retry.
-	DefaultInitial = 100 * time.Millisecond
-	// DefaultMax is the cap on the delay before jitter.
-	DefaultMax = 5 * time.Second
-	// DefaultMultiplier is the growth factor from one attempt to the next.
-	DefaultMultiplier = 2.0
-)
-
 // Policy describes capped exponential backoff with jitter. The delay before
 // retry number attempt (0 for the first retry) is
 //
@@ -24,22 +14,22 @@ const (
 //
 // where rnd in [0, 1) comes from the caller.
 //
-// A zero field means "use the default" (see [Policy.WithDefaults]), except
-// Jitter, whose zero value means no jitter. The zero Policy is therefore
-// valid: 100ms doubling to 5s, without jitter.
+// Fields mean what they say; the package has no defaults of its own. A
+// component with defaults fills the fields its user left zero with
+// [Policy.Fill], then checks the result with [Policy.Validate].
 //
 // A Policy is a plain value and safe for concurrent use (see the package
 // documentation).
 type Policy struct {
-	// Initial is the delay before the first retry (attempt 0).
-	// Zero means DefaultInitial; negative is invalid.
+	// Initial is the delay before the first retry (attempt 0). It must not
+	// be negative.
 	Initial time.Duration
-	// Max caps the delay before jitter is applied. Zero means the larger of
-	// DefaultMax and Initial; it must not be less than Initial.
+	// Max caps the delay before jitter is applied. It must not be less
+	// than Initial.
 	Max time.Duration
-	// Multiplier is the growth factor between consecutive attempts. Zero
-	// means DefaultMultiplier; 1 gives a constant delay; values below 1,
-	// NaN and infinities are invalid.
+	// Multiplier is the growth factor between consecutive attempts: 1
+	// gives a constant delay; values below 1, NaN and infinities are
+	// invalid.
 	Multiplier float64
 	// Jitter spreads each delay uniformly over ±Jitter of its value, so that
 	// many clients retrying at once do not retry in lock-step. It must lie
@@ -47,45 +37,40 @@ type Policy struct {
 	Jitter float64
 }
 
-// Default is the general-purpose policy: 100ms doubling to 5s, with ±20%
-// jitter.
-var Default = Policy{
-	Initial:    DefaultInitial,
-	Max:        DefaultMax,
-	Multiplier: DefaultMultiplier,
-	Jitter:     0.2,
-}
-
-// PPPWorker is the reconnect policy of the zguide Paranoid Pirate worker
-// (ZeroMQ RFC 6): 1s doubling to 32s, without jitter.
-var PPPWorker = Policy{
-	Initial:    time.Second,
-	Max:        32 * time.Second,
-	Multiplier: 2,
-}
-
-// WithDefaults returns a copy of p with every zero field replaced by its
-// default: Initial by DefaultInitial, Multiplier by DefaultMultiplier and Max
-// by the larger of DefaultMax and Initial. Jitter is left alone because zero
-// is a meaningful value for it. Non-zero fields, even invalid ones, are kept.
-func (p Policy) WithDefaults() Policy {
+// Fill returns p with its zero fields taken from def, the defaults of the
+// component that uses it, and a negative Jitter set to 0 (no jitter):
+//
+//   - zero Initial: def.Initial, or Max when Max is set and smaller;
+//   - zero Max: def.Max, or Initial when that is larger;
+//   - zero Multiplier: def.Multiplier;
+//   - zero Jitter: def.Jitter; negative Jitter: 0.
+//
+// Other fields, even invalid ones, are kept for Validate to report.
+func (p Policy) Fill(def Policy) Policy {
 	if p.Initial == 0 {
-		p.Initial = DefaultInitial
+		p.Initial = def.Initial
+		if p.Max > 0 {
+			p.Initial = min(p.Initial, p.Max)
+		}
 	}
 	if p.Max == 0 {
-		p.Max = max(DefaultMax, p.Initial)
+		p.Max = max(def.Max, p.Initial)
 	}
 	if p.Multiplier == 0 {
-		p.Multiplier = DefaultMultiplier
+		p.Multiplier = def.Multiplier
+	}
+	switch {
+	case p.Jitter == 0:
+		p.Jitter = def.Jitter
+	case p.Jitter < 0:
+		p.Jitter = 0
 	}
 	return p
 }
 
-// Validate reports why p, once zero fields are filled by
-// [Policy.WithDefaults], is not a usable policy, or nil if it is. The
+// Validate reports why p is not a usable policy, or nil if it is. The
 // returned error joins every problem found.
 func (p Policy) Validate() error {
-	p = p.WithDefaults()
 	var errs []error
 	if p.Initial < 0 {
 		errs = append(errs, fmt.Errorf("backoff: negative Initial %v", p.Initial))

@@ -24,6 +24,7 @@ import (
 	"github.com/zmqguard/zmqguard/internal/faultproxy"
 	"github.com/zmqguard/zmqguard/internal/procstat"
 	"github.com/zmqguard/zmqguard/reliable"
+	"github.com/zmqguard/zmqguard/reliable/wire"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -93,7 +94,7 @@ func classifyReply(key string, payload []byte, rep [][]byte) (string, string) {
 			return "VIOLATION wrong reply", fmt.Sprintf("%s: a reply, but the handler refuses this key", key)
 		}
 		return "ok", ""
-	case len(rep) >= 1 && string(rep[0]) != key && !bytes.Equal(rep[0], []byte(reliable.PlainErrorMarker)):
+	case len(rep) >= 1 && string(rep[0]) != key && !bytes.Equal(rep[0], []byte(wire.PlainErrorMarker)):
 		return "VIOLATION stale reply", fmt.Sprintf("%s: reply for %q", key, rep[0])
 	default:
 		return "VIOLATION wrong reply", fmt.Sprintf("%s: reply %q", key, rep)
@@ -102,7 +103,7 @@ func classifyReply(key string, payload []byte, rep [][]byte) (string, string) {
 
 // classifyRemote checks an error reply.
 func classifyRemote(key, code, msg string) (string, string) {
-	if code == reliable.CodeHandler {
+	if code == wire.CodeHandler {
 		if failKey(key) && msg == "refused "+key {
 			return "remote-error(expected)", ""
 		}
@@ -332,26 +333,26 @@ func runSoak(t *testing.T, cfg config) {
 	addClients(reliable.Correlated, kindCorr1, cfg.corrSingle, 1, true)
 	addClients(reliable.Plain, kindPlain, cfg.plainCients, cfg.plainPer, false)
 	for i := range cfg.reqSockets {
-		r, err := reliable.NewReqSocket(reliable.WithContext(zctx))
+		r, err := reliable.NewReqSocket(zctx)
 		require.NoError(t, err)
 		require.NoError(t, r.Connect(endpoints[i%len(endpoints)]))
+		// One attempt of at most 1.5 s each way: the drop-in has no
+		// retries; a timeout resets the socket.
+		require.NoError(t, r.SetSndtimeo(1500*time.Millisecond))
+		require.NoError(t, r.SetRcvtimeo(1500*time.Millisecond))
 		closers = append(closers, r.Close)
 		w := newWorker(kindReq)
-		w.do = func(ctx context.Context, key string, payload []byte) ([][]byte, string, string) {
-			// One attempt: the drop-in has no retries; a timeout resets
-			// the socket.
-			actx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
-			defer cancel()
-			if _, err := r.SendMessageContext(actx, []byte(key), payload); err != nil {
+		w.do = func(_ context.Context, key string, payload []byte) ([][]byte, string, string) {
+			if _, err := r.SendMessage([]byte(key), payload); err != nil {
 				o, e := classifyReqErr(key, err)
 				return nil, o, e
 			}
-			rep, err := r.RecvMessageBytesContext(actx, 0)
+			rep, err := r.RecvMessageBytes(0)
 			if err != nil {
 				o, e := classifyReqErr(key, err)
 				return nil, o, e
 			}
-			if len(rep) == 3 && string(rep[0]) == reliable.PlainErrorMarker {
+			if len(rep) == 3 && string(rep[0]) == wire.PlainErrorMarker {
 				o, e := classifyRemote(key, string(rep[1]), string(rep[2]))
 				return nil, o, e
 			}

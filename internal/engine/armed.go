@@ -1,0 +1,54 @@
+package engine
+
+import zmq4 "github.com/pebbe/zmq4"
+
+// armedRecv is a receive tried inside an armed wait. A wait on ZMQ_FD must
+// look at the socket once the netpoller is armed, or an edge arriving just
+// before would be lost; that look is normally a read of ZMQ_EVENTS after a
+// receive that found nothing. When a receive is expected to wait, the look
+// can be the receive itself: libzmq processes its pending commands in both.
+type armedRecv struct {
+	on    bool
+	flags zmq4.Flag
+	// The outcome of the try, when it got a frame.
+	got  bool
+	b    []byte
+	more bool
+}
+
+// try receives once without blocking; it runs as the wait's first look,
+// with s.mu held. It reports whether the wait is over (a frame, or an
+// error in s.waitErr).
+func (a *armedRecv) try(s *Socket) bool {
+	for {
+		b, more, err := s.seam.recvFrame(a.flags | zmq4.DONTWAIT)
+		switch {
+		case err == nil:
+			a.got, a.b, a.more = true, b, more
+			return true
+		case isIntr(err) && s.retryEINTR.Load():
+			continue
+		case isAgain(err):
+			return false
+		}
+		s.waitErr = errno(err)
+		return true
+	}
+}
+
+// awaitRecv is await with the receive as its first look. got reports a
+// frame received without parking; otherwise the caller tries again, as
+// after await.
+func (s *Socket) awaitRecv(lim *Limit, flags zmq4.Flag) (b []byte, more, got bool, err error) {
+	s.armed = armedRecv{on: true, flags: flags}
+	err = s.await(lim, zmq4.POLLIN, "recv")
+	a := s.armed
+	s.armed = armedRecv{}
+	if a.got {
+		return a.b, a.more, true, nil
+	}
+	if err != nil {
+		return nil, false, false, s.closedOr(err)
+	}
+	return nil, false, false, nil
+}

@@ -1,0 +1,50 @@
+// Package engine is zmqguard's no-hang engine, and the only package of the
+// module that calls libzmq through cgo itself (sockets are created and
+// configured through pebbe/zmq4).
+//
+// It owns what makes a blocking ZeroMQ call safe in Go:
+//
+//   - the seam (seam.go): receive a frame, send a frame, read ZMQ_EVENTS
+//     and ZMQ_FD, on the libzmq handle inside pebbe/zmq4's socket, with a
+//     fallback to pebbe's calls when that layout is unknown;
+//   - the waiter (waiter.go): a duplicate of ZMQ_FD registered with Go's
+//     netpoller, so a waiting call parks its goroutine, not an OS thread;
+//   - the wait (wait.go): try the operation with DONTWAIT, and only when the
+//     socket is not ready park until an edge on ZMQ_FD, the Limit's
+//     deadline, its context's cancellation or Close; EINTR is retried
+//     without stretching the deadline;
+//   - the armed receive (armed.go): after two receives in a row that had
+//     to wait, the next one tries inside its armed wait, saving a call into
+//     libzmq per round trip;
+//   - atomic multipart sends (send.go): a send that fails after its first
+//     frame breaks the socket until Reset, instead of gluing the next
+//     message onto the broken one.
+//
+// A Limit bounds each call: a context, an absolute deadline, a relative
+// timeout. Package zmq uses the socket's RCVTIMEO and SNDTIMEO as the
+// timeout (pebbe/zmq4's semantics, made exact); package timeout uses a
+// context and deadlines. Both reach the engine of a *zmq.Socket through
+// Of, which zmq sets in its init; the public error values come from zmq
+// through SetErrors.
+//
+// # Contract
+//
+// A Socket is used by one goroutine at a time, like every libzmq socket;
+// its lock serialises each call into libzmq all the same, so that Close
+// from any goroutine waits for a call in progress instead of freeing the
+// socket under it. Close may be called at any time: parked calls wake and
+// return the closed error.
+//
+// One further pattern is supported, because reliable.Client's
+// leader/follower read needs it: a single goroutine parked in a receive
+// while other goroutines send with DONTWAIT (taking turns among
+// themselves). Any call into libzmq may consume the ZMQ_FD edge that was
+// meant for the parked receiver, so every call made through the engine
+// ends with Poke, which wakes a parked receiver to look again (one atomic
+// load when nobody is parked). Only one goroutine may wait on a Socket at a
+// time: two parked receivers are not supported.
+//
+// The package owns no goroutines. The wait's context registration
+// (context.AfterFunc) outlives a call, keyed by the context's Done channel,
+// and is dropped at Close.
+package engine

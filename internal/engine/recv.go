@@ -1,0 +1,126 @@
+package engine
+
+import zmq4 "github.com/pebbe/zmq4"
+
+// armAfter is how many blocking receives in a row must have had to wait
+// before the next one arms its wait first. One is not enough: in a stream,
+// the receive after a wait usually finds the next message queued, and
+// arming a wait costs more than the receive it saves.
+const armAfter = 2
+
+// RecvFrame receives one frame within lim: try without blocking first and
+// park on ZMQ_FD only when nothing is queued. When the last blocking
+// receives had to wait (a REQ socket right after its send, a server between
+// requests), it arms the wait first and tries inside it instead: one call
+// into libzmq before parking instead of two (each costs system calls).
+func (s *Socket) RecvFrame(lim *Limit, flags zmq4.Flag) ([]byte, bool, error) {
+	// Only a message's first frame can have to wait: the rest are queued
+	// with it.
+	blocking := flags&zmq4.DONTWAIT == 0 && lim.Timeout != 0 && !s.inMessage
+	waited := false
+	if blocking && s.recvWaits >= armAfter {
+		b, more, got, err := s.awaitRecv(lim, flags)
+		if got {
+			// Received on the first try, without parking: the next
+			// receive tries the usual way first again.
+			s.recvWaits, s.inMessage = 0, more
+			return b, more, nil
+		}
+		if err != nil && !errs.IsTimeout(err) {
+			return nil, false, err
+		}
+		// Woken, or out of time (perhaps before the try): the usual way
+		// tries once more before it gives up.
+		waited = true
+	}
+	for {
+		s.mu.Lock()
+		if s.closed.Load() {
+			s.mu.Unlock()
+			return nil, false, errs.Closed
+		}
+		b, more, err := s.seam.recvFrame(flags | zmq4.DONTWAIT)
+		s.mu.Unlock()
+		s.Poke()
+		if err == nil {
+			if blocking {
+				s.countWait(waited)
+			}
+			s.inMessage = more
+			return b, more, nil
+		}
+		if isIntr(err) && s.retryEINTR.Load() {
+			continue
+		}
+		if !isAgain(err) || flags&zmq4.DONTWAIT != 0 || lim.Timeout == 0 {
+			return nil, false, s.closedOr(errno(err))
+		}
+		waited = true
+		if err := s.await(lim, zmq4.POLLIN, "recv"); err != nil {
+			return nil, false, err
+		}
+	}
+}
+
+// countWait records whether a blocking receive had to wait.
+func (s *Socket) countWait(waited bool) {
+	switch {
+	case !waited:
+		s.recvWaits = 0
+	case s.recvWaits < armAfter:
+		s.recvWaits++
+	}
+}
+
+// RecvMessage receives all frames of one message within lim. libzmq
+// delivers messages atomically: once the first frame is here, so are the
+// rest.
+func (s *Socket) RecvMessage(lim *Limit, flags zmq4.Flag) ([][]byte, error) {
+	first, more, err := s.RecvFrame(lim, flags)
+	if err != nil {
+		return nil, err
+	}
+	if !more {
+		return [][]byte{first}, nil
+	}
+	msg := make([][]byte, 1, 4)
+	msg[0] = first
+	for more {
+		var b []byte
+		b, more, err = s.RecvFrame(lim, flags&^zmq4.DONTWAIT)
+		if err != nil {
+			return nil, err
+		}
+		msg = append(msg, b)
+	}
+	return msg, nil
+}
+
+// RecvRaw receives through f, a pebbe/zmq4 receive called with DONTWAIT
+// added to flags, waiting within lim like RecvFrame (the metadata receives
+// use it). f's errors pass through as f returned them.
+func (s *Socket) RecvRaw(lim *Limit, flags zmq4.Flag, f func(raw *zmq4.Socket, flags zmq4.Flag) error) error {
+	for {
+		err := s.Call(func(raw *zmq4.Socket) error { return f(raw, flags|zmq4.DONTWAIT) })
+		if err == nil || !isAgain(rawErrno(err)) || flags&zmq4.DONTWAIT != 0 || lim.Timeout == 0 {
+			return err
+		}
+		if err := s.await(lim, zmq4.POLLIN, "recv"); err != nil {
+			return err
+		}
+	}
+}
+
+// Strings converts a received message to strings, for the string receives
+// of packages zmq and timeout; on error it returns an empty message, as
+// pebbe/zmq4 does.
+func Strings(msg [][]byte, err error) ([]string, error) {
+	if err != nil {
+		return []string{}, err
+	}
+	out := make([]string, len(msg))
+	for i, b := range msg {
+		out[i] = string(b)
+	}
+	return out, nil
+}

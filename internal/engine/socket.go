@@ -1,0 +1,201 @@
+package engine
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	zmq4 "github.com/pebbe/zmq4"
+)
+
+// Socket is the no-hang core of one libzmq socket: its seam, its waiter on
+// ZMQ_FD, and the state of the one wait in progress. Package zmq embeds one
+// in every zmq.Socket. The zero value is unusable; call Init.
+//
+// Concurrency: see the package documentation.
+type Socket struct {
+	// retryEINTR is the owning context's setting (see zmq.Context).
+	retryEINTR *atomic.Bool
+	direct     bool // use the direct seam (else pebbe/zmq4's calls)
+
+	// mu is held around every call into libzmq. Callers take turns by
+	// contract; mu exists so that Close from another goroutine waits for
+	// an in-flight libzmq call instead of freeing the socket under it.
+	mu     sync.Mutex
+	seam   seam
+	closed atomic.Bool
+	w      atomic.Pointer[waiter]
+
+	// State of the current wait (one waiter at a time, by contract).
+	want    zmq4.State
+	waitErr error
+	checked bool       // ready has checked ZMQ_EVENTS once in this wait
+	seen    zmq4.State // what that check found (WaitUntil reports it)
+	// armed, when on, replaces that check by the receive itself (see
+	// armedRecv); recvWaits counts the last blocking receives in a row
+	// that had to wait (up to armAfter), which is when the next one uses
+	// it.
+	armed     armedRecv
+	recvWaits uint8
+	inMessage bool // the last frame received had more to follow
+	readyFn   func(uintptr) bool
+	// The context.AfterFunc registration that wakes the waiter when the
+	// context whose Done channel is watchDone ends (see watchLocked).
+	watchDone <-chan struct{}
+	watchStop func() bool
+	wakeFn    func()
+	// parked is set while a goroutine waits on ZMQ_FD (see Poke).
+	parked atomic.Bool
+
+	// broken is set when a multipart send failed half-way; every later
+	// send returns it until Reset.
+	broken error
+	// sendFault, when set (by tests), is consulted before each frame of a
+	// multipart send: a fault-injection hook for failures libzmq cannot be
+	// made to produce on demand.
+	sendFault func(frame int) error
+}
+
+// Init makes raw the socket's libzmq socket. direct selects the direct
+// seam (false: pebbe/zmq4's calls, for the fallback tests); retryEINTR is
+// the owning context's EINTR setting.
+func (s *Socket) Init(raw *zmq4.Socket, direct bool, retryEINTR *atomic.Bool) {
+	s.retryEINTR, s.direct = retryEINTR, direct
+	s.readyFn = s.ready
+	s.wakeFn = s.wake
+	s.adopt(raw)
+}
+
+// adopt makes raw the socket's libzmq socket.
+func (s *Socket) adopt(raw *zmq4.Socket) {
+	// zmqguard closes sockets explicitly (Close, Context.Term); a
+	// finalizer closing a socket on the runtime's finalizer goroutine can
+	// block it in libzmq, so pebbe's is removed.
+	runtime.SetFinalizer(raw, nil)
+	s.seam = newSeam(raw, s.direct)
+	s.inMessage, s.recvWaits = false, 0
+}
+
+// Closed reports whether Close has begun.
+func (s *Socket) Closed() bool { return s.closed.Load() }
+
+// Raw returns the current libzmq socket.
+func (s *Socket) Raw() *zmq4.Socket {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seam.raw
+}
+
+// Locked runs f on the libzmq socket under the socket's lock, or returns
+// the closed error once Close has begun. f must not block.
+func (s *Socket) Locked(f func(raw *zmq4.Socket) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return errs.Closed
+	}
+	return f(s.seam.raw)
+}
+
+// Call is Locked retrying EINTR (unless the context says otherwise), and
+// then wakes a parked receiver (see Poke). f's errors pass through as f
+// returned them; EINTR is recognised in pebbe/zmq4's form too.
+func (s *Socket) Call(f func(raw *zmq4.Socket) error) error {
+	err := s.Locked(func(raw *zmq4.Socket) error {
+		for {
+			err := f(raw)
+			if err == nil || !isIntr(rawErrno(err)) || !s.retryEINTR.Load() {
+				return err
+			}
+		}
+	})
+	s.Poke()
+	return err
+}
+
+// Close marks the socket closed, wakes every parked call (they return the
+// closed error), then runs release on the libzmq socket under the lock
+// (the caller stops monitors and closes the socket there) and frees the
+// seam. Call it once.
+func (s *Socket) Close(release func(raw *zmq4.Socket) error) error {
+	s.closed.Store(true)
+	s.closeWaiter()
+	s.mu.Lock()
+	// A waiter created meanwhile (by a call that took mu before closed
+	// was set) is closed after mu is released: its readiness callback may
+	// be waiting for mu, and closing the waiter waits for that callback.
+	// Once it has mu it sees closed and never touches the freed socket.
+	late := s.w.Swap(nil)
+	s.unwatchLocked()
+	err := release(s.seam.raw)
+	s.seam.free()
+	s.mu.Unlock()
+	if late != nil {
+		late.close()
+	}
+	return err
+}
+
+// ResetLocked replaces the libzmq socket with raw, inside Locked: it wakes
+// parked calls (they look again, at the new socket), lets retire dispose
+// of the old socket, and clears the broken state of a failed multipart
+// send.
+func (s *Socket) ResetLocked(raw *zmq4.Socket, retire func(old *zmq4.Socket)) {
+	old := s.seam
+	s.closeWaiter()
+	retire(old.raw)
+	old.free()
+	s.adopt(raw)
+	s.broken = nil
+}
+
+func (s *Socket) closeWaiter() {
+	if w := s.w.Swap(nil); w != nil {
+		w.close()
+	}
+}
+
+// Limit is what bounds one blocking call.
+type Limit struct {
+	Ctx      context.Context
+	Deadline time.Time     // absolute; zero means use Timeout
+	Timeout  time.Duration // relative to the first wait; <0 forever, 0 never waits
+}
+
+// SetSendFault installs the multipart fault-injection hook (tests only):
+// f is consulted before each frame of SendMessage, and a non-nil result
+// fails that frame as if libzmq had refused it. nil removes it.
+func (s *Socket) SetSendFault(f func(frame int) error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sendFault = f
+}
+
+// OnPark calls f each time a blocking call is about to park (tests only).
+// Install it before another goroutine uses the socket.
+func (s *Socket) OnPark(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := s.readyFn
+	s.readyFn = func(fd uintptr) bool {
+		ok := next(fd)
+		if !ok {
+			f()
+		}
+		return ok
+	}
+}
+
+// Direct reports whether the socket talks to libzmq through the direct
+// seam rather than pebbe/zmq4's calls.
+func (s *Socket) Direct() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seam.handle != nil
+}
+
+// Armed reports whether the next blocking receive tries inside an armed
+// wait (its last ones had to wait).
+func (s *Socket) Armed() bool { return s.recvWaits >= armAfter }

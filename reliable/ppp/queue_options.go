@@ -1,0 +1,185 @@
+package ppp
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/zmqguard/zmqguard/heartbeat"
+	"github.com/zmqguard/zmqguard/zmq"
+)
+
+// Defaults of the queue.
+const (
+	// DefaultQueueRetries is how many times a request whose worker died is
+	// given to another worker before it is failed back with
+	// wire.CodeWorkerLost.
+	DefaultQueueRetries = 1
+	// DefaultQueuePending bounds the requests waiting for a worker; beyond
+	// it requests are answered with wire.CodeOverloaded.
+	DefaultQueuePending = 10000
+	// DefaultQueueMaxMessageSize is the ZMQ_MAXMSGSIZE of both sockets.
+	DefaultQueueMaxMessageSize = 16 << 20
+	// DefaultQueueShutdownLinger bounds how long the frontend keeps
+	// trying to deliver the wire.CodeShutdown replies sent when the queue
+	// stops.
+	DefaultQueueShutdownLinger = 200 * time.Millisecond
+)
+
+type queueConfig struct {
+	interval   time.Duration
+	liveness   int
+	retries    int
+	maxPending int
+	maxMsg     int64
+	tracker    *heartbeat.Tracker
+	hook       func(QueueEvent)
+	setup      func(*zmq.Socket) error
+}
+
+func defaultQueueConfig() queueConfig {
+	return queueConfig{
+		interval:   DefaultInterval,
+		liveness:   DefaultLiveness,
+		retries:    DefaultQueueRetries,
+		maxPending: DefaultQueuePending,
+		maxMsg:     DefaultQueueMaxMessageSize,
+	}
+}
+
+// QueueOption configures a Queue. Invalid values, and a nil option, make
+// NewQueue return a *zmq.OptionError.
+type QueueOption func(*queueConfig) error
+
+// WithQueueHeartbeat sets the heartbeat interval (DefaultInterval) and
+// liveness (DefaultLiveness): the queue heartbeats every worker it has
+// sent nothing to for an interval, and forgets a worker silent for
+// liveness intervals. Workers must use the same interval. interval must be
+// positive and liveness at least 2.
+func WithQueueHeartbeat(interval time.Duration, liveness int) QueueOption {
+	return func(c *queueConfig) error {
+		if interval <= 0 || liveness < 2 {
+			return optionError("WithQueueHeartbeat", fmt.Sprintf("(%v, %d): want a positive interval and liveness >= 2", interval, liveness))
+		}
+		c.interval, c.liveness = interval, liveness
+		return nil
+	}
+}
+
+// WithQueueRetries sets how many times a request whose worker died is
+// retried on another worker (DefaultQueueRetries; 0 fails it back at
+// once). Retrying may run a request twice: the dead worker may have
+// executed it before dying.
+func WithQueueRetries(n int) QueueOption {
+	return func(c *queueConfig) error {
+		if n < 0 {
+			return optionError("WithQueueRetries", fmt.Sprintf("%d < 0", n))
+		}
+		c.retries = n
+		return nil
+	}
+}
+
+// WithQueuePending bounds the requests waiting for a worker
+// (DefaultQueuePending, at least 1).
+func WithQueuePending(n int) QueueOption {
+	return func(c *queueConfig) error {
+		if n < 1 {
+			return optionError("WithQueuePending", fmt.Sprintf("%d < 1", n))
+		}
+		c.maxPending = n
+		return nil
+	}
+}
+
+// WithQueueMaxMessageSize sets ZMQ_MAXMSGSIZE on both sockets
+// (DefaultQueueMaxMessageSize; -1 for unlimited).
+func WithQueueMaxMessageSize(n int64) QueueOption {
+	return func(c *queueConfig) error {
+		if n < -1 || n == 0 {
+			return optionError("WithQueueMaxMessageSize", fmt.Sprintf("%d: must be positive, or -1 for no limit", n))
+		}
+		c.maxMsg = n
+		return nil
+	}
+}
+
+// WithQueueTracker makes the queue track its workers in tr, under their
+// identities (as strings), instead of in a tracker of its own; tr's Policy
+// must match WithQueueHeartbeat. The queue forgets the workers it drops;
+// other peers in tr are left alone. The queue does not close tr.
+func WithQueueTracker(tr *heartbeat.Tracker) QueueOption {
+	return func(c *queueConfig) error {
+		if tr == nil {
+			return optionError("WithQueueTracker", "nil tracker")
+		}
+		c.tracker = tr
+		return nil
+	}
+}
+
+// WithQueueEventHook calls hook for every worker that joins or expires and
+// every request retried or failed back, on the queue's goroutine; it must
+// be quick and must not call the queue.
+func WithQueueEventHook(hook func(QueueEvent)) QueueOption {
+	return func(c *queueConfig) error { c.hook = hook; return nil }
+}
+
+// WithQueueSocketSetup runs setup on both sockets before they bind.
+func WithQueueSocketSetup(setup func(*zmq.Socket) error) QueueOption {
+	return func(c *queueConfig) error { c.setup = setup; return nil }
+}
+
+// QueueEventKind says what a QueueEvent reports.
+type QueueEventKind int
+
+const (
+	// QueueWorkerJoined: a worker said READY (or spoke while unknown).
+	QueueWorkerJoined QueueEventKind = iota
+	// QueueWorkerExpired: a worker was silent for liveness intervals, or
+	// could not be reached, and is forgotten.
+	QueueWorkerExpired
+	// QueueRequestRetried: the worker of a request died; the request waits
+	// for another worker.
+	QueueRequestRetried
+	// QueueRequestFailed: a request ran out of retries and was answered
+	// with wire.CodeWorkerLost.
+	QueueRequestFailed
+)
+
+// String names the kind.
+func (k QueueEventKind) String() string {
+	switch k {
+	case QueueWorkerJoined:
+		return "worker-joined"
+	case QueueWorkerExpired:
+		return "worker-expired"
+	case QueueRequestRetried:
+		return "request-retried"
+	case QueueRequestFailed:
+		return "request-failed"
+	}
+	return fmt.Sprintf("QueueEventKind(%d)", int(k))
+}
+
+// QueueEvent reports what a Queue did.
+type QueueEvent struct {
+	Kind   QueueEventKind // what happened
+	Worker string         // the worker's identity
+	At     time.Time      // when it happened
+}
+
+// QueueStats counts what a Queue did. Read it with Queue.Stats.
+type QueueStats struct {
+	Requests   uint64 // requests received from clients
+	Replies    uint64 // replies forwarded to clients
+	Retried    uint64 // requests given to another worker after theirs died
+	WorkerLost uint64 // requests failed back with wire.CodeWorkerLost
+	Overloaded uint64 // requests refused with wire.CodeOverloaded
+	Shutdown   uint64 // requests failed back with wire.CodeShutdown when stopping
+	Expired    uint64 // workers forgotten
+	Stale      uint64 // replies dropped: their request was already reassigned
+	Malformed  uint64 // messages dropped for not following the protocol
+	Unroutable uint64 // replies that could not be sent to their client
+	Workers    int    // workers known now
+	Idle       int    // workers ready for a request now
+}

@@ -1,0 +1,51 @@
+package wire
+
+// Error codes carried by error replies (docs/PROTOCOL.md section 5.1). A
+// server may send codes of its own; clients return them as they are.
+const (
+	CodeHandler    = "handler"    // the handler returned an error
+	CodePanic      = "panic"      // the handler panicked or exited its goroutine
+	CodeTimeout    = "timeout"    // the handler overran its deadline
+	CodeMalformed  = "malformed"  // the request did not follow the protocol
+	CodeOverloaded = "overloaded" // the server refused the request for load
+	CodeShutdown   = "shutdown"   // the server is shutting down
+	// CodeWorkerLost is sent by a Paranoid Pirate queue when every worker
+	// it gave the request to died before replying (docs/PPP.md). The
+	// request may or may not have been executed.
+	CodeWorkerLost = "worker-lost"
+)
+
+// PlainErrorMarker is the first frame of an error reply to a client that
+// did not send an ID frame (a plain REQ client): [marker, code, message].
+const PlainErrorMarker = "ZGERR"
+
+// MaxErrorText bounds the code and the message of an error reply, in
+// bytes. Longer texts are clipped, not refused, by EncodeErrorBody on the
+// way out and by ParseErrorBody on the way in.
+const MaxErrorText = 4096
+
+// EncodeErrorBody returns the body of an error reply, [code, message],
+// each clipped to MaxErrorText bytes.
+func EncodeErrorBody(code, message string) [][]byte {
+	return [][]byte{[]byte(clip(code)), []byte(clip(message))}
+}
+
+// ParseErrorBody decodes the body of an error reply, [code, message],
+// each clipped to MaxErrorText bytes. Any other number of frames is an
+// error matching ErrMalformed.
+func ParseErrorBody(body [][]byte) (code, message string, err error) {
+	if len(body) != 2 {
+		return "", "", malformed("error reply has %d frames, want 2", len(body))
+	}
+	// Clip before converting: a peer's overlong text costs no more than
+	// MaxErrorText bytes here.
+	return string(clip(body[0])), string(clip(body[1])), nil
+}
+
+// clip is the one place error texts are bounded, in both directions.
+func clip[T string | []byte](s T) T {
+	if len(s) > MaxErrorText {
+		return s[:MaxErrorText]
+	}
+	return s
+}

@@ -1,0 +1,121 @@
+package wire
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func fr(ss ...string) [][]byte {
+	out := make([][]byte, len(ss))
+	for i, s := range ss {
+		out[i] = []byte(s)
+	}
+	return out
+}
+
+func TestParseRouterMessage(t *testing.T) {
+	id := RequestID{Client: 1, Seq: 2, Attempt: 3}
+	idf := string(id.AppendFrame(nil, KindRequest))
+
+	in, ok := ParseRouterMessage(fr("rid", idf, "", "a", "b"))
+	assert.True(t, ok)
+	assert.True(t, in.Correlated)
+	assert.Equal(t, id, in.ID)
+	assert.Equal(t, fr("rid", idf), in.Envelope)
+	assert.Equal(t, fr("a", "b"), in.Body)
+	assert.Empty(t, in.Malformed)
+
+	in, ok = ParseRouterMessage(fr("rid", "hop", idf, "", "a"))
+	assert.True(t, ok && in.Correlated, "the ID frame is the last envelope frame, behind proxies")
+
+	in, ok = ParseRouterMessage(fr("rid", "", "a"))
+	assert.True(t, ok)
+	assert.False(t, in.Correlated)
+	assert.Equal(t, fr("rid"), in.Envelope)
+
+	// The routing id alone is never treated as an ID frame.
+	in, _ = ParseRouterMessage(fr(idf, "", "a"))
+	assert.False(t, in.Correlated)
+	assert.Empty(t, in.Malformed)
+
+	for _, msg := range [][][]byte{nil, fr("rid")} {
+		_, ok = ParseRouterMessage(msg)
+		assert.False(t, ok, "%q cannot be answered", msg)
+	}
+}
+
+func TestReply(t *testing.T) {
+	id := RequestID{Client: 1, Seq: 2, Attempt: 3}
+	env := fr("rid", string(id.AppendFrame(nil, KindRequest)))
+	got := Reply(env, true, KindError, EncodeErrorBody(CodeHandler, "x"))
+	assert.Equal(t, fr("rid", string(id.AppendFrame(nil, KindError)), "", CodeHandler, "x"), got)
+	assert.Equal(t, byte(KindRequest), env[1][offKind], "the request's envelope is not modified")
+	got = Reply(env, true, KindReply, fr("ok"))
+	assert.Equal(t, fr("rid", string(id.AppendFrame(nil, KindReply)), "", "ok"), got)
+	// Without idForm the envelope is echoed as it is.
+	got = Reply(env, false, KindReply, fr("ok"))
+	assert.Equal(t, fr("rid", string(id.AppendFrame(nil, KindRequest)), "", "ok"), got)
+
+	got = Reply(fr("rid"), false, KindError, EncodeErrorBody(CodeHandler, "x"))
+	assert.Equal(t, fr("rid", "", PlainErrorMarker, CodeHandler, "x"), got)
+	got = Reply(fr("rid"), false, KindReply, fr("ok"))
+	assert.Equal(t, fr("rid", "", "ok"), got)
+	// idForm is ignored when the last frame is no ID frame.
+	got = Reply(fr("rid"), true, KindError, EncodeErrorBody(CodeHandler, "x"))
+	assert.Equal(t, fr("rid", "", PlainErrorMarker, CodeHandler, "x"), got)
+
+	// An empty body is one empty frame.
+	assert.Equal(t, fr("rid", "", ""), Reply(fr("rid"), false, KindReply, nil))
+	assert.Equal(t, fr(""), Reply(nil, false, KindReply, nil))
+
+	// REP: no envelope.
+	assert.Equal(t, fr("ok"), Reply(nil, false, KindReply, fr("ok")))
+	assert.Equal(t, fr(PlainErrorMarker, CodePanic, "p"), Reply(nil, false, KindError, EncodeErrorBody(CodePanic, "p")))
+}
+
+func TestErrorBodyClippedBothWays(t *testing.T) {
+	long := strings.Repeat("x", 3*MaxErrorText)
+	b := EncodeErrorBody(long, long)
+	assert.Len(t, b[0], MaxErrorText)
+	assert.Len(t, b[1], MaxErrorText)
+
+	code, msg, err := ParseErrorBody([][]byte{[]byte(long), []byte(long)})
+	require.NoError(t, err)
+	assert.Len(t, code, MaxErrorText)
+	assert.Len(t, msg, MaxErrorText)
+
+	_, _, err = ParseErrorBody(fr("only one"))
+	assert.ErrorIs(t, err, ErrMalformed)
+	var me *MalformedError
+	assert.True(t, errors.As(err, &me))
+}
+
+func TestSplitEnvelope(t *testing.T) {
+	env, body, ok := SplitEnvelope(fr("tag", "rid", "", "a", "", "b"))
+	require.True(t, ok)
+	assert.Equal(t, fr("tag", "rid"), env)
+	assert.Equal(t, fr("a", "", "b"), body)
+
+	env, body, ok = SplitEnvelope(fr("", "a"))
+	require.True(t, ok)
+	assert.Empty(t, env)
+	assert.Equal(t, fr("a"), body)
+
+	_, _, ok = SplitEnvelope(fr("a", "b"))
+	assert.False(t, ok)
+
+	id := RequestID{Client: 1, Seq: 2, Attempt: 3}.AppendFrame(nil, KindRequest)
+	assert.True(t, EndsWithIDFrame([][]byte{[]byte("rid"), id}))
+	assert.False(t, EndsWithIDFrame(fr("rid")))
+	assert.False(t, EndsWithIDFrame(nil))
+}
+
+func TestRequestIDString(t *testing.T) {
+	id := RequestID{Client: 0xab, Seq: 7, Attempt: 2}
+	assert.Equal(t, "00000000000000ab/7#2", id.String())
+	assert.Equal(t, RequestKey{Client: 0xab, Seq: 7}, id.Key())
+}
