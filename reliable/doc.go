@@ -6,8 +6,8 @@
 //
 // # Clients
 //
-// Client sends a request and returns its reply, or an error that says why
-// there is none:
+// Client is the request API to reach for. It sends a request and returns
+// its reply, or an error that says why there is none:
 //
 //	c, err := reliable.NewClient(zctx, []string{"tcp://a:5555", "tcp://b:5555"})
 //	reply, err := c.Request(ctx, []byte("hello"))
@@ -29,9 +29,11 @@
 // body] (the zguide queues), one request at a time, and resets its socket
 // after a failed attempt.
 //
-// ReqSocket is the drop-in: a REQ socket with pebbe/zmq4's method set that
-// repairs itself after a failed receive, so the next Send works instead of
-// failing with EFSM. Changing the constructor of a stuck program is enough.
+// ReqSocket is for migrating: a REQ socket with pebbe/zmq4's method set
+// that repairs itself after a failed receive, so the next Send works
+// instead of failing with EFSM. Changing the constructor of a stuck pebbe
+// program is enough; new code uses Client. (timeout.Request, lower still,
+// is one bounded round trip on a socket the caller owns.)
 //
 // # Servers
 //
