@@ -44,20 +44,21 @@ type endpoint struct {
 func openEndpoint(zctx *zmq.Context, cfg *clientConfig, addr string, typ zmq.Type, closing context.Context) (*endpoint, error) {
 	ep := &endpoint{addr: addr, readTok: make(chan struct{}, 1), closing: closing}
 	ep.readTok <- struct{}{}
-	if err := ep.open(zctx, cfg, typ); err != nil {
+	if err := ep.open(zctx, cfg, typ, nil); err != nil {
 		return nil, err
 	}
 	return ep, nil
 }
 
 // open gives the endpoint a new socket, keeping its health record. The
-// previous socket, if any, must be closed.
-func (ep *endpoint) open(zctx *zmq.Context, cfg *clientConfig, typ zmq.Type) error {
+// previous socket, if any, must be closed. rid, when not nil, is the
+// socket's routing id.
+func (ep *endpoint) open(zctx *zmq.Context, cfg *clientConfig, typ zmq.Type, rid []byte) error {
 	s, err := zctx.NewSocket(typ)
 	if err != nil {
 		return err
 	}
-	if err := configureClientSocket(s, cfg); err != nil {
+	if err := configureClientSocket(s, cfg, rid); err != nil {
 		s.Close()
 		return err
 	}
@@ -88,17 +89,22 @@ func (ep *endpoint) open(zctx *zmq.Context, cfg *clientConfig, typ zmq.Type) err
 	return nil
 }
 
-func configureClientSocket(s *zmq.Socket, cfg *clientConfig) error {
+func configureClientSocket(s *zmq.Socket, cfg *clientConfig, rid []byte) error {
 	// LINGER 0: a request abandoned by a timeout is dropped at close, never
 	// delivered later. IMMEDIATE: nothing is queued for a peer that is not
 	// connected, so a request is not delivered after a reconnect either.
-	steps := []func() error{
+	// The routing id goes first: the caller's setup may replace it.
+	var steps []func() error
+	if rid != nil {
+		steps = append(steps, func() error { return s.SetIdentity(string(rid)) })
+	}
+	steps = append(steps,
 		func() error { return s.SetLinger(0) },
 		func() error { return s.SetImmediate(true) },
 		func() error { return s.SetReconnectIvl(cfg.reconnect) },
 		func() error { return s.SetSndhwm(cfg.hwm) },
 		func() error { return s.SetRcvhwm(cfg.hwm) },
-	}
+	)
 	if cfg.setup != nil {
 		steps = append(steps, func() error { return cfg.setup(s) })
 	}

@@ -68,7 +68,12 @@ const (
 	// Plain uses a REQ socket and the exact REQ envelope, for peers that
 	// pop [identity, "", body] themselves (zguide queues, Majordomo). One
 	// request is in flight at a time; after a failed attempt the socket is
-	// reset (LINGER 0), so a late reply can never be returned.
+	// reset (LINGER 0), so a late reply can never be returned. Each socket
+	// has a routing id of its own that names it a zmqguard client
+	// (wire.ClientRoutingID), so zmqguard servers, workers and queues send
+	// it error replies, which would break a zguide client
+	// (docs/PROTOCOL.md section 6); a routing id set by WithSocketSetup
+	// replaces it.
 	Plain
 )
 

@@ -2,6 +2,7 @@ package reliable
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/zmqguard/zmqguard/reliable/wire"
@@ -12,9 +13,10 @@ import (
 // plainConn is a Client's plain mode: a REQ socket with the exact REQ
 // envelope, one request at a time, reset after every failed attempt.
 type plainConn struct {
-	c    *Client
-	eps  []*endpoint // sockets opened lazily, on the endpoint's first use
-	turn chan struct{}
+	c       *Client
+	eps     []*endpoint // sockets opened lazily, on the endpoint's first use
+	turn    chan struct{}
+	sockets atomic.Uint32 // numbers the sockets' routing ids
 }
 
 func newPlainConn(c *Client, addrs []string) *plainConn {
@@ -68,7 +70,10 @@ func (p *plainConn) request(ctx context.Context, parts [][]byte) ([][]byte, erro
 func (p *plainConn) attempt(ctx context.Context, ep *endpoint, seq uint64, n int, parts [][]byte, start time.Time) ([][]byte, error) {
 	c := p.c
 	if ep.sock == nil {
-		if err := ep.open(c.zctx, &c.cfg, zmq.REQ); err != nil {
+		// Each socket has a routing id of its own that names this client
+		// as a zmqguard one (docs/PROTOCOL.md section 6).
+		rid := wire.ClientRoutingID(c.clientID, p.sockets.Add(1))
+		if err := ep.open(c.zctx, &c.cfg, zmq.REQ, rid); err != nil {
 			return nil, err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"syscall"
 
+	"github.com/zmqguard/zmqguard/reliable/wire"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -24,7 +25,12 @@ const DefaultReqTimeout = DefaultAttemptTimeout
 //
 // Differences from a plain REQ: sends and receives time out after
 // DefaultReqTimeout unless set otherwise, ZMQ_IMMEDIATE is on (a request
-// is never queued for a peer that is not connected) and LINGER is 0.
+// is never queued for a peer that is not connected), LINGER is 0, and its
+// routing id (ZMQ_ROUTING_ID) is a zmqguard client's
+// (wire.ClientRoutingID, a new one after every repair), so zmqguard
+// servers send it error replies as [wire.PlainErrorMarker, code,
+// message] (docs/PROTOCOL.md section 6). A routing id set with
+// SetIdentity replaces it and is kept across repairs.
 //
 // A ReqSocket is not safe for concurrent use, like any socket; Close may
 // be called from any goroutine.
@@ -32,6 +38,8 @@ type ReqSocket struct {
 	*zmq.Socket
 	awaiting bool // a request was sent and its reply not fully received
 	resets   int
+	client   uint64 // the random id in the socket's own routing ids
+	rid      string // the routing id it set last
 }
 
 // NewReqSocket creates a self-healing REQ socket in zctx. Replace
@@ -47,7 +55,10 @@ func NewReqSocket(zctx *zmq.Context) (*ReqSocket, error) {
 	if err != nil {
 		return nil, err
 	}
+	r := &ReqSocket{Socket: s, client: randomID()}
+	r.rid = string(wire.ClientRoutingID(r.client, 0))
 	for _, f := range []func() error{
+		func() error { return s.SetIdentity(r.rid) },
 		func() error { return s.SetLinger(0) },
 		func() error { return s.SetImmediate(true) },
 		func() error { return s.SetRcvtimeo(DefaultReqTimeout) },
@@ -58,16 +69,24 @@ func NewReqSocket(zctx *zmq.Context) (*ReqSocket, error) {
 			return nil, err
 		}
 	}
-	return &ReqSocket{Socket: s}, nil
+	return r, nil
 }
 
 // Resets returns how many times the socket repaired itself.
 func (r *ReqSocket) Resets() int { return r.resets }
 
-// heal replaces the libzmq socket, keeping options and endpoints.
+// heal replaces the libzmq socket, keeping options and endpoints. The
+// new socket gets a routing id of its own unless the caller chose one: a
+// ROUTER ignores a connection whose id it still knows from the old one.
 func (r *ReqSocket) heal() error {
 	r.awaiting = false
 	r.resets++
+	if id, err := r.Socket.GetIdentity(); err == nil && id == r.rid {
+		r.rid = string(wire.ClientRoutingID(r.client, uint32(r.resets)))
+		if err := r.Socket.SetIdentity(r.rid); err != nil {
+			return err
+		}
+	}
 	return r.Socket.Reset()
 }
 

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/zmqguard/zmqguard/internal/testpeer"
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
 	"github.com/zmqguard/zmqguard/reliable"
+	"github.com/zmqguard/zmqguard/reliable/wire"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -218,4 +220,70 @@ func waitParkedIn(t *testing.T, fn string) {
 		}
 	}
 	t.Fatalf("no goroutine parked in %s", fn)
+}
+
+// TestReqSocketIdentifiesAsZmqguard: a ReqSocket's routing id names it a
+// zmqguard client, so a zmqguard server sends it error replies in the
+// plain form; every repair gives the new socket an id of its own (a
+// ROUTER ignores a connection whose id it still knows), and an id the
+// caller chose is kept.
+func TestReqSocketIdentifiesAsZmqguard(t *testing.T) {
+	zctx := zmqtest.Context(t)
+	var mu sync.Mutex
+	var rids []string
+	s := listen(t, zctx, "tcp", func(ctx context.Context, req [][]byte) ([][]byte, error) {
+		info, _ := reliable.RequestInfoFromContext(ctx)
+		mu.Lock()
+		rids = append(rids, string(info.RoutingID))
+		mu.Unlock()
+		if string(req[0]) == "fail" {
+			return nil, errors.New("it failed")
+		}
+		return req, nil
+	})
+	r := newReq(t, zctx, 2*time.Second)
+	require.NoError(t, r.Connect(s.addr))
+	_, err := r.SendMessage("fail")
+	require.NoError(t, err)
+	got, err := r.RecvMessage(0)
+	require.NoError(t, err)
+	assert.Equal(t, []string{wire.PlainErrorMarker, wire.CodeHandler, "it failed"}, got)
+
+	for _, body := range []string{"one", "two"} {
+		_, err = r.SendMessage("abandoned") // sent again without a receive: a repair
+		require.NoError(t, err)
+		_, err = r.SendMessage(body)
+		require.NoError(t, err)
+		got, err = r.RecvMessage(0)
+		require.NoError(t, err)
+		assert.Equal(t, []string{body}, got)
+	}
+	assert.Equal(t, 2, r.Resets())
+	mu.Lock()
+	defer mu.Unlock()
+	require.GreaterOrEqual(t, len(rids), 3)
+	seen := map[string]bool{}
+	var client uint64
+	for i, rid := range rids {
+		c, ok := wire.ParseClientRoutingID([]byte(rid))
+		require.True(t, ok, "routing id %q", rid)
+		if i == 0 {
+			client = c
+		}
+		assert.Equal(t, client, c, "every socket names the same client")
+		seen[rid] = true
+	}
+	assert.Len(t, seen, 3, "a routing id per socket: %q", rids)
+
+	mu.Unlock()
+	require.NoError(t, r.SetIdentity("my-own-id"))
+	_, err = r.SendMessage("abandoned")
+	require.NoError(t, err)
+	_, err = r.SendMessage("mine")
+	require.NoError(t, err)
+	got, err = r.RecvMessage(0)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"mine"}, got)
+	mu.Lock()
+	assert.Equal(t, "my-own-id", rids[len(rids)-1])
 }

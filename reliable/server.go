@@ -57,12 +57,18 @@ var (
 // protocol-aware clients (docs/PROTOCOL.md): a retry is answered with the
 // first execution's reply instead of running the handler again.
 //
+// A plain client (no ID frame) gets an error reply in the plain form
+// [wire.PlainErrorMarker, code, message] only when its routing id names it
+// a zmqguard client (wire.TakesPlainErrors: reliable.Client in Plain mode,
+// ReqSocket); any other plain client speaks only the zguide protocol,
+// would take an error reply for its answer, and gets none
+// (ServerStats.ErrorsWithheld counts them; docs/PROTOCOL.md section 6).
+//
 // On a ROUTER socket (NewServer with a ROUTER, or Listen) every feature
 // works. On a REP socket the server is serial (one request at a time,
 // whatever WithConcurrency says) and cannot suppress duplicates or flag
 // error replies in the ID frame, because REP hides the envelope: error
-// replies are sent in the plain form [wire.PlainErrorMarker, code,
-// message].
+// replies are sent to every client in the plain form.
 //
 // The server owns its socket from construction on and closes it when it
 // stops. It sets these options on it: ZMQ_MAXMSGSIZE (WithMaxMessageSize),

@@ -6,11 +6,15 @@ import (
 	"fmt"
 
 	"github.com/zmqguard/zmqguard/reliable"
+	"github.com/zmqguard/zmqguard/reliable/wire"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
 // A server answers a plain REQ client: replies, and an error reply in the
-// plain form when the handler fails.
+// plain form when the handler fails. The REQ socket identifies itself as a
+// zmqguard client by its routing id (reliable.Client in Plain mode and
+// ReqSocket do that themselves); a zguide client, which would take an error
+// reply for its answer, gets no error reply (docs/PROTOCOL.md section 6).
 func ExampleListen() {
 	zctx, err := zmq.NewContext()
 	if err != nil {
@@ -35,6 +39,9 @@ func ExampleListen() {
 		panic(err)
 	}
 	defer req.Close()
+	if err := req.SetIdentity(wire.ClientRoutingIDPrefix + "-example"); err != nil {
+		panic(err)
+	}
 	if err := req.Connect(srv.Addr()); err != nil {
 		panic(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,7 +31,9 @@ func interopHandler(ctx context.Context, req [][]byte) ([][]byte, error) {
 	return echoUpper(ctx, req)
 }
 
-// plainCases are what a plain REQ client sends and, per PROTOCOL.md, gets.
+// plainCases are what a plain REQ client that identifies as a zmqguard
+// client (its routing id starts with wire.ClientRoutingIDPrefix) sends
+// and, per PROTOCOL.md section 6, gets.
 var plainCases = []struct {
 	send []string
 	want []string
@@ -42,12 +45,10 @@ var plainCases = []struct {
 	{[]string{""}, []string{""}},
 }
 
-// TestServerPlainPebbeREQ talks to the server with an unmodified
-// pebbe/zmq4 REQ socket that knows nothing of the protocol.
-func TestServerPlainPebbeREQ(t *testing.T) {
-	zctx := zmqtest.Context(t)
-	s := listen(t, zctx, "tcp", interopHandler)
-
+// pebbeREQ returns an unmodified pebbe/zmq4 REQ socket connected to addr,
+// with the routing id rid unless it is empty.
+func pebbeREQ(t *testing.T, addr, rid string) *zmq4.Socket {
+	t.Helper()
 	pctx, err := zmq4.NewContext()
 	require.NoError(t, err)
 	req, err := pctx.NewSocket(zmq4.REQ)
@@ -58,7 +59,23 @@ func TestServerPlainPebbeREQ(t *testing.T) {
 	})
 	require.NoError(t, req.SetLinger(0))
 	require.NoError(t, req.SetRcvtimeo(5*time.Second))
-	require.NoError(t, req.Connect(s.addr))
+	if rid != "" {
+		require.NoError(t, req.SetIdentity(rid))
+	}
+	require.NoError(t, req.Connect(addr))
+	return req
+}
+
+// TestServerPlainPebbeREQ talks to the server with unmodified pebbe/zmq4
+// REQ sockets that know nothing of the protocol: one that identifies as a
+// zmqguard client by its routing id gets error replies in the plain form;
+// one with the routing id libzmq makes up is a zguide peer, and gets its
+// replies but no error reply at all.
+func TestServerPlainPebbeREQ(t *testing.T) {
+	zctx := zmqtest.Context(t)
+	s := listen(t, zctx, "tcp", interopHandler)
+
+	req := pebbeREQ(t, s.addr, wire.ClientRoutingIDPrefix+"-pebbe")
 	for _, tc := range plainCases {
 		parts := make([]interface{}, len(tc.send))
 		for i, p := range tc.send {
@@ -70,6 +87,21 @@ func TestServerPlainPebbeREQ(t *testing.T) {
 		require.NoError(t, err, "send %q", tc.send)
 		assert.Equal(t, tc.want, got, "send %q", tc.send)
 	}
+
+	zguide := pebbeREQ(t, s.addr, "")
+	_, err := zguide.SendMessage("hello")
+	require.NoError(t, err)
+	got, err := zguide.RecvMessage(0)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"HELLO"}, got)
+	_, err = zguide.SendMessage("fail")
+	require.NoError(t, err)
+	waitFor(t, 5*time.Second, "the error reply withheld", func() bool { return s.srv.Stats().ErrorsWithheld == 1 })
+	_, err = zguide.RecvMessage(zmq4.DONTWAIT)
+	assert.ErrorIs(t, err, zmq4.Errno(syscall.EAGAIN), "no reply: the client retries as after a lost reply")
+	st := s.srv.Stats()
+	assert.EqualValues(t, len(plainCases)+1, st.Replies)
+	assert.EqualValues(t, 2, st.ErrorReplies, "the withheld one is not counted as sent")
 }
 
 const pyREQClient = `
@@ -78,6 +110,7 @@ ctx = zmq.Context()
 s = ctx.socket(zmq.REQ)
 s.setsockopt(zmq.LINGER, 0)
 s.setsockopt(zmq.RCVTIMEO, 5000)
+s.setsockopt(zmq.ROUTING_ID, b"zmqguard-pyzmq")
 s.connect(sys.argv[1])
 out = []
 for msg in json.loads(sys.argv[2]):
@@ -121,7 +154,7 @@ func trimNL(b []byte) []byte {
 }
 
 // TestServerPlainPyzmqREQ talks to the server from pyzmq's REQ socket in
-// another process.
+// another process, with a zmqguard client's routing id.
 func TestServerPlainPyzmqREQ(t *testing.T) {
 	py := serverTestPython(t)
 	zctx := zmqtest.Context(t)

@@ -382,6 +382,12 @@ func (l *serverLoop) send(env [][]byte, idForm bool, kind wire.Kind, body [][]by
 		l.repBusy = false
 	}
 	frames := wire.Reply(env, idForm, kind, body)
+	if frames == nil {
+		// An error reply to a plain client that speaks only the zguide
+		// protocol, which would take it for its answer: it gets none.
+		l.s.ctr.withheld.Add(1)
+		return
+	}
 	// Count first, so that a client holding its reply never sees Stats
 	// lagging behind; a refused reply is taken back out.
 	code := ""

@@ -3,6 +3,7 @@ package reliable_test
 import (
 	"context"
 	"encoding/binary"
+	"syscall"
 	"testing"
 	"time"
 
@@ -65,9 +66,12 @@ func TestServerMalformedRequests(t *testing.T) {
 		execs.add(string(req[0]))
 		return req, nil
 	}, reliable.WithServerEventHook(func(ev reliable.ServerEvent) { evc <- ev }))
-	for _, tc := range cases {
+	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			// A zmqguard client's routing id: a plain-form error reply goes
+			// only to a client that takes one (docs/PROTOCOL.md section 6).
 			d := zmqtest.Socket(t, zctx, zmq.DEALER)
+			require.NoError(t, d.SetIdentity(string(wire.ClientRoutingID(7, uint32(i)))))
 			require.NoError(t, d.Connect(s.addr))
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
@@ -82,9 +86,25 @@ func TestServerMalformedRequests(t *testing.T) {
 			assert.Equal(t, wire.CodeMalformed, ev.Code)
 		})
 	}
+	// A peer that does not identify as zmqguard gets no plain-form error
+	// reply, malformed or not: it would take it for its answer.
+	t.Run("NoDelimiterZguidePeer", func(t *testing.T) {
+		d := zmqtest.Socket(t, zctx, zmq.DEALER)
+		require.NoError(t, d.Connect(s.addr))
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		require.NoError(t, timeout.SendMessage(ctx, d, "just a body"))
+		ev := <-evc
+		assert.Equal(t, reliable.ServerEventMalformed, ev.Kind)
+		waitFor(t, 5*time.Second, "the error reply withheld", func() bool { return s.srv.Stats().ErrorsWithheld == 1 })
+		_, err := d.RecvMessageBytes(zmq.DONTWAIT)
+		assert.ErrorIs(t, err, syscall.EAGAIN)
+	})
+
 	st := s.srv.Stats()
-	assert.EqualValues(t, len(cases), st.Malformed)
+	assert.EqualValues(t, len(cases)+1, st.Malformed)
 	assert.EqualValues(t, len(cases), st.ErrorsByCode[wire.CodeMalformed])
+	assert.EqualValues(t, 1, st.ErrorsWithheld)
 	assert.Zero(t, st.Executed, "no malformed request reaches the handler")
 	assert.Zero(t, execs.get("body"))
 

@@ -24,6 +24,7 @@ type ServerStats struct {
 
 	MalformedDropped uint64 // malformed requests that could not be answered
 	RepliesDropped   uint64 // replies libzmq refused: peer gone or its send queue full
+	ErrorsWithheld   uint64 // error replies not sent: a plain client that does not take them (wire.TakesPlainErrors)
 	Refused          uint64 // requests refused during Shutdown (wire.CodeShutdown)
 
 	DuplicatesInFlight uint64 // retries that arrived while their request ran, joined to it
@@ -40,7 +41,7 @@ type ServerStats struct {
 // serverCounters is where the loop and handlers count; Stats snapshots it.
 type serverCounters struct {
 	requests, executed, replies, errorReplies, panics, timeouts, late, malformed,
-	malformedDropped, repliesDropped, refused, dupInFlight, dupCached,
+	malformedDropped, repliesDropped, withheld, refused, dupInFlight, dupCached,
 	superseded, evictions atomic.Uint64
 	inFlight, overrunning, cacheEntries atomic.Int64
 	cacheBytes                          atomic.Int64
@@ -74,7 +75,7 @@ func (c *serverCounters) snapshot() ServerStats {
 		ErrorReplies: c.errorReplies.Load(), Panics: c.panics.Load(), Timeouts: c.timeouts.Load(),
 		LateResults: c.late.Load(), Malformed: c.malformed.Load(),
 		MalformedDropped: c.malformedDropped.Load(), RepliesDropped: c.repliesDropped.Load(),
-		Refused: c.refused.Load(), DuplicatesInFlight: c.dupInFlight.Load(),
+		ErrorsWithheld: c.withheld.Load(), Refused: c.refused.Load(), DuplicatesInFlight: c.dupInFlight.Load(),
 		DuplicatesCached: c.dupCached.Load(), Superseded: c.superseded.Load(),
 		CacheEvictions: c.evictions.Load(),
 		InFlight:       int(c.inFlight.Load()), Overrunning: int(c.overrunning.Load()),

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/zmqguard/zmqguard/reliable"
+	"github.com/zmqguard/zmqguard/reliable/wire"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -126,10 +127,14 @@ func main() {
 			st.Requests, st.Attempts, st.Replies, st.RemoteErrors, st.Timeouts)
 	}
 
-	// A plain REQ socket (any zguide client) gets error replies in the
-	// plain form [ZGERR, code, message].
+	// A plain REQ socket gets error replies in the plain form [ZGERR,
+	// code, message] when its routing id names it a zmqguard client
+	// (reliable.Client in Plain mode and reliable.ReqSocket do this
+	// themselves). A zguide client, whose routing id libzmq makes up, gets
+	// no error reply at all: it would take one for its answer.
 	req, err := zctx.NewSocket(zmq.REQ)
 	check(err)
+	check(req.SetIdentity(wire.ClientRoutingIDPrefix + "-example"))
 	check(req.Connect(srv.Addr()))
 	check(req.SetRcvtimeo(2 * time.Second))
 	_, err = req.SendMessage("fail 7")

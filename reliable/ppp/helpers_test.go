@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
 	"github.com/zmqguard/zmqguard/reliable"
 	"github.com/zmqguard/zmqguard/reliable/ppp"
+	"github.com/zmqguard/zmqguard/reliable/wire"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -248,11 +250,14 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-// reqClient returns a plain REQ socket connected to endpoint.
+// reqClient returns a plain REQ socket connected to endpoint, with a
+// zmqguard client's routing id, so that it gets error replies
+// (docs/PROTOCOL.md section 6).
 func reqClient(t *testing.T, zctx *zmq.Context, endpoint string) *zmq.Socket {
 	t.Helper()
 	s := zmqtest.Socket(t, zctx, zmq.REQ)
 	require.NoError(t, s.SetLinger(0))
+	require.NoError(t, s.SetIdentity(string(wire.ClientRoutingID(rand.Uint64(), 0))))
 	require.NoError(t, s.Connect(endpoint))
 	return s
 }

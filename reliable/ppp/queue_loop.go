@@ -44,8 +44,11 @@ type qJob struct {
 // failBack answers job with an error reply (docs/PROTOCOL.md): in ID form
 // when the client sent an ID frame, else in the plain form.
 func (l *queueLoop) failBack(job *qJob, code, message string) bool {
-	return l.toClient(wire.Reply(job.envelope, wire.EndsWithIDFrame(job.envelope), wire.KindError,
-		wire.EncodeErrorBody(code, message)))
+	msg := wire.Reply(job.envelope, wire.EndsWithIDFrame(job.envelope), wire.KindError, wire.EncodeErrorBody(code, message))
+	if msg == nil {
+		return false
+	}
+	return l.toClient(msg)
 }
 
 // fromClient queues a request from the frontend.

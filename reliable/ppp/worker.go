@@ -38,8 +38,9 @@ import (
 // of its own, with the rules of reliable.Handler: a handler's error, a
 // deadline it gave up at, a panic or a runtime.Goexit is sent back as an
 // error reply (docs/PROTOCOL.md), which a protocol-aware client gets as a
-// *reliable.RemoteError and a plain REQ client as [wire.PlainErrorMarker,
-// code, message].
+// *reliable.RemoteError and a plain client that identifies as zmqguard as
+// [wire.PlainErrorMarker, code, message]; any other plain client gets none
+// (WorkerStats.Withheld; docs/PROTOCOL.md section 6).
 //
 // A Worker is safe for concurrent use; Run is called once.
 type Worker struct {
@@ -56,7 +57,7 @@ type Worker struct {
 	sock *zmq.Socket
 	gen  uint64 // connection number; replies carry the one they came on
 
-	served, dropped, overloaded, malformed, reconnects atomic.Uint64
+	served, dropped, overloaded, malformed, reconnects, withheld atomic.Uint64
 }
 
 // WorkerStats counts what a Worker did. Read it with Worker.Stats.
@@ -66,6 +67,7 @@ type WorkerStats struct {
 	Overloaded uint64 // requests refused because the backlog was full
 	Malformed  uint64 // messages from the queue that were not PPP
 	Reconnects uint64 // connections replaced after the queue went silent
+	Withheld   uint64 // error replies not sent: a plain client that does not take them (wire.TakesPlainErrors)
 }
 
 // NewWorker returns a worker that will connect to the queue backend at
@@ -97,7 +99,7 @@ func (w *Worker) Tracker() *heartbeat.Tracker { return w.tr }
 // Stats returns the worker's counters.
 func (w *Worker) Stats() WorkerStats {
 	return WorkerStats{Served: w.served.Load(), Dropped: w.dropped.Load(), Overloaded: w.overloaded.Load(),
-		Malformed: w.malformed.Load(), Reconnects: w.reconnects.Load()}
+		Malformed: w.malformed.Load(), Reconnects: w.reconnects.Load(), Withheld: w.withheld.Load()}
 }
 
 // Run connects to the queue and serves requests until ctx is done or
@@ -311,7 +313,8 @@ func (w *Worker) handle(sock *zmq.Socket, gen uint64, msg [][]byte, jobs chan<- 
 
 // errorReply frames an error reply to a request with envelope env
 // (docs/PROTOCOL.md): in ID form when the client sent an ID frame, else in
-// the plain form.
+// the plain form, or nil for a plain client that does not take error
+// replies (send counts it as withheld).
 func errorReply(env [][]byte, code, message string) [][]byte {
 	return wire.Reply(env, wire.EndsWithIDFrame(env), wire.KindError, wire.EncodeErrorBody(code, message))
 }
@@ -345,8 +348,13 @@ func (w *Worker) serve(ctx context.Context, j job) {
 }
 
 // send sends a reply on connection gen; it reports false when that
-// connection is gone or the send failed.
+// connection is gone or the send failed. A nil msg is an error reply
+// withheld from a plain client (wire.Reply): counted, not sent.
 func (w *Worker) send(gen uint64, msg [][]byte) bool {
+	if msg == nil {
+		w.withheld.Add(1)
+		return false
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.sock == nil || w.gen != gen {

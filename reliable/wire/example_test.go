@@ -21,14 +21,16 @@ func Example() {
 	code, message, _ := wire.ParseErrorBody(reply[3:])
 	fmt.Println(got == id, string(kind), code, message)
 
-	// A plain REQ client sent no ID frame: the error takes the plain form.
-	plain, _ := wire.ParseRouterMessage([][]byte{[]byte("peer"), {}, []byte("get")})
-	for _, f := range wire.Reply(plain.Envelope, plain.IDForm, wire.KindError, wire.EncodeErrorBody(wire.CodeHandler, "no such key"))[1:] {
-		fmt.Printf("%q ", f)
-	}
-	fmt.Println()
+	// A plain client sent no ID frame: a zmqguard one (its routing id says
+	// so) gets the error in the plain form, a zguide peer gets none.
+	zg := wire.ClientRoutingID(0xfeed, 1)
+	plain, _ := wire.ParseRouterMessage([][]byte{zg, {}, []byte("get")})
+	fmt.Printf("%q\n", wire.Reply(plain.Envelope, plain.IDForm, wire.KindError, wire.EncodeErrorBody(wire.CodeHandler, "no such key"))[1:])
+	zguide, _ := wire.ParseRouterMessage([][]byte{[]byte("peer"), {}, []byte("get")})
+	fmt.Println(wire.Reply(zguide.Envelope, zguide.IDForm, wire.KindError, wire.EncodeErrorBody(wire.CodeHandler, "no such key")) == nil)
 	// Output:
 	// true true 000000000000feed/7#2 2
 	// true E handler no such key
-	// "" "ZGERR" "handler" "no such key"
+	// ["" "ZGERR" "handler" "no such key"]
+	// true
 }

@@ -241,6 +241,12 @@ func FuzzParseRouterMessage(f *testing.F) {
 			kind, body = KindError, EncodeErrorBody(CodeMalformed, in.Malformed)
 		}
 		out := Reply(in.Envelope, in.IDForm, kind, body)
+		if kind == KindError && !in.IDForm && !TakesPlainErrors(in.Envelope) {
+			if out != nil {
+				t.Fatalf("an error reply to a plain client that does not take them: %q", out)
+			}
+			return
+		}
 		if len(out) != len(in.Envelope)+1+len(body)+map[bool]int{true: 1}[kind == KindError && !in.IDForm] {
 			t.Fatalf("reply of %d frames for envelope %d body %d", len(out), len(in.Envelope), len(body))
 		}

@@ -12,8 +12,14 @@ import "bytes"
 //
 //   - idForm:    [env with the ID frame's kind set, "", body...]
 //   - otherwise: [env..., "", body...], and an error as
-//     [env..., "", PlainErrorMarker, code, message]
-//   - REP (env nil): [body...], or [PlainErrorMarker, code, message]
+//     [env..., "", PlainErrorMarker, code, message] when the client takes
+//     plain error replies (TakesPlainErrors), else nil: no reply at all
+//     (docs/PROTOCOL.md section 6)
+//   - REP (env nil): [body...], or [PlainErrorMarker, code, message] (a
+//     REP socket hides who the client is, and must answer every request)
+//
+// A nil result means that nothing must be sent: the caller counts the
+// error reply as withheld.
 //
 // An empty body is sent as one empty frame: a message needs a frame after
 // the delimiter (a REQ peer could not receive it otherwise). The ID frame
@@ -25,6 +31,9 @@ func Reply(env [][]byte, idForm bool, kind Kind, body [][]byte) [][]byte {
 	}
 	idForm = idForm && len(env) > 0 && IsIDFrame(env[len(env)-1])
 	plainErr := kind == KindError && !idForm
+	if plainErr && env != nil && !TakesPlainErrors(env) {
+		return nil
+	}
 	n := len(env) + len(body)
 	if env != nil {
 		n++

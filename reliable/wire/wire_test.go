@@ -60,13 +60,25 @@ func TestReply(t *testing.T) {
 	got = Reply(env, false, KindReply, fr("ok"))
 	assert.Equal(t, fr("rid", string(id.AppendFrame(nil, KindRequest)), "", "ok"), got)
 
-	got = Reply(fr("rid"), false, KindError, EncodeErrorBody(CodeHandler, "x"))
-	assert.Equal(t, fr("rid", "", PlainErrorMarker, CodeHandler, "x"), got)
+	// A plain client that identifies as zmqguard gets the plain form; any
+	// other plain client gets no error reply at all.
+	zg := string(ClientRoutingID(7, 1))
+	got = Reply(fr(zg), false, KindError, EncodeErrorBody(CodeHandler, "x"))
+	assert.Equal(t, fr(zg, "", PlainErrorMarker, CodeHandler, "x"), got)
+	got = Reply(fr("proxy hop", zg), false, KindError, EncodeErrorBody(CodeHandler, "x"))
+	assert.Equal(t, fr("proxy hop", zg, "", PlainErrorMarker, CodeHandler, "x"), got)
+	assert.Nil(t, Reply(fr("rid"), false, KindError, EncodeErrorBody(CodeHandler, "x")))
+	assert.Nil(t, Reply(fr(zg, "hop"), false, KindError, EncodeErrorBody(CodeHandler, "x")),
+		"only the last envelope frame, the client's own routing id, counts")
 	got = Reply(fr("rid"), false, KindReply, fr("ok"))
 	assert.Equal(t, fr("rid", "", "ok"), got)
 	// idForm is ignored when the last frame is no ID frame.
-	got = Reply(fr("rid"), true, KindError, EncodeErrorBody(CodeHandler, "x"))
-	assert.Equal(t, fr("rid", "", PlainErrorMarker, CodeHandler, "x"), got)
+	got = Reply(fr(zg), true, KindError, EncodeErrorBody(CodeHandler, "x"))
+	assert.Equal(t, fr(zg, "", PlainErrorMarker, CodeHandler, "x"), got)
+	// A frame meant as an ID frame (another version, a wrong length) is a
+	// protocol-aware client: it learns in the plain form what is wrong.
+	got = Reply(fr("rid", "ZG\x01Q"), false, KindError, EncodeErrorBody(CodeMalformed, "x"))
+	assert.Equal(t, fr("rid", "ZG\x01Q", "", PlainErrorMarker, CodeMalformed, "x"), got)
 
 	// An empty body is one empty frame.
 	assert.Equal(t, fr("rid", "", ""), Reply(fr("rid"), false, KindReply, nil))
@@ -112,6 +124,27 @@ func TestSplitEnvelope(t *testing.T) {
 	assert.True(t, EndsWithIDFrame([][]byte{[]byte("rid"), id}))
 	assert.False(t, EndsWithIDFrame(fr("rid")))
 	assert.False(t, EndsWithIDFrame(nil))
+}
+
+func TestClientRoutingID(t *testing.T) {
+	rid := ClientRoutingID(0x0102030405060708, 9)
+	assert.Len(t, rid, ClientRoutingIDLen)
+	assert.Equal(t, "zmqguard-0102030405060708-00000009", string(rid))
+	client, ok := ParseClientRoutingID(rid)
+	assert.True(t, ok)
+	assert.EqualValues(t, 0x0102030405060708, client)
+	other, _ := ParseClientRoutingID(ClientRoutingID(0x0102030405060708, 10))
+	assert.Equal(t, client, other, "every socket of a client names the client")
+	for _, b := range []string{"", "zmqguard", "zmqguard-my-own-id", "\x00\x80\x00\x41\xa7",
+		"zmqguard-010203040506070g-00000009", "zmqguard-0102030405060708+00000009"} {
+		_, ok := ParseClientRoutingID([]byte(b))
+		assert.False(t, ok, "%q", b)
+	}
+
+	assert.True(t, TakesPlainErrors(fr(string(rid))))
+	assert.True(t, TakesPlainErrors(fr("zmqguard-my-own-id")), "any plain client may opt in")
+	assert.False(t, TakesPlainErrors(fr("\x00\x80\x00\x41\xa7")), "a REQ socket's generated id")
+	assert.False(t, TakesPlainErrors(nil))
 }
 
 func TestRequestIDString(t *testing.T) {
