@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -186,4 +187,46 @@ func TestServerPlainPyzmqREQ(t *testing.T) {
 		assert.Equal(t, tc.want, got[i], "send %q", tc.send)
 	}
 	assert.EqualValues(t, len(plainCases), s.srv.Stats().Replies)
+}
+
+// TestServerZguideLPClient runs zguide's strict Lazy Pirate client
+// (testdata/peers/lpclient.py: int(reply) == sequence) against the server,
+// with a handler that fails the first try of request 2 and panics on the
+// first try of request 4. The client would crash on an error reply
+// (int(b'ZGERR')); it gets none, resends after its timeout, and is
+// answered.
+func TestServerZguideLPClient(t *testing.T) {
+	py := serverTestPython(t)
+	zctx := zmqtest.Context(t)
+	var mu sync.Mutex
+	runs := map[string]int{}
+	s := listen(t, zctx, "tcp", func(ctx context.Context, req [][]byte) ([][]byte, error) {
+		mu.Lock()
+		runs[string(req[0])]++
+		n := runs[string(req[0])]
+		mu.Unlock()
+		switch {
+		case string(req[0]) == "2" && n == 1:
+			return nil, errors.New("first try fails")
+		case string(req[0]) == "4" && n == 1:
+			panic("first try panics")
+		}
+		return req, nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	script, err := filepath.Abs(filepath.Join("..", "testdata", "peers", "lpclient.py"))
+	require.NoError(t, err)
+	cmd := exec.CommandContext(ctx, py, script, "--connect", s.addr, "--requests", "5", "--timeout-ms", "300")
+	cmd.Dir = t.TempDir() // away from the repository's zmq/ directory
+	out, err := cmd.Output()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		t.Logf("lpclient stderr: %s", ee.Stderr)
+	}
+	require.NoError(t, err, "lpclient crashed or gave up: %s", out)
+	assert.Equal(t, "READY "+s.addr+"\nOK 1\nOK 2\nOK 3\nOK 4\nOK 5\n", string(out))
+	st := s.srv.Stats()
+	assert.EqualValues(t, 2, st.ErrorsWithheld)
+	assert.EqualValues(t, 5, st.Replies)
 }

@@ -49,7 +49,9 @@ func ppEcho(ctx context.Context, req [][]byte) ([][]byte, error) {
 
 // runWorkerPeer is the "ppworker" test peer: a Worker connected to
 // $ZG_QUEUE with heartbeat $ZG_INTERVAL × $ZG_LIVENESS whose handler
-// reports each execution and sleeps $ZG_DELAY before echoing.
+// reports each execution (and appends its last frame to $ZG_COUNT_FILE,
+// when set, as the Python peers' --count-file does) and sleeps $ZG_DELAY
+// before echoing.
 func runWorkerPeer() error {
 	ivl, err := time.ParseDuration(os.Getenv("ZG_INTERVAL"))
 	if err != nil {
@@ -62,8 +64,18 @@ func runWorkerPeer() error {
 	if err != nil {
 		return err
 	}
+	var count *os.File
+	if path := os.Getenv("ZG_COUNT_FILE"); path != "" {
+		if count, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err != nil {
+			return err
+		}
+	}
 	h := func(ctx context.Context, req [][]byte) ([][]byte, error) {
-		testpeer.Executed(string(req[len(req)-1]))
+		last := req[len(req)-1]
+		testpeer.Executed(string(last))
+		if count != nil {
+			count.Write(append(append([]byte(nil), last...), '\n')) // one O_APPEND write
+		}
 		time.Sleep(delay)
 		return req, nil
 	}
@@ -75,11 +87,12 @@ func runWorkerPeer() error {
 	return w.Run(context.Background())
 }
 
-// startWorkerProc starts a Worker in another process.
-func startWorkerProc(t *testing.T, queue string, ivl time.Duration, liveness int, delay time.Duration) *testpeer.Proc {
+// startWorkerProc starts a Worker in another process; env adds settings
+// (ZG_COUNT_FILE).
+func startWorkerProc(t *testing.T, queue string, ivl time.Duration, liveness int, delay time.Duration, env ...string) *testpeer.Proc {
 	t.Helper()
-	return testpeer.StartCustom(t, "ppworker", "ZG_QUEUE="+queue, "ZG_INTERVAL="+ivl.String(),
-		fmt.Sprintf("ZG_LIVENESS=%d", liveness), "ZG_DELAY="+delay.String())
+	return testpeer.StartCustom(t, "ppworker", append([]string{"ZG_QUEUE=" + queue, "ZG_INTERVAL=" + ivl.String(),
+		fmt.Sprintf("ZG_LIVENESS=%d", liveness), "ZG_DELAY=" + delay.String()}, env...)...)
 }
 
 // queueEvents collects a queue's events.
@@ -192,6 +205,13 @@ func startPyPeer(t *testing.T, script string, args ...string) *pyPeer {
 		t.Fatalf("%s not ready", script)
 	}
 	return p
+}
+
+// kill kills the peer with SIGKILL and waits for it to exit. Its output
+// lines stay readable.
+func (p *pyPeer) kill() {
+	p.cmd.Process.Kill()
+	<-p.exited
 }
 
 // wait waits for the peer to exit and returns its output lines.

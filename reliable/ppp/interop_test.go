@@ -2,10 +2,12 @@ package ppp_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -108,4 +110,101 @@ func TestInteropPyWorkersOurQueue(t *testing.T) {
 	st := q.Stats()
 	assert.Zero(t, st.Malformed+st.Stale+st.WorkerLost)
 	t.Logf("queue stats: %+v", st)
+}
+
+// TestCorrelatedThroughZguideQueueAndWorker is what a correlated client
+// gets from zguide's queue with zguide's worker: zguide's queue passes the
+// client's envelope on as it is, so the ID frame makes the request four
+// frames, which zguide's worker refuses ("invalid message") without
+// replying. The client cannot tell this from a dead peer: every attempt
+// times out and the request gives up with a *NoReplyError. docs/PPP.md
+// says so and says to use Plain mode there, which works.
+func TestCorrelatedThroughZguideQueueAndWorker(t *testing.T) {
+	pq := startPyPeer(t, "ppqueue.py", "--interval-ms", ivlMS, "--liveness", "3")
+	eps := strings.Fields(pq.ready)
+	require.Len(t, eps, 2, "ppqueue READY line %q", pq.ready)
+	zw := startPyPeer(t, "ppworker.py", "--connect", eps[1], "--interval-ms", ivlMS, "--liveness", "3")
+	zctx := zmqtest.Context(t, zmq.WithLinger(0))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	c, err := reliable.NewClient(zctx, []string{eps[0]}, reliable.WithAttemptTimeout(pyIvl*5/2), reliable.WithMaxAttempts(3))
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Request(ctx, []byte("1"))
+	var nr *reliable.NoReplyError
+	require.ErrorAs(t, err, &nr)
+	assert.Equal(t, 3, nr.Attempts, "every attempt reached the worker")
+	assert.ErrorIs(t, err, os.ErrDeadlineExceeded, "and timed out")
+	for range 3 {
+		select {
+		case l := <-zw.lines:
+			assert.Equal(t, "INVALID 4", l, "zguide's worker refuses [client, ID frame, \"\", body]")
+		case <-ctx.Done():
+			t.Fatal("the worker did not report the invalid requests")
+		}
+	}
+
+	p, err := reliable.NewClient(zctx, []string{eps[0]}, reliable.WithMode(reliable.Plain), reliable.WithAttemptTimeout(pyIvl*5/2))
+	require.NoError(t, err)
+	defer p.Close()
+	got, err := p.Request(ctx, []byte("2"))
+	require.NoError(t, err)
+	assert.Equal(t, [][]byte{[]byte("2")}, got)
+}
+
+// TestZguideClientGetsNoErrorReply runs zguide's strict Lazy Pirate client
+// against our worker, behind our queue and behind zguide's, with a
+// handler that fails the first try of request 3 and panics on the first
+// try of request 5. An error reply [ZGERR, code, message] would crash the
+// client (int(b'ZGERR')); it gets none, times out, resends, and the second
+// try is answered.
+func TestZguideClientGetsNoErrorReply(t *testing.T) {
+	for _, queue := range []string{"ours", "zguide"} {
+		t.Run(queue+"Queue", func(t *testing.T) {
+			zctx := zmqtest.Context(t, zmq.WithLinger(0))
+			var mu sync.Mutex
+			runs := map[string]int{}
+			h := func(ctx context.Context, req [][]byte) ([][]byte, error) {
+				mu.Lock()
+				runs[string(req[0])]++
+				n := runs[string(req[0])]
+				mu.Unlock()
+				switch {
+				case string(req[0]) == "3" && n == 1:
+					return nil, errors.New("first try fails")
+				case string(req[0]) == "5" && n == 1:
+					panic("first try panics")
+				}
+				return req, nil
+			}
+			var frontend string
+			var q *ppp.Queue
+			if queue == "ours" {
+				var evs queueEvents
+				q, evs = startQueue(t, zctx, ppp.WithQueueHeartbeat(pyIvl, 3))
+				frontend = q.Frontend()
+				startWorker(t, zctx, q.Backend(), h, ppp.WithWorkerHeartbeat(pyIvl, 3))
+				evs.await(t, ppp.QueueWorkerJoined, 5*time.Second)
+			} else {
+				pq := startPyPeer(t, "ppqueue.py", "--interval-ms", ivlMS, "--liveness", "3")
+				eps := strings.Fields(pq.ready)
+				require.Len(t, eps, 2, "ppqueue READY line %q", pq.ready)
+				frontend = eps[0]
+				w := startWorker(t, zctx, eps[1], h, ppp.WithWorkerHeartbeat(pyIvl, 3))
+				defer func() { assert.EqualValues(t, 2, w.Stats().Withheld) }()
+			}
+			lp := startPyPeer(t, "lpclient.py", "--connect", frontend, "--requests", "6", "--timeout-ms", fmt.Sprint((pyIvl * 5 / 2).Milliseconds()))
+			out, err := lp.wait(t, 30*time.Second)
+			require.NoError(t, err, "lpclient crashed or gave up: %q", out)
+			assert.Equal(t, []string{"OK 1", "OK 2", "OK 3", "OK 4", "OK 5", "OK 6"}, out)
+			mu.Lock()
+			assert.Equal(t, 2, runs["3"])
+			assert.Equal(t, 2, runs["5"])
+			mu.Unlock()
+			if q != nil {
+				assert.EqualValues(t, 2, q.Stats().Withheld, "the worker's error replies, withheld by the queue")
+			}
+		})
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,7 +53,7 @@ type Queue struct {
 
 	ctr struct {
 		requests, replies, retried, workerLost, overloaded, shutdown,
-		expired, stale, malformed, unroutable atomic.Uint64
+		expired, stale, malformed, unroutable, withheld atomic.Uint64
 		workers, idle atomic.Int64
 	}
 }
@@ -134,7 +135,8 @@ func (q *Queue) Stats() QueueStats {
 		Requests: c.requests.Load(), Replies: c.replies.Load(), Retried: c.retried.Load(),
 		WorkerLost: c.workerLost.Load(), Overloaded: c.overloaded.Load(), Shutdown: c.shutdown.Load(),
 		Expired: c.expired.Load(), Stale: c.stale.Load(), Malformed: c.malformed.Load(),
-		Unroutable: c.unroutable.Load(), Workers: int(c.workers.Load()), Idle: int(c.idle.Load()),
+		Unroutable: c.unroutable.Load(), Withheld: c.withheld.Load(),
+		Workers: int(c.workers.Load()), Idle: int(c.idle.Load()),
 	}
 }
 
@@ -169,7 +171,7 @@ func (q *Queue) Run(ctx context.Context) error {
 	go q.read(ctx, &readers, q.frontend, feIn)
 	go q.read(ctx, &readers, q.backend, beIn)
 
-	l := &queueLoop{q: q, workers: make(map[string]*qWorker)}
+	l := &queueLoop{q: q, self: rand.Uint64(), workers: make(map[string]*qWorker)}
 	timer := time.NewTimer(q.cfg.interval)
 	defer timer.Stop()
 	var due []string

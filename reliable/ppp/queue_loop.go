@@ -1,9 +1,6 @@
 package ppp
 
 import (
-	"bytes"
-	"encoding/binary"
-
 	"github.com/zmqguard/zmqguard/heartbeat"
 	"github.com/zmqguard/zmqguard/reliable/wire"
 )
@@ -11,7 +8,8 @@ import (
 // queueLoop is the state of a running Queue, owned by Run's goroutine.
 type queueLoop struct {
 	q       *Queue
-	lastTag uint64 // numbers dispatches; see qWorker.tag
+	self    uint64 // the Client field of the queue's dispatch tokens
+	last    uint64 // numbers dispatches: the Seq field of their tokens
 	workers map[string]*qWorker
 	idle    []string // ready workers, least recently used first
 	pending []*qJob  // requests waiting for a worker, oldest first
@@ -21,52 +19,70 @@ type queueLoop struct {
 type qWorker struct {
 	id   string
 	busy *qJob // the request it holds, nil when ready or unknown
-	// tag is the envelope frame the queue put in front of the request it
-	// sent this worker. Workers echo the envelope (rfc 6), so the reply
-	// carries it back: a late reply to an earlier dispatch (a request the
-	// worker held before it was expired and that has since been retried)
-	// carries an older tag and is dropped, never passed to the client as
-	// the answer to the request the worker holds now.
-	tag  []byte
-	idle bool
+	// dispatch numbers the request the worker holds (or last held): the
+	// token the queue sent it in place of the client's envelope carries
+	// it, and a reply carrying another number is a late reply to an
+	// earlier dispatch, dropped as stale.
+	dispatch uint64
+	idle     bool
 }
 
-// qJob is a client request: msg is what the frontend received,
-// [client identity, ..., "", body...]; envelope is msg before the empty
-// frame; tries counts the workers it was given to.
+// qJob is a client request: envelope is where its reply goes (the client's
+// routing id, any hops and, for a correlated client, its ID frame), body
+// what the worker gets; tries counts the workers it was given to.
 type qJob struct {
-	msg      [][]byte
-	envelope [][]byte
-	tries    int
-	lostOn   string // the worker it was last lost on
+	envelope   [][]byte
+	body       [][]byte
+	correlated bool // envelope ends with an ID frame
+	tries      int
+	lostOn     string // the worker it was last lost on
 }
 
-// failBack answers job with an error reply (docs/PROTOCOL.md): in ID form
-// when the client sent an ID frame, else in the plain form.
-func (l *queueLoop) failBack(job *qJob, code, message string) bool {
-	msg := wire.Reply(job.envelope, wire.EndsWithIDFrame(job.envelope), wire.KindError, wire.EncodeErrorBody(code, message))
+// failBack answers the request job with an error reply (docs/PROTOCOL.md):
+// in ID form for a correlated client, in the plain form for a plain
+// client that takes error replies, and not at all for one that does not
+// (counted as withheld).
+func (l *queueLoop) failBack(job *qJob, code, message string) {
+	l.replyTo(job, wire.KindError, wire.EncodeErrorBody(code, message))
+}
+
+// replyTo sends job's client the reply body of kind (wire.KindReply or
+// wire.KindError, whose body is [code, message]), framed by wire.Reply. It
+// reports whether the reply was sent.
+func (l *queueLoop) replyTo(job *qJob, kind wire.Kind, body [][]byte) bool {
+	msg := wire.Reply(job.envelope, job.correlated && kind == wire.KindError, kind, body)
 	if msg == nil {
+		l.q.ctr.withheld.Add(1)
 		return false
 	}
-	return l.toClient(msg)
+	if _, err := l.q.frontend.SendMessageDontwait(msg); err != nil {
+		l.q.ctr.unroutable.Add(1) // the client is gone or not keeping up
+		return false
+	}
+	return true
 }
 
-// fromClient queues a request from the frontend.
+// fromClient queues a request from the frontend: [client routing id,
+// hops..., (ID frame,) "", body...].
 func (l *queueLoop) fromClient(msg [][]byte) {
 	q := l.q
-	env, _, ok := wire.SplitEnvelope(msg)
+	env, body, ok := wire.SplitEnvelope(msg)
 	if !ok || len(env) < 1 {
 		q.ctr.malformed.Add(1) // no client envelope: nowhere to reply
 		return
 	}
 	q.ctr.requests.Add(1)
-	job := &qJob{msg: msg, envelope: env}
-	if len(l.pending) >= q.cfg.maxPending {
+	job := &qJob{envelope: env, body: body, correlated: wire.EndsWithIDFrame(env)}
+	switch {
+	case len(body) == 0:
+		q.ctr.malformed.Add(1)
+		l.failBack(job, wire.CodeMalformed, "request has no body frames")
+	case len(l.pending) >= q.cfg.maxPending:
 		q.ctr.overloaded.Add(1)
 		l.failBack(job, wire.CodeOverloaded, "queue full")
-		return
+	default:
+		l.pending = append(l.pending, job)
 	}
-	l.pending = append(l.pending, job)
 }
 
 // fromWorker handles a message from the backend: [worker, PPP message...].
@@ -103,23 +119,45 @@ func (l *queueLoop) fromWorker(msg [][]byte) {
 			l.makeIdle(w) // a worker we did not know, or idle already
 		}
 	case CommandRequest:
-		if w.busy == nil {
-			q.ctr.stale.Add(1) // its request was reassigned or failed back
-			l.makeIdle(w)
-			return
-		}
-		if len(msg) < 3 || !bytes.Equal(msg[1], w.tag) {
-			// A reply to an earlier dispatch: the worker still owes the
-			// reply to the request it holds now.
-			q.ctr.stale.Add(1)
-			return
-		}
-		w.busy, w.tag = nil, nil
-		if l.toClient(msg[2:]) { // the worker's reply, as the worker framed it
-			q.ctr.replies.Add(1)
-		}
-		l.makeIdle(w)
+		l.reply(w, msg[1:])
 	}
+}
+
+// reply handles a worker's reply, [token, "", body...] (rfc 6: the worker
+// echoes the address frame it was given).
+func (l *queueLoop) reply(w *qWorker, msg [][]byte) {
+	q := l.q
+	env, body, ok := wire.SplitEnvelope(msg)
+	var token wire.RequestID
+	var kind wire.Kind
+	var err error
+	if ok && len(env) == 1 {
+		token, kind, err = wire.ParseIDFrame(env[0])
+	}
+	if !ok || len(env) != 1 || err != nil || token.Client != l.self {
+		// Not an answer to anything we sent: the worker still owes the
+		// reply to what it holds.
+		q.ctr.malformed.Add(1)
+		return
+	}
+	if w.busy == nil || token.Seq != w.dispatch {
+		// A reply to an earlier dispatch, whose request was reassigned or
+		// failed back: never the answer to what the worker holds now.
+		q.ctr.stale.Add(1)
+		if w.busy == nil {
+			l.makeIdle(w)
+		}
+		return
+	}
+	job := w.busy
+	w.busy = nil
+	if kind != wire.KindError {
+		kind = wire.KindReply // an echo (rfc 6) or a zmqguard worker's reply
+	}
+	if l.replyTo(job, kind, body) {
+		q.ctr.replies.Add(1)
+	}
+	l.makeIdle(w)
 }
 
 func (l *queueLoop) makeIdle(w *qWorker) {
@@ -131,18 +169,14 @@ func (l *queueLoop) makeIdle(w *qWorker) {
 	l.q.ctr.idle.Add(1)
 }
 
-// toClient sends a reply on the frontend; it reports false (and counts)
-// when the client is gone or not keeping up.
-func (l *queueLoop) toClient(msg [][]byte) bool {
-	if _, err := l.q.frontend.SendMessageDontwait(msg); err != nil {
-		l.q.ctr.unroutable.Add(1)
-		return false
-	}
-	return true
-}
-
 // dispatch gives pending requests to ready workers, least recently used
-// first. Suspect workers are passed over while others are ready.
+// first. Suspect workers are passed over while others are ready. A worker
+// gets [token, "", body...]: one opaque address frame, as rfc 6 workers
+// expect (zguide's accept exactly [address, "", body]), in place of the
+// client's envelope, which the queue keeps. The token is an ID frame
+// (docs/PROTOCOL.md) naming this queue and the dispatch, so a zmqguard
+// worker frames its error replies in ID form, and a late reply to an
+// earlier dispatch is told apart from the one the worker owes now.
 func (l *queueLoop) dispatch() {
 	q := l.q
 	for len(l.pending) > 0 && len(l.idle) > 0 {
@@ -153,14 +187,12 @@ func (l *queueLoop) dispatch() {
 		q.ctr.idle.Add(-1)
 		w := l.workers[id]
 		w.idle = false
-		l.lastTag++
-		tag := binary.BigEndian.AppendUint64([]byte("zgq"), l.lastTag)
-		parts := make([]interface{}, 0, 2+len(job.msg))
-		parts = append(parts, []byte(id), tag)
-		for _, f := range job.msg {
-			parts = append(parts, f)
-		}
-		if _, err := q.backend.SendMessageDontwait(parts...); err != nil {
+		l.last++
+		token := wire.RequestID{Client: l.self, Seq: l.last, Attempt: uint32(job.tries + 1)}
+		parts := make([][]byte, 0, 3+len(job.body))
+		parts = append(parts, []byte(id), token.AppendFrame(nil, wire.KindRequest), []byte{})
+		parts = append(parts, job.body...)
+		if _, err := q.backend.SendMessageDontwait(parts); err != nil {
 			// Unreachable (ROUTER_MANDATORY) or not keeping up: forget
 			// the worker, keep the request for the next one.
 			l.remove(w)
@@ -169,7 +201,7 @@ func (l *queueLoop) dispatch() {
 		q.tr.Sent(id)
 		l.pending = l.pending[1:]
 		job.tries++
-		w.busy, w.tag = job, tag
+		w.busy, w.dispatch = job, l.last
 	}
 }
 

@@ -177,9 +177,10 @@ type QueueStats struct {
 	Overloaded uint64 // requests refused with wire.CodeOverloaded
 	Shutdown   uint64 // requests failed back with wire.CodeShutdown when stopping
 	Expired    uint64 // workers forgotten
-	Stale      uint64 // replies dropped: their request was already reassigned
-	Malformed  uint64 // messages dropped for not following the protocol
+	Stale      uint64 // replies dropped: a late reply to an earlier dispatch, whose request was reassigned or failed back
+	Malformed  uint64 // messages dropped for not following the protocol (a reply without the token the queue sent)
 	Unroutable uint64 // replies that could not be sent to their client
+	Withheld   uint64 // error replies not sent: a plain client that does not take them (wire.TakesPlainErrors)
 	Workers    int    // workers known now
 	Idle       int    // workers ready for a request now
 }

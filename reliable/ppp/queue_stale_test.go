@@ -2,6 +2,7 @@ package ppp_test
 
 import (
 	"context"
+	"syscall"
 	"testing"
 	"time"
 
@@ -9,7 +10,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
+	"github.com/zmqguard/zmqguard/reliable"
 	"github.com/zmqguard/zmqguard/reliable/ppp"
+	"github.com/zmqguard/zmqguard/reliable/wire"
 	"github.com/zmqguard/zmqguard/timeout"
 	"github.com/zmqguard/zmqguard/zmq"
 )
@@ -110,4 +113,82 @@ func TestQueueLateReplyNotTakenForRetry(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"fresh answer"}, got)
 	waitFor(t, 5*time.Second, "the late reply counted as stale", func() bool { return q.Stats().Stale >= 1 })
+}
+
+// TestQueueSendsWorkersRFC6Frames drives a worker by hand: whatever the
+// client (a correlated reliable.Client, a REQ that identifies as zmqguard,
+// a zguide REQ), the worker gets exactly [token, "", body], the one
+// address frame an rfc 6 worker echoes, and the token is an ID frame of
+// the queue's own (docs/PROTOCOL.md), a new one per dispatch. An error
+// reply in the token's ID form reaches each client in the form it takes:
+// a *RemoteError, [ZGERR, code, message], or nothing.
+func TestQueueSendsWorkersRFC6Frames(t *testing.T) {
+	zctx := zmqtest.Context(t, zmq.WithLinger(0))
+	q, evs := startQueue(t, zctx, ppp.WithQueueHeartbeat(ppIvl, 3))
+	w := zmqtest.Socket(t, zctx, zmq.DEALER)
+	require.NoError(t, w.SetLinger(0))
+	require.NoError(t, w.Connect(q.Backend()))
+	_, err := w.SendMessage(ppp.ReadyMessage())
+	require.NoError(t, err)
+	evs.await(t, ppp.QueueWorkerJoined, 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	recvRequest := func() [][]byte {
+		for { // skip the queue's heartbeats
+			msg, err := timeout.RecvMessageBytes(ctx, w)
+			require.NoError(t, err)
+			if len(msg) > 1 {
+				return msg
+			}
+		}
+	}
+	// Answers the next request with an error reply in the token's form.
+	var tokens []wire.RequestID
+	failNext := func(body string) {
+		msg := recvRequest()
+		require.Len(t, msg, 3, "exactly [token, \"\", body]: %q", msg)
+		token, kind, err := wire.ParseIDFrame(msg[0])
+		require.NoError(t, err, "the token is an ID frame")
+		assert.Equal(t, wire.KindRequest, kind)
+		tokens = append(tokens, token)
+		assert.Empty(t, msg[1])
+		assert.Equal(t, body, string(msg[2]))
+		_, err = w.SendMessage(token.AppendFrame(nil, wire.KindError), "", wire.CodeHandler, "no "+body)
+		require.NoError(t, err)
+	}
+
+	c, err := reliable.NewClient(zctx, []string{q.Frontend()}, reliable.WithAttemptTimeout(10*time.Second), reliable.WithMaxAttempts(1))
+	require.NoError(t, err)
+	defer c.Close()
+	cerr := make(chan error, 1)
+	go func() { _, err := c.Request(ctx, []byte("correlated")); cerr <- err }()
+	failNext("correlated")
+	var re *reliable.RemoteError
+	require.ErrorAs(t, <-cerr, &re)
+	assert.Equal(t, reliable.RemoteError{Code: wire.CodeHandler, Message: "no correlated"}, *re)
+
+	zg := reqClient(t, zctx, q.Frontend())
+	_, err = zg.SendMessage("zmqguard plain")
+	require.NoError(t, err)
+	failNext("zmqguard plain")
+	got, err := timeout.RecvMessage(ctx, zg)
+	require.NoError(t, err)
+	assert.Equal(t, []string{wire.PlainErrorMarker, wire.CodeHandler, "no zmqguard plain"}, got)
+
+	zguide := zmqtest.Socket(t, zctx, zmq.REQ)
+	require.NoError(t, zguide.Connect(q.Frontend()))
+	_, err = zguide.SendMessage("zguide")
+	require.NoError(t, err)
+	failNext("zguide")
+	waitFor(t, 5*time.Second, "the error reply withheld", func() bool { return q.Stats().Withheld == 1 })
+	_, err = zguide.RecvMessageBytes(zmq.DONTWAIT)
+	assert.ErrorIs(t, err, syscall.EAGAIN, "a zguide client gets no error reply")
+
+	require.Len(t, tokens, 3)
+	assert.Equal(t, tokens[0].Client, tokens[2].Client, "the queue's own id")
+	assert.Less(t, tokens[0].Seq, tokens[1].Seq, "a new token per dispatch")
+	assert.Less(t, tokens[1].Seq, tokens[2].Seq, "a new token per dispatch")
+	st := q.Stats()
+	assert.EqualValues(t, 2, st.Replies)
+	assert.Zero(t, st.Stale+st.Malformed)
 }

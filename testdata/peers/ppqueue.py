@@ -1,6 +1,15 @@
 #!/usr/bin/env python3
 """Paranoid Pirate queue (zguide chapter 4, ppqueue; rfc.zeromq.org spec 6/PPP).
 
+Strict in the sense of zguide's ppqueue.py and ppqueue.c: it routes exactly
+as they do and checks what they check, no more. Any message from a worker
+makes it idle again (heartbeats included, even while it holds a request); a
+one-frame message other than READY or HEARTBEAT is logged as invalid; any
+longer message is a reply and goes to the frontend as it is, [client, "",
+body...]; a client request goes to the backend as it came, prefixed with
+the worker's address, so a REQ client's request reaches the worker as
+[client, "", body]. It never retries a request whose worker died.
+
 Clients (REQ, or DEALER with a REQ-style envelope) talk to the ROUTER
 --frontend; workers (DEALER) talk to the ROUTER --backend. A worker announces
 itself with READY (one frame 0x01) and heartbeats with HEARTBEAT (one frame

@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
 """Paranoid Pirate worker (zguide chapter 4, ppworker; rfc.zeromq.org spec 6/PPP).
 
+Strict, like zguide's ppworker.py, ppworker.c and pebbe's ppworker.go: a
+request is exactly three frames, [client address, "", body], and is echoed
+as it came; a one-frame HEARTBEAT proves the queue alive; anything else is
+logged as an invalid message ("E: invalid message" on stderr, and a line
+"INVALID <frames>" on stdout for tests) and not answered.
+
 A DEALER connects to a queue's backend (--connect), sends READY (one frame
-0x01), heartbeats (one frame 0x02) every --interval-ms and echoes each
-request: the envelope up to and including the first empty frame is kept,
-every body frame gets --prefix prepended. When the queue is silent for
---liveness intervals the worker closes its socket (LINGER 0), waits, and
-reconnects with a new socket; the wait starts at --reconnect-ms and doubles
-up to --reconnect-max-ms.
+0x01) and heartbeats (one frame 0x02) every --interval-ms. When nothing at
+all came from the queue for --liveness intervals the worker closes its
+socket (LINGER 0), waits, and reconnects with a new socket; the wait starts
+at --reconnect-ms and doubles up to --reconnect-max-ms, and any message from
+the queue resets it, as in zguide.
 
 Prints "READY <endpoint>" after the first connect. Exits 0 on SIGTERM, or on
 stdin EOF with --exit-on-stdin-eof.
@@ -63,15 +68,6 @@ def worker_socket(ctx, endpoint):
     return sock
 
 
-def echo(frames, prefix):
-    """Keep the envelope [client, ..., ""], prefix the body frames."""
-    try:
-        body = frames.index(b"") + 1
-    except ValueError:
-        body = 1
-    return frames[:body] + [prefix + f for f in frames[body:]]
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--connect", required=True, help="queue backend endpoint")
@@ -79,14 +75,12 @@ def main():
     ap.add_argument("--liveness", type=int, default=3, help="silent intervals before reconnect")
     ap.add_argument("--reconnect-ms", type=int, default=1000, help="first reconnect delay")
     ap.add_argument("--reconnect-max-ms", type=int, default=32000, help="reconnect delay cap")
-    ap.add_argument("--delay-ms", type=int, default=0, help="sleep before each reply")
-    ap.add_argument("--prefix", default="", help="prepended to every echoed body frame")
-    ap.add_argument("--count-file", help="append each executed request's last frame")
+    ap.add_argument("--delay-ms", type=int, default=0, help="work this long before each reply")
+    ap.add_argument("--count-file", help="append each request's body when its work starts")
     ap.add_argument("--exit-on-stdin-eof", action="store_true")
     args = ap.parse_args()
 
     install_exit_handlers(args.exit_on_stdin_eof)
-    prefix = args.prefix.encode()
     interval = args.interval_ms / 1000.0
     count_fd = None
     if args.count_file:
@@ -103,21 +97,25 @@ def main():
         while True:
             if sock.poll(args.interval_ms, zmq.POLLIN):
                 frames = sock.recv_multipart()
-                if len(frames) > 1:  # a request: [client, "", body...]
-                    if args.delay_ms:
-                        time.sleep(args.delay_ms / 1000.0)
+                if len(frames) == 3:
+                    # [address, "", body], the address opaque, echoed as it is.
                     if count_fd is not None:
-                        os.write(count_fd, frames[-1] + b"\n")
-                    sock.send_multipart(echo(frames, prefix))
-                elif frames[0] != PPP_HEARTBEAT:
-                    print("ppworker: invalid message: %r" % frames, file=sys.stderr)
-                liveness = args.liveness
+                        os.write(count_fd, frames[2] + b"\n")
+                    if args.delay_ms:
+                        time.sleep(args.delay_ms / 1000.0)  # the work
+                    sock.send_multipart(frames)
+                    liveness = args.liveness
+                elif len(frames) == 1 and frames[0] == PPP_HEARTBEAT:
+                    liveness = args.liveness
+                else:
+                    print("E: invalid message: %r" % frames, file=sys.stderr)
+                    say("INVALID %d" % len(frames))
                 reconnect_ms = args.reconnect_ms
             else:
                 liveness -= 1
                 if liveness == 0:
-                    print("ppworker: queue silent, reconnecting in %d ms" % reconnect_ms,
-                          file=sys.stderr)
+                    print("W: heartbeat failure, can't reach queue; reconnecting in %d ms"
+                          % reconnect_ms, file=sys.stderr)
                     sock.close(linger=0)
                     sock = None
                     time.sleep(reconnect_ms / 1000.0)
