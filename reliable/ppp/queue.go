@@ -21,17 +21,28 @@ import (
 // back, heartbeats every worker it has sent nothing to for an interval, and
 // forgets a worker that has been silent for liveness intervals.
 //
+// Workers get every request as [token, "", body...] (rfc 6): one opaque
+// address frame, an ID frame naming the dispatch, in place of the
+// client's envelope, which the queue keeps. So zguide's workers, which
+// accept exactly [address, "", body], serve every client, and a late
+// reply to an earlier dispatch is dropped instead of answering a request
+// it does not belong to.
+//
 // Unlike zguide's queue, it remembers which request each worker holds:
 // a heartbeat from a busy worker proves it alive but does not make it
-// ready; only its reply (or READY) does. A request whose worker dies is
-// never lost silently: it is given to another worker (WithQueueRetries
-// times) and then failed back with a wire.CodeWorkerLost error reply. When
-// the queue stops, requests it holds are failed back with
-// wire.CodeShutdown. The behaviour is specified in docs/PPP.md.
+// ready; only its reply (or READY) does. A request whose worker dies, or
+// holds it past the request timeout (WithQueueRequestTimeout), is never
+// lost silently: it is given to another worker (WithQueueRetries times)
+// and then failed back with a wire.CodeWorkerLost or wire.CodeTimeout
+// error reply; a worker that held a request too long is out of rotation
+// until it replies or says READY. When the queue stops, requests it holds
+// are failed back with wire.CodeShutdown. The behaviour is specified in
+// docs/PPP.md.
 //
 // Clients may be REQ sockets (the zguide Lazy Pirate client), Plain or
 // Correlated reliable.Clients: the queue routes on the envelope up to the
-// first empty frame, and error replies follow docs/PROTOCOL.md.
+// first empty frame, and error replies follow docs/PROTOCOL.md (a plain
+// client that does not identify as zmqguard gets none).
 //
 // A Queue is safe for concurrent use; Run is called once. It owns its
 // sockets and closes them when Run returns or, if Run never ran, on
@@ -53,8 +64,8 @@ type Queue struct {
 
 	ctr struct {
 		requests, replies, retried, workerLost, overloaded, shutdown,
-		expired, stale, malformed, unroutable, withheld atomic.Uint64
-		workers, idle atomic.Int64
+		expired, stale, malformed, unroutable, withheld, overdue, timedOut atomic.Uint64
+		workers, idle, stuck atomic.Int64
 	}
 }
 
@@ -133,10 +144,10 @@ func (q *Queue) Stats() QueueStats {
 	c := &q.ctr
 	return QueueStats{
 		Requests: c.requests.Load(), Replies: c.replies.Load(), Retried: c.retried.Load(),
-		WorkerLost: c.workerLost.Load(), Overloaded: c.overloaded.Load(), Shutdown: c.shutdown.Load(),
+		WorkerLost: c.workerLost.Load(), TimedOut: c.timedOut.Load(), Overloaded: c.overloaded.Load(), Shutdown: c.shutdown.Load(),
 		Expired: c.expired.Load(), Stale: c.stale.Load(), Malformed: c.malformed.Load(),
-		Unroutable: c.unroutable.Load(), Withheld: c.withheld.Load(),
-		Workers: int(c.workers.Load()), Idle: int(c.idle.Load()),
+		Unroutable: c.unroutable.Load(), Withheld: c.withheld.Load(), Overdue: c.overdue.Load(),
+		Workers: int(c.workers.Load()), Idle: int(c.idle.Load()), Stuck: int(c.stuck.Load()),
 	}
 }
 
@@ -188,6 +199,7 @@ loop:
 		case <-ctx.Done():
 			break loop
 		}
+		l.expire(time.Now())
 		due = q.tr.PingsDue(due[:0])
 		for _, id := range due {
 			if l.workers[id] == nil {
@@ -201,6 +213,9 @@ loop:
 		next := q.cfg.interval
 		if at, ok := q.tr.NextPing(); ok {
 			next = max(time.Until(at), 0)
+		}
+		if at, ok := l.nextDeadline(); ok {
+			next = min(next, max(time.Until(at), 0))
 		}
 		timer.Reset(next)
 	}

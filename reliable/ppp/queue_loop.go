@@ -1,6 +1,10 @@
 package ppp
 
 import (
+	"fmt"
+	"sync/atomic"
+	"time"
+
 	"github.com/zmqguard/zmqguard/heartbeat"
 	"github.com/zmqguard/zmqguard/reliable/wire"
 )
@@ -13,6 +17,17 @@ type queueLoop struct {
 	workers map[string]*qWorker
 	idle    []string // ready workers, least recently used first
 	pending []*qJob  // requests waiting for a worker, oldest first
+	// deadlines holds a deadline per dispatch, in dispatch order (they
+	// all have the same timeout); entries whose dispatch was answered or
+	// rescued are skipped when they come first.
+	deadlines []deadline
+}
+
+// deadline is when worker w must have answered dispatch.
+type deadline struct {
+	w        *qWorker
+	dispatch uint64
+	at       time.Time
 }
 
 // qWorker is a worker the queue knows.
@@ -25,6 +40,10 @@ type qWorker struct {
 	// earlier dispatch, dropped as stale.
 	dispatch uint64
 	idle     bool
+	// stuck is set when the worker held a request past the request
+	// timeout: it is out of rotation until it replies (that reply is
+	// stale) or says READY.
+	stuck bool
 }
 
 // qJob is a client request: envelope is where its reply goes (the client's
@@ -113,9 +132,10 @@ func (l *queueLoop) fromWorker(msg [][]byte) {
 			w.busy = nil
 			l.lost(job, id)
 		}
+		l.unstick(w)
 		l.makeIdle(w)
 	case CommandHeartbeat:
-		if w.busy == nil {
+		if w.busy == nil && !w.stuck {
 			l.makeIdle(w) // a worker we did not know, or idle already
 		}
 	case CommandRequest:
@@ -145,6 +165,7 @@ func (l *queueLoop) reply(w *qWorker, msg [][]byte) {
 		// failed back: never the answer to what the worker holds now.
 		q.ctr.stale.Add(1)
 		if w.busy == nil {
+			l.unstick(w) // it answered what it held past the timeout
 			l.makeIdle(w)
 		}
 		return
@@ -158,6 +179,15 @@ func (l *queueLoop) reply(w *qWorker, msg [][]byte) {
 		q.ctr.replies.Add(1)
 	}
 	l.makeIdle(w)
+}
+
+// unstick takes a worker that held a request past the request timeout
+// back into rotation.
+func (l *queueLoop) unstick(w *qWorker) {
+	if w.stuck {
+		w.stuck = false
+		l.q.ctr.stuck.Add(-1)
+	}
 }
 
 func (l *queueLoop) makeIdle(w *qWorker) {
@@ -202,6 +232,46 @@ func (l *queueLoop) dispatch() {
 		l.pending = l.pending[1:]
 		job.tries++
 		w.busy, w.dispatch = job, l.last
+		if d := q.cfg.requestTimeout; d > 0 {
+			l.deadlines = append(l.deadlines, deadline{w: w, dispatch: l.last, at: time.Now().Add(d)})
+		}
+	}
+}
+
+// nextDeadline returns the first deadline of a request a worker still
+// holds, dropping the ones before it.
+func (l *queueLoop) nextDeadline() (time.Time, bool) {
+	for len(l.deadlines) > 0 {
+		d := l.deadlines[0]
+		if d.w.busy != nil && d.w.dispatch == d.dispatch && l.workers[d.w.id] == d.w {
+			return d.at, true
+		}
+		l.deadlines[0] = deadline{}
+		l.deadlines = l.deadlines[1:]
+	}
+	return time.Time{}, false
+}
+
+// expire takes back the requests workers have held past the request
+// timeout: each is retried on another worker or failed back with
+// wire.CodeTimeout, and the worker is out of rotation until it replies or
+// says READY.
+func (l *queueLoop) expire(now time.Time) {
+	q := l.q
+	for {
+		at, ok := l.nextDeadline()
+		if !ok || now.Before(at) {
+			return
+		}
+		w := l.deadlines[0].w
+		l.deadlines = l.deadlines[1:]
+		job := w.busy
+		w.busy = nil
+		w.stuck = true
+		q.ctr.stuck.Add(1)
+		q.ctr.overdue.Add(1)
+		q.emit(QueueWorkerStuck, w.id)
+		l.rescue(job, w.id, wire.CodeTimeout, fmt.Sprintf("no reply from a worker within %v", q.cfg.requestTimeout), &q.ctr.timedOut)
 	}
 }
 
@@ -254,6 +324,7 @@ func (l *queueLoop) remove(w *qWorker) {
 		}
 		q.ctr.idle.Add(-1)
 	}
+	l.unstick(w)
 	delete(l.workers, w.id)
 	q.tr.Forget(w.id)
 	q.ctr.workers.Add(-1)
@@ -266,8 +337,16 @@ func (l *queueLoop) remove(w *qWorker) {
 	}
 }
 
-// lost retries a request whose worker died, or fails it back.
+// lost retries a request whose worker died, or fails it back with
+// wire.CodeWorkerLost.
 func (l *queueLoop) lost(job *qJob, worker string) {
+	l.rescue(job, worker, wire.CodeWorkerLost, "the worker died before replying", &l.q.ctr.workerLost)
+}
+
+// rescue gives a request that worker did not answer to another worker,
+// ahead of newer requests, while it has retries left; else it counts it
+// in failed and fails it back with code and message.
+func (l *queueLoop) rescue(job *qJob, worker, code, message string, failed *atomic.Uint64) {
 	q := l.q
 	job.lostOn = worker
 	if job.tries <= q.cfg.retries {
@@ -276,9 +355,9 @@ func (l *queueLoop) lost(job *qJob, worker string) {
 		l.pending = append([]*qJob{job}, l.pending...)
 		return
 	}
-	q.ctr.workerLost.Add(1)
+	failed.Add(1) // before the reply: a client holding it never sees Stats lag
 	q.emit(QueueRequestFailed, worker)
-	l.failBack(job, wire.CodeWorkerLost, "the worker died before replying")
+	l.failBack(job, code, message)
 }
 
 // shutdown fails back every request the queue holds.

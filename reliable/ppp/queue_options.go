@@ -10,15 +10,24 @@ import (
 
 // Defaults of the queue.
 const (
-	// DefaultQueueRetries is how many times a request whose worker died is
-	// given to another worker before it is failed back with
-	// wire.CodeWorkerLost.
+	// DefaultQueueRetries is how many times a request whose worker died
+	// (or held it past the request timeout) is given to another worker
+	// before it is failed back with wire.CodeWorkerLost (or
+	// wire.CodeTimeout).
 	DefaultQueueRetries = 1
 	// DefaultQueuePending bounds the requests waiting for a worker; beyond
 	// it requests are answered with wire.CodeOverloaded.
 	DefaultQueuePending = 10000
 	// DefaultQueueMaxMessageSize is the ZMQ_MAXMSGSIZE of both sockets.
 	DefaultQueueMaxMessageSize = 16 << 20
+	// DefaultQueueRequestTimeout bounds how long a worker may hold a
+	// request: past it the request is retried on another worker or
+	// failed back with wire.CodeTimeout, and the worker is out of
+	// rotation until it replies or says READY (see
+	// WithQueueRequestTimeout). zguide's Lazy Pirate client gives up
+	// after 3 × 2.5 s; a reply later than 10 s helps no client with
+	// default settings.
+	DefaultQueueRequestTimeout = 10 * time.Second
 	// DefaultQueueShutdownLinger bounds how long the frontend keeps
 	// trying to deliver the wire.CodeShutdown replies sent when the queue
 	// stops.
@@ -26,23 +35,25 @@ const (
 )
 
 type queueConfig struct {
-	interval   time.Duration
-	liveness   int
-	retries    int
-	maxPending int
-	maxMsg     int64
-	tracker    *heartbeat.Tracker
-	hook       func(QueueEvent)
-	setup      func(*zmq.Socket) error
+	interval       time.Duration
+	liveness       int
+	retries        int
+	requestTimeout time.Duration
+	maxPending     int
+	maxMsg         int64
+	tracker        *heartbeat.Tracker
+	hook           func(QueueEvent)
+	setup          func(*zmq.Socket) error
 }
 
 func defaultQueueConfig() queueConfig {
 	return queueConfig{
-		interval:   DefaultInterval,
-		liveness:   DefaultLiveness,
-		retries:    DefaultQueueRetries,
-		maxPending: DefaultQueuePending,
-		maxMsg:     DefaultQueueMaxMessageSize,
+		interval:       DefaultInterval,
+		liveness:       DefaultLiveness,
+		retries:        DefaultQueueRetries,
+		requestTimeout: DefaultQueueRequestTimeout,
+		maxPending:     DefaultQueuePending,
+		maxMsg:         DefaultQueueMaxMessageSize,
 	}
 }
 
@@ -65,16 +76,34 @@ func WithQueueHeartbeat(interval time.Duration, liveness int) QueueOption {
 	}
 }
 
-// WithQueueRetries sets how many times a request whose worker died is
-// retried on another worker (DefaultQueueRetries; 0 fails it back at
-// once). Retrying may run a request twice: the dead worker may have
-// executed it before dying.
+// WithQueueRetries sets how many times a request whose worker died, or
+// held it past the request timeout, is retried on another worker
+// (DefaultQueueRetries; 0 fails it back at once). Retrying may run a
+// request twice: the dead worker may have executed it before dying.
 func WithQueueRetries(n int) QueueOption {
 	return func(c *queueConfig) error {
 		if n < 0 {
 			return optionError("WithQueueRetries", fmt.Sprintf("%d < 0", n))
 		}
 		c.retries = n
+		return nil
+	}
+}
+
+// WithQueueRequestTimeout bounds how long a worker may hold a request
+// (DefaultQueueRequestTimeout; 0: as long as the worker stays alive, as
+// in zguide's queue). A worker that keeps heartbeating but holds a
+// request past d is taken out of rotation until it replies (the reply is
+// dropped as stale) or says READY, and the request is retried on another
+// worker, counting against WithQueueRetries, or failed back with a
+// wire.CodeTimeout error reply. A request may so run twice: choose d
+// above the slowest handler's time.
+func WithQueueRequestTimeout(d time.Duration) QueueOption {
+	return func(c *queueConfig) error {
+		if d < 0 {
+			return optionError("WithQueueRequestTimeout", fmt.Sprintf("%v < 0", d))
+		}
+		c.requestTimeout = d
 		return nil
 	}
 }
@@ -142,8 +171,13 @@ const (
 	// for another worker.
 	QueueRequestRetried
 	// QueueRequestFailed: a request ran out of retries and was answered
-	// with wire.CodeWorkerLost.
+	// with wire.CodeWorkerLost, or wire.CodeTimeout when its last worker
+	// held it past the request timeout.
 	QueueRequestFailed
+	// QueueWorkerStuck: a worker held a request past the request timeout
+	// (WithQueueRequestTimeout) and is out of rotation until it replies or
+	// says READY.
+	QueueWorkerStuck
 )
 
 // String names the kind.
@@ -157,6 +191,8 @@ func (k QueueEventKind) String() string {
 		return "request-retried"
 	case QueueRequestFailed:
 		return "request-failed"
+	case QueueWorkerStuck:
+		return "worker-stuck"
 	}
 	return fmt.Sprintf("QueueEventKind(%d)", int(k))
 }
@@ -174,6 +210,7 @@ type QueueStats struct {
 	Replies    uint64 // replies forwarded to clients
 	Retried    uint64 // requests given to another worker after theirs died
 	WorkerLost uint64 // requests failed back with wire.CodeWorkerLost
+	TimedOut   uint64 // requests failed back with wire.CodeTimeout: the last worker held them past the request timeout
 	Overloaded uint64 // requests refused with wire.CodeOverloaded
 	Shutdown   uint64 // requests failed back with wire.CodeShutdown when stopping
 	Expired    uint64 // workers forgotten
@@ -181,6 +218,8 @@ type QueueStats struct {
 	Malformed  uint64 // messages dropped for not following the protocol (a reply without the token the queue sent)
 	Unroutable uint64 // replies that could not be sent to their client
 	Withheld   uint64 // error replies not sent: a plain client that does not take them (wire.TakesPlainErrors)
+	Overdue    uint64 // requests a worker held past the request timeout (WithQueueRequestTimeout)
 	Workers    int    // workers known now
 	Idle       int    // workers ready for a request now
+	Stuck      int    // workers out of rotation now: they held a request past the request timeout
 }

@@ -156,6 +156,7 @@ func TestOptionErrorsAreTyped(t *testing.T) {
 		{"WithQueueHeartbeat interval", queue(ppp.WithQueueHeartbeat(0, 3)), "WithQueueHeartbeat"},
 		{"WithQueueHeartbeat liveness", queue(ppp.WithQueueHeartbeat(time.Second, 1)), "WithQueueHeartbeat"},
 		{"WithQueueRetries", queue(ppp.WithQueueRetries(-1)), "WithQueueRetries"},
+		{"WithQueueRequestTimeout", queue(ppp.WithQueueRequestTimeout(-time.Second)), "WithQueueRequestTimeout"},
 		{"WithQueuePending", queue(ppp.WithQueuePending(0)), "WithQueuePending"},
 		{"WithQueueMaxMessageSize", queue(ppp.WithQueueMaxMessageSize(0)), "WithQueueMaxMessageSize"},
 		{"WithQueueTracker", queue(ppp.WithQueueTracker(nil)), "WithQueueTracker"},
