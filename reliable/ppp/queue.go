@@ -64,7 +64,8 @@ type Queue struct {
 
 	ctr struct {
 		requests, replies, retried, workerLost, overloaded, shutdown,
-		expired, stale, malformed, unroutable, withheld, overdue, timedOut atomic.Uint64
+		expired, stale, malformed, unroutable, withheld, overdue, timedOut,
+		merged, abandoned, disconnected atomic.Uint64
 		workers, idle, stuck atomic.Int64
 	}
 }
@@ -147,6 +148,7 @@ func (q *Queue) Stats() QueueStats {
 		WorkerLost: c.workerLost.Load(), TimedOut: c.timedOut.Load(), Overloaded: c.overloaded.Load(), Shutdown: c.shutdown.Load(),
 		Expired: c.expired.Load(), Stale: c.stale.Load(), Malformed: c.malformed.Load(),
 		Unroutable: c.unroutable.Load(), Withheld: c.withheld.Load(), Overdue: c.overdue.Load(),
+		Merged: c.merged.Load(), Abandoned: c.abandoned.Load(), Disconnected: c.disconnected.Load(),
 		Workers: int(c.workers.Load()), Idle: int(c.idle.Load()), Stuck: int(c.stuck.Load()),
 	}
 }
@@ -182,7 +184,17 @@ func (q *Queue) Run(ctx context.Context) error {
 	go q.read(ctx, &readers, q.frontend, feIn)
 	go q.read(ctx, &readers, q.backend, beIn)
 
-	l := &queueLoop{q: q, self: rand.Uint64(), workers: make(map[string]*qWorker)}
+	// Disconnects on the backend make the loop probe its busy workers
+	// (queueLoop.probe). Without a monitor (the socket setup started one
+	// of its own), a dead worker's request is rescued when a heartbeat to
+	// it is refused, or when its heartbeats are missed.
+	var disconnects <-chan zmq.MonitorEvent
+	if mon, err := q.backend.StartMonitor(zmq.EVENT_DISCONNECTED); err == nil {
+		defer mon.Close()
+		disconnects = mon.Events()
+	}
+
+	l := &queueLoop{q: q, self: rand.Uint64(), workers: make(map[string]*qWorker), held: make(map[string]*qJob)}
 	timer := time.NewTimer(q.cfg.interval)
 	defer timer.Stop()
 	var due []string
@@ -195,27 +207,31 @@ loop:
 			l.fromClient(msg)
 		case <-q.deadCh:
 			l.reap()
+		case _, ok := <-disconnects:
+			if !ok {
+				disconnects = nil
+				break
+			}
+			l.probeSoon(time.Now())
 		case <-timer.C:
 		case <-ctx.Done():
 			break loop
 		}
-		l.expire(time.Now())
+		now := time.Now()
+		l.expire(now)
+		l.probe(now)
 		due = q.tr.PingsDue(due[:0])
 		for _, id := range due {
-			if l.workers[id] == nil {
-				continue // not one of ours (a shared tracker)
-			}
-			if _, err := q.backend.SendMessageDontwait([]byte(id), []byte{HeartbeatByte}); err == nil {
-				q.tr.Sent(id)
+			if w := l.workers[id]; w != nil { // not one of ours: a shared tracker
+				l.heartbeat(w)
 			}
 		}
 		l.dispatch()
 		next := q.cfg.interval
-		if at, ok := q.tr.NextPing(); ok {
-			next = max(time.Until(at), 0)
-		}
-		if at, ok := l.nextDeadline(); ok {
-			next = min(next, max(time.Until(at), 0))
+		for _, f := range []func() (time.Time, bool){q.tr.NextPing, l.nextDeadline, l.nextProbe} {
+			if at, ok := f(); ok {
+				next = min(next, max(time.Until(at), 0))
+			}
 		}
 		timer.Reset(next)
 	}

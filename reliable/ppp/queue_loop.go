@@ -1,8 +1,12 @@
 package ppp
 
 import (
+	"bytes"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/zmqguard/zmqguard/heartbeat"
@@ -21,6 +25,13 @@ type queueLoop struct {
 	// all have the same timeout); entries whose dispatch was answered or
 	// rescued are skipped when they come first.
 	deadlines []deadline
+	// held is every request the queue holds, waiting or at a worker, by
+	// its key (requestKey): a client's retry of one of them is merged
+	// into it instead of running again.
+	held map[string]*qJob
+	// probes are the times at which to probe the busy workers (probe),
+	// soonest first.
+	probes []time.Time
 }
 
 // deadline is when worker w must have answered dispatch.
@@ -52,9 +63,41 @@ type qWorker struct {
 type qJob struct {
 	envelope   [][]byte
 	body       [][]byte
-	correlated bool // envelope ends with an ID frame
+	correlated bool   // envelope ends with an ID frame
+	key        string // names the request across the client's retries (requestKey)
+	attempt    uint32 // a correlated client's attempt that envelope answers
 	tries      int
 	lostOn     string // the worker it was last lost on
+	// abandoned is set when the plain client sent another request: it
+	// waits no more for this one, which is not run again, and whose reply
+	// is dropped.
+	abandoned bool
+}
+
+// requestKey names the request a client sent with envelope env across
+// the client's retries, and returns a correlated request's attempt. A
+// correlated request is named by its ID frame's (client, seq). A plain
+// request is named by its client: the envelope, whose last frame (the
+// client's routing id) counts by its client part when it is a zmqguard
+// client's (each of its sockets has an id of its own, wire.ClientRoutingID).
+// A plain client has one request in flight, so the key names its latest.
+func requestKey(env [][]byte) (key string, attempt uint32) {
+	last := env[len(env)-1]
+	if id, kind, err := wire.ParseIDFrame(last); err == nil && kind == wire.KindRequest {
+		k := make([]byte, 1, 17)
+		k[0] = 'c'
+		k = binary.BigEndian.AppendUint64(k, id.Client)
+		return string(binary.BigEndian.AppendUint64(k, id.Seq)), id.Attempt
+	}
+	k := []byte{'p'}
+	for _, f := range env[:len(env)-1] {
+		k = binary.AppendUvarint(k, uint64(len(f)))
+		k = append(k, f...)
+	}
+	if client, ok := wire.ParseClientRoutingID(last); ok {
+		return string(binary.BigEndian.AppendUint64(append(k, 'z'), client)), 0
+	}
+	return string(append(append(k, 'r'), last...)), 0
 }
 
 // failBack answers the request job with an error reply (docs/PROTOCOL.md):
@@ -62,7 +105,29 @@ type qJob struct {
 // client that takes error replies, and not at all for one that does not
 // (counted as withheld).
 func (l *queueLoop) failBack(job *qJob, code, message string) {
+	l.done(job)
 	l.replyTo(job, wire.KindError, wire.EncodeErrorBody(code, message))
+}
+
+// done forgets a request the queue no longer holds.
+func (l *queueLoop) done(job *qJob) {
+	if l.held[job.key] == job {
+		delete(l.held, job.key)
+	}
+}
+
+// abandon drops a request whose plain client sent another one: a waiting
+// one never runs, a running one's reply will be dropped.
+func (l *queueLoop) abandon(job *qJob) {
+	l.done(job)
+	job.abandoned = true
+	l.q.ctr.abandoned.Add(1)
+	for i, p := range l.pending {
+		if p == job {
+			l.pending = append(l.pending[:i], l.pending[i+1:]...)
+			return
+		}
+	}
 }
 
 // replyTo sends job's client the reply body of kind (wire.KindReply or
@@ -92,16 +157,44 @@ func (l *queueLoop) fromClient(msg [][]byte) {
 	}
 	q.ctr.requests.Add(1)
 	job := &qJob{envelope: env, body: body, correlated: wire.EndsWithIDFrame(env)}
-	switch {
-	case len(body) == 0:
+	job.key, job.attempt = requestKey(env)
+	if len(body) == 0 {
 		q.ctr.malformed.Add(1)
 		l.failBack(job, wire.CodeMalformed, "request has no body frames")
-	case len(l.pending) >= q.cfg.maxPending:
+		return
+	}
+	if old := l.held[job.key]; old != nil {
+		// A correlated client's retry, or a plain client's identical
+		// request, of a request the queue still holds: the client waits
+		// for its newest attempt, so the one execution's reply goes there.
+		if job.correlated || bodiesEqual(old.body, body) {
+			if !job.correlated || job.attempt > old.attempt {
+				old.envelope, old.attempt = env, job.attempt
+			}
+			q.ctr.merged.Add(1)
+			return
+		}
+		l.abandon(old) // the plain client moved on
+	}
+	if len(l.pending) >= q.cfg.maxPending {
 		q.ctr.overloaded.Add(1)
 		l.failBack(job, wire.CodeOverloaded, "queue full")
-	default:
-		l.pending = append(l.pending, job)
+		return
 	}
+	l.held[job.key] = job
+	l.pending = append(l.pending, job)
+}
+
+func bodiesEqual(a, b [][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !bytes.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // fromWorker handles a message from the backend: [worker, PPP message...].
@@ -172,11 +265,15 @@ func (l *queueLoop) reply(w *qWorker, msg [][]byte) {
 	}
 	job := w.busy
 	w.busy = nil
+	l.done(job)
 	if kind != wire.KindError {
 		kind = wire.KindReply // an echo (rfc 6) or a zmqguard worker's reply
 	}
-	if l.replyTo(job, kind, body) {
-		q.ctr.replies.Add(1)
+	// Count first, so that a client holding its reply never sees Stats
+	// lag; a reply not sent is taken back out.
+	q.ctr.replies.Add(1)
+	if job.abandoned || !l.replyTo(job, kind, body) {
+		q.ctr.replies.Add(^uint64(0))
 	}
 	l.makeIdle(w)
 }
@@ -348,6 +445,9 @@ func (l *queueLoop) lost(job *qJob, worker string) {
 // in failed and fails it back with code and message.
 func (l *queueLoop) rescue(job *qJob, worker, code, message string, failed *atomic.Uint64) {
 	q := l.q
+	if job.abandoned {
+		return // its client waits no more
+	}
 	job.lostOn = worker
 	if job.tries <= q.cfg.retries {
 		q.ctr.retried.Add(1)
@@ -370,8 +470,61 @@ func (l *queueLoop) shutdown() {
 	}
 	jobs = append(jobs, l.pending...)
 	for _, job := range jobs {
+		if job.abandoned {
+			continue
+		}
 		l.q.ctr.shutdown.Add(1)
 		l.failBack(job, wire.CodeShutdown, "queue shutting down")
 	}
 	l.pending = nil
+}
+
+// probeSoon asks for the workers to be probed now and twice more
+// shortly: a worker's connection just closed (a backend disconnect
+// event), and libzmq forgets a peer a moment after it reports the
+// disconnect.
+func (l *queueLoop) probeSoon(now time.Time) {
+	l.probes = append(l.probes[:0], now, now.Add(10*time.Millisecond), now.Add(100*time.Millisecond))
+}
+
+// nextProbe returns when the next probe is due.
+func (l *queueLoop) nextProbe() (time.Time, bool) {
+	if len(l.probes) == 0 {
+		return time.Time{}, false
+	}
+	return l.probes[0], true
+}
+
+// probe runs the probes that are due: it sends every worker a HEARTBEAT
+// (harmless to any rfc 6 worker). The backend's ROUTER_MANDATORY refuses
+// it with EHOSTUNREACH for a worker whose connection is gone, and the
+// worker is forgotten and its request rescued at once, not when its
+// heartbeats are missed (liveness × interval later, after a Lazy Pirate
+// client has resent).
+func (l *queueLoop) probe(now time.Time) {
+	n := 0
+	for n < len(l.probes) && !now.Before(l.probes[n]) {
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	l.probes = l.probes[n:]
+	for _, w := range l.workers {
+		l.heartbeat(w)
+	}
+}
+
+// heartbeat sends w a HEARTBEAT, and forgets w (rescuing its request)
+// when its connection is gone.
+func (l *queueLoop) heartbeat(w *qWorker) {
+	q := l.q
+	_, err := q.backend.SendMessageDontwait([]byte(w.id), []byte{HeartbeatByte})
+	switch {
+	case err == nil:
+		q.tr.Sent(w.id)
+	case errors.Is(err, syscall.EHOSTUNREACH):
+		q.ctr.disconnected.Add(1)
+		l.remove(w)
+	}
 }

@@ -214,6 +214,16 @@ type QueueStats struct {
 	Overloaded uint64 // requests refused with wire.CodeOverloaded
 	Shutdown   uint64 // requests failed back with wire.CodeShutdown when stopping
 	Expired    uint64 // workers forgotten
+	// Disconnected counts workers forgotten at once because a heartbeat
+	// found their connection gone (among Expired).
+	Disconnected uint64
+	// Merged counts requests not queued because they were a retry of a
+	// request the queue held: a correlated client's newer attempt, or a
+	// plain client's identical request; the reply goes to the newest.
+	Merged uint64
+	// Abandoned counts requests dropped because their plain client sent a
+	// different request: its earlier one no longer waited for.
+	Abandoned  uint64
 	Stale      uint64 // replies dropped: a late reply to an earlier dispatch, whose request was reassigned or failed back
 	Malformed  uint64 // messages dropped for not following the protocol (a reply without the token the queue sent)
 	Unroutable uint64 // replies that could not be sent to their client
