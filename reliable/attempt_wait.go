@@ -4,15 +4,11 @@ import (
 	"context"
 	"errors"
 	"net"
-	"syscall"
-	"time"
 
 	"github.com/zmqguard/zmqguard/internal/ctxerr"
-	"github.com/zmqguard/zmqguard/timeout"
-	"github.com/zmqguard/zmqguard/zmq"
 )
 
-// An attempt waits, for its send and its reply, under a wait context and
+// An attempt, once sent, waits for its reply under a wait context and
 // until its deadline. The wait context is the caller's context, ended
 // early when the connection the request went out on ends (fail fast) or
 // the liveness tracker reports the peer Dead. The attempt's deadline is
@@ -62,18 +58,4 @@ func (c *Client) waitError(err error, ctx, wctx context.Context) error {
 		return errAttemptTimeout
 	}
 	return err
-}
-
-// sendBefore sends msg on s as one message, waiting while s cannot take
-// it until wctx ends or the deadline passes.
-func sendBefore(s *zmq.Socket, wctx context.Context, deadline time.Time, msg [][]byte) error {
-	for {
-		_, err := s.SendMessageDontwait(msg)
-		if err == nil || !errors.Is(err, syscall.EAGAIN) {
-			return err
-		}
-		if _, err := timeout.WaitUntil(wctx, s, deadline, zmq.POLLOUT); err != nil {
-			return err
-		}
-	}
 }

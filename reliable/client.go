@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/zmqguard/zmqguard/internal/ctxerr"
@@ -22,6 +23,32 @@ import (
 // fails over early instead of waiting out its timeout. It never returns a
 // reply that belongs to another request or to an earlier attempt.
 //
+// The retry budget is about time, and about attempts that reached a peer
+// (gRPC's wait-for-ready with a deadline):
+//
+//   - a request has a total deadline: its context's, else MaxAttempts ×
+//     AttemptTimeout from the call (7.5 s by default); backoff pauses are
+//     inside it, and it cuts the last attempt short;
+//   - an attempt is sent only on a live connection: while no peer is
+//     connected the request waits for one (on any of its endpoints) within
+//     its deadline, instead of spending attempts; it gives up with
+//     ErrNotConnected when none came;
+//   - only sent attempts count against MaxAttempts, and an attempt's clock
+//     (AttemptTimeout) starts when it is sent;
+//   - fail-fast keeps its use: an attempt whose peer disconnects ends at
+//     once (ErrPeerGone; it counts, it reached a peer), and the request
+//     moves on to another endpoint or waits for the reconnect.
+//
+// So with the defaults a request rides out a server outage of up to
+// 7.5 s, as zguide's Lazy Pirate client does (3 tries of 2.5 s).
+//
+// A correlated request through zguide's Paranoid Pirate queue to zguide's
+// workers cannot work: the queue passes the ID frame on, the request
+// reaches the worker as four frames, and zguide's worker drops it as an
+// invalid message without replying, so every attempt times out and the
+// request gives up with a *NoReplyError (docs/PPP.md). Use WithMode(Plain)
+// there; ppp.Queue serves both modes with any worker.
+//
 // A Client is safe for concurrent use by many goroutines. In Correlated
 // mode their requests are in flight at the same time; in Plain mode they
 // take turns.
@@ -32,6 +59,7 @@ type Client struct {
 	eps      []*endpoint // correlated mode: one DEALER each
 	plain    *plainConn  // plain mode
 	counters clientCounters
+	ups      signal // fired whenever an endpoint comes up
 
 	seq atomic.Uint64
 
@@ -83,7 +111,7 @@ func NewClient(zctx *zmq.Context, endpoints []string, opts ...ClientOption) (*Cl
 		return c, nil
 	}
 	for _, addr := range endpoints {
-		ep, err := openEndpoint(zctx, &cfg, addr, zmq.DEALER, c.closing)
+		ep, err := openEndpoint(zctx, &cfg, addr, zmq.DEALER, c.closing, &c.ups)
 		if err != nil {
 			c.Close()
 			return nil, fmt.Errorf("reliable: endpoint %s: %w", addr, err)
@@ -141,8 +169,9 @@ func (c *Client) emit(ev ClientEvent) {
 
 // Request sends parts as one request and returns the reply's frames. An
 // error reply from a zmqguard server is returned as a *RemoteError. When
-// the request gives up it returns a *NoReplyError matching ErrNoReply, its
-// last cause and, if the context ended it, the context's error.
+// the request gives up (its attempts are spent, its deadline passed, or
+// ctx ended; see Client) it returns a *NoReplyError matching ErrNoReply,
+// its last cause and, if the context ended it, the context's error.
 func (c *Client) Request(ctx context.Context, parts ...[]byte) ([][]byte, error) {
 	c.counters.requests.Add(1)
 	if err := ctx.Err(); err != nil {
@@ -157,14 +186,20 @@ func (c *Client) Request(ctx context.Context, parts ...[]byte) ([][]byte, error)
 	return c.requestCorrelated(ctx, parts)
 }
 
-// retry runs attempts until one succeeds or the request gives up.
+// retry runs attempts until one succeeds or the request gives up. The
+// request has a total deadline: ctx's, else MaxAttempts × AttemptTimeout
+// from start. attempt(ctx, n, deadline) sends attempt n once a peer is
+// connected, waiting for one until deadline, and returns its outcome, or
+// an *unsentError when it could not send it: only attempts that were sent
+// count against MaxAttempts.
 func (c *Client) retry(ctx context.Context, seq uint64, start time.Time,
-	attempt func(ctx context.Context, n int) ([][]byte, error)) ([][]byte, error) {
+	attempt func(ctx context.Context, n int, deadline time.Time) ([][]byte, error)) ([][]byte, error) {
+	deadline := c.deadline(ctx, start)
 	var last error
 	for n := 1; n <= c.cfg.maxAttempts; n++ {
 		if n > 1 {
 			delay := c.cfg.backoff.Delay(n-2, c.cfg.rand())
-			t := time.NewTimer(delay)
+			t := time.NewTimer(min(delay, time.Until(deadline)))
 			select {
 			case <-t.C:
 			case <-ctx.Done():
@@ -174,9 +209,11 @@ func (c *Client) retry(ctx context.Context, seq uint64, start time.Time,
 				t.Stop()
 				return nil, ErrClientClosed
 			}
+			if !time.Now().Before(deadline) {
+				return nil, c.giveUp(seq, n-1, last, ctxerr.Ended(ctx), start)
+			}
 		}
-		c.counters.attempts.Add(1)
-		body, err := attempt(ctx, n)
+		body, err := attempt(ctx, n, deadline)
 		if err == nil {
 			c.counters.replies.Add(1)
 			return body, nil
@@ -190,12 +227,132 @@ func (c *Client) retry(ctx context.Context, seq uint64, start time.Time,
 		if errors.Is(err, ErrClientClosed) || c.isClosed() {
 			return nil, ErrClientClosed
 		}
+		var unsent *unsentError
+		if errors.As(err, &unsent) {
+			// No peer before the deadline (or ctx ended the wait): this
+			// attempt never reached one, and the budget is spent.
+			if cerr := ctxerr.Ended(ctx); cerr != nil {
+				return nil, c.giveUp(seq, n-1, last, cerr, start)
+			}
+			return nil, c.giveUp(seq, n-1, unsent.err, nil, start)
+		}
 		last = err
 		if cerr := ctxerr.Ended(ctx); cerr != nil {
 			return nil, c.giveUp(seq, n, last, cerr, start)
 		}
+		if !time.Now().Before(deadline) {
+			return nil, c.giveUp(seq, n, last, nil, start)
+		}
 	}
 	return nil, c.giveUp(seq, c.cfg.maxAttempts, last, nil, start)
+}
+
+// deadline returns a request's total deadline: ctx's, else MaxAttempts ×
+// AttemptTimeout from start.
+func (c *Client) deadline(ctx context.Context, start time.Time) time.Time {
+	if d, ok := ctx.Deadline(); ok {
+		return d
+	}
+	return start.Add(time.Duration(c.cfg.maxAttempts) * c.cfg.attemptTimeout)
+}
+
+// unsentError is the outcome of an attempt that was never sent: no peer
+// was connected before the request's deadline (err is ErrNotConnected),
+// the context ended, or the send failed. It is not counted as an attempt.
+type unsentError struct{ err error }
+
+func (e *unsentError) Error() string { return e.err.Error() }
+func (e *unsentError) Unwrap() error { return e.err }
+
+// sent marks attempt n of request seq as sent to ep: it counts, and its
+// clock starts now. It returns the attempt's deadline: AttemptTimeout
+// from now, or the request's deadline if that comes first.
+func (c *Client) sent(seq uint64, n int, ep *endpoint, deadline, start time.Time) time.Time {
+	c.counters.attempts.Add(1)
+	now := time.Now()
+	c.emit(ClientEvent{Kind: EventAttempt, Seq: seq, Attempt: n, Endpoint: ep.addr, Elapsed: now.Sub(start)})
+	if d := now.Add(c.cfg.attemptTimeout); d.Before(deadline) {
+		return d
+	}
+	return deadline
+}
+
+// sendWhenUp sends an attempt as soon as a peer is connected: it waits
+// for one of eps to be up (waitPeer), calls pick with it, and send; when
+// send fails with EAGAIN (the connection is not ready although no event
+// said so yet, or the HWM is reached) it looks again shortly. It returns
+// the endpoint and the life of the connection the attempt went out on.
+func (c *Client) sendWhenUp(ctx context.Context, eps []*endpoint, avoid *endpoint, deadline time.Time,
+	send func(ep *endpoint) error) (*endpoint, context.Context, error) {
+	for {
+		ep, life, err := c.waitPeer(ctx, eps, avoid, deadline)
+		if err != nil {
+			return nil, nil, err
+		}
+		err = send(ep)
+		if err == nil {
+			return ep, life, nil
+		}
+		if !errors.Is(err, syscall.EAGAIN) {
+			return nil, nil, err
+		}
+		if err := pause(ctx, life.Done(), deadline, 5*time.Millisecond); err != nil {
+			return nil, nil, err
+		}
+	}
+}
+
+// waitPeer returns an endpoint of eps that is up, and the life of its
+// connection: the healthiest one, and not avoid while another is up (see
+// pickUp). While none is up it waits for one, until the deadline
+// (ErrNotConnected), ctx ends or the client is closed.
+func (c *Client) waitPeer(ctx context.Context, eps []*endpoint, avoid *endpoint, deadline time.Time) (*endpoint, context.Context, error) {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		changed := c.ups.next() // before looking, so no change is missed
+		if ep, life := pickUp(eps, avoid); ep != nil {
+			return ep, life, nil
+		}
+		if timer == nil {
+			timer = time.NewTimer(time.Until(deadline))
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-timer.C:
+			return nil, nil, ErrNotConnected
+		case <-c.closing.Done():
+			return nil, nil, ErrClientClosed
+		}
+	}
+}
+
+// pause waits for d, or until down is closed, ctx ends (its error) or the
+// deadline passes (ErrNotConnected).
+func pause(ctx context.Context, down <-chan struct{}, deadline time.Time, d time.Duration) error {
+	last := time.Until(deadline) <= d
+	if last {
+		d = max(time.Until(deadline), 0)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-down:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		if last {
+			return ErrNotConnected
+		}
+		return nil
+	}
 }
 
 func retryableCode(code string) bool {
@@ -212,7 +369,7 @@ func (c *Client) giveUp(seq uint64, attempts int, last, ctxErr error, start time
 // attemptFailed counts and reports a failed attempt.
 func (c *Client) attemptFailed(seq uint64, n int, ep string, err error, start time.Time) {
 	switch {
-	case errors.Is(err, ErrPeerGone), errors.Is(err, ErrNotConnected):
+	case errors.Is(err, ErrPeerGone):
 		c.counters.failedFast.Add(1)
 	case errors.Is(err, errAttemptTimeout):
 		c.counters.timeouts.Add(1)

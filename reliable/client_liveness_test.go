@@ -21,19 +21,20 @@ import (
 // request. Its kernel keeps the TCP connection, so no disconnect is seen;
 // a native-heartbeat probe socket watched into a tracker reports it Dead,
 // and the client's attempt ends with ErrPeerGone long before its timeout
-// and is answered by the other server.
+// and is answered by the other server. (The other server starts once the
+// first holds the request: a client sends to whichever endpoint is up.)
 func TestClientLivenessFailFast(t *testing.T) {
 	const attemptTimeout = 10 * time.Second
 	forEachMode(t, func(t *testing.T, mode reliable.Mode) {
 		frozen := testpeer.Start(t, testpeer.Behaviour{Bind: "tcp://127.0.0.1:*", Delay: time.Hour})
-		good := testpeer.Start(t, testpeer.Behaviour{Bind: "tcp://127.0.0.1:*"})
+		goodEP := zmqtest.Endpoint(t, "ipc")
 		zctx := zmqtest.Context(t, zmq.WithLinger(0))
 		tr, err := heartbeat.New(heartbeat.WithPolicy(heartbeat.Policy{Interval: time.Minute}))
 		require.NoError(t, err)
 		t.Cleanup(func() { tr.Close() })
 
 		// The liveness source: a probe with native heartbeats per endpoint.
-		for _, ep := range []string{frozen.Endpoint, good.Endpoint} {
+		for _, ep := range []string{frozen.Endpoint, goodEP} {
 			probe, err := zctx.NewSocket(zmq.DEALER)
 			require.NoError(t, err)
 			require.NoError(t, heartbeat.SetNative(probe, heartbeat.Native{Interval: 100 * time.Millisecond}))
@@ -47,7 +48,7 @@ func TestClientLivenessFailFast(t *testing.T) {
 		}
 
 		var peerGone atomic.Int64
-		c := newClient(t, zctx, []string{frozen.Endpoint, good.Endpoint}, reliable.WithMode(mode),
+		c := newClient(t, zctx, []string{frozen.Endpoint, goodEP}, reliable.WithMode(mode),
 			reliable.WithLiveness(tr), reliable.WithAttemptTimeout(attemptTimeout),
 			reliable.WithEventHook(func(e reliable.ClientEvent) {
 				if e.Kind == reliable.EventAttemptFailed && e.Endpoint == frozen.Endpoint && errors.Is(e.Err, reliable.ErrPeerGone) {
@@ -68,6 +69,7 @@ func TestClientLivenessFailFast(t *testing.T) {
 		body, err := frozen.AwaitExec(ctx)
 		require.NoError(t, err)
 		require.Equal(t, "q", body)
+		good := testpeer.Start(t, testpeer.Behaviour{Bind: goodEP})
 		frozen.Stop()
 		stopped := time.Now()
 		r := <-res

@@ -228,8 +228,9 @@ func TestClientLateReplyIsNotReturned(t *testing.T) {
 	})
 }
 
-// TestClientEndpointNeverExisted: nothing listens; attempts end as not
-// connected, and the request gives up within bounds.
+// TestClientEndpointNeverExisted: nothing listens; the request waits for a
+// connection for its whole budget (attempts × attempt timeout), sends no
+// attempt, and gives up with ErrNotConnected.
 func TestClientEndpointNeverExisted(t *testing.T) {
 	forEachMode(t, func(t *testing.T, mode reliable.Mode) {
 		zctx := zmqtest.Context(t)
@@ -241,6 +242,10 @@ func TestClientEndpointNeverExisted(t *testing.T) {
 		el := time.Since(start)
 		assert.ErrorIs(t, err, reliable.ErrNoReply)
 		assert.ErrorIs(t, err, reliable.ErrNotConnected)
+		var nr *reliable.NoReplyError
+		require.ErrorAs(t, err, &nr)
+		assert.Zero(t, nr.Attempts)
+		assert.Zero(t, c.Stats().Attempts)
 		assert.GreaterOrEqual(t, el, 200*time.Millisecond)
 		assert.Less(t, el, 2*time.Second)
 	})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"syscall"
 	"time"
 
 	"github.com/zmqguard/zmqguard/reliable/wire"
@@ -25,11 +24,12 @@ func (c *Client) requestCorrelated(ctx context.Context, parts [][]byte) ([][]byt
 		c.mu.Unlock()
 	}()
 	var prev *endpoint
-	return c.retry(ctx, cl.seq, start, func(ctx context.Context, n int) ([][]byte, error) {
-		ep := pick(c.eps, prev)
-		prev = ep
-		body, err := c.attemptCorrelated(ctx, cl, ep, n, parts, start)
-		ep.recordResult(err == nil || isRemote(err))
+	return c.retry(ctx, cl.seq, start, func(ctx context.Context, n int, deadline time.Time) ([][]byte, error) {
+		ep, body, err := c.attemptCorrelated(ctx, cl, prev, n, parts, start, deadline)
+		if ep != nil { // sent
+			prev = ep
+			ep.recordResult(err == nil || isRemote(err))
+		}
 		return body, err
 	})
 }
@@ -39,34 +39,42 @@ func isRemote(err error) bool {
 	return errors.As(err, &re)
 }
 
-func (c *Client) attemptCorrelated(ctx context.Context, cl *call, ep *endpoint, n int, parts [][]byte, start time.Time) ([][]byte, error) {
+// attemptCorrelated sends attempt n of cl, as soon as a peer is connected
+// (preferring another endpoint than avoid), and waits for its reply. It
+// returns the endpoint it was sent to, or an *unsentError when it could
+// not be sent before the request's deadline.
+func (c *Client) attemptCorrelated(ctx context.Context, cl *call, avoid *endpoint, n int, parts [][]byte,
+	start, deadline time.Time) (*endpoint, [][]byte, error) {
 	id := wire.RequestID{Client: c.clientID, Seq: cl.seq, Attempt: uint32(n)}
-	c.mu.Lock()
-	cl.attempt, cl.ep = id.Attempt, ep
-	c.mu.Unlock()
-	// Drop a reply to an earlier attempt that slipped in before the switch.
-	select {
-	case <-cl.replies:
-		c.counters.stale.Add(1)
-	default:
-	}
-	c.emit(ClientEvent{Kind: EventAttempt, Seq: cl.seq, Attempt: n, Endpoint: ep.addr, Elapsed: time.Since(start)})
-
-	deadline := time.Now().Add(c.cfg.attemptTimeout)
-	fail := func(err error) ([][]byte, error) {
-		c.attemptFailed(cl.seq, n, ep.addr, err, start)
-		return nil, err
-	}
-
 	msg := make([][]byte, 0, 2+len(parts))
 	msg = append(msg, id.AppendFrame(cl.idFrame, wire.KindRequest), []byte{})
 	msg = append(msg, parts...)
+	ep, life, err := c.sendWhenUp(ctx, c.eps, avoid, deadline, func(ep *endpoint) error {
+		c.mu.Lock()
+		cl.attempt, cl.ep = id.Attempt, ep
+		c.mu.Unlock()
+		// Drop a reply to an earlier attempt that slipped in before the
+		// switch.
+		select {
+		case <-cl.replies:
+			c.counters.stale.Add(1)
+		default:
+		}
+		ep.sendMu.Lock()
+		defer ep.sendMu.Unlock()
+		_, err := ep.sock.SendMessageDontwait(msg)
+		return err
+	})
+	if err != nil {
+		return nil, nil, &unsentError{c.waitError(err, ctx, ctx)}
+	}
+	attemptDeadline := c.sent(cl.seq, n, ep, deadline, start)
+	fail := func(err error) (*endpoint, [][]byte, error) {
+		c.attemptFailed(cl.seq, n, ep.addr, err, start)
+		return ep, nil, err
+	}
 	dead, stopWatch := c.watchPeer(ep.addr)
 	defer stopWatch()
-	life, err := c.send(ctx, ep, deadline, msg)
-	if err != nil {
-		return fail(err)
-	}
 	if !c.cfg.failFast {
 		life = ep.closing // Close still ends the wait
 	}
@@ -85,13 +93,15 @@ func (c *Client) attemptCorrelated(ctx context.Context, cl *call, ep *endpoint, 
 	}()
 	select {
 	case r := <-cl.replies:
-		return c.finish(cl.seq, n, ep.addr, r, start)
+		body, err := c.finish(cl.seq, n, ep.addr, r, start)
+		return ep, body, err
 	case <-ep.readTok:
 	default:
-		timer = time.NewTimer(time.Until(deadline))
+		timer = time.NewTimer(time.Until(attemptDeadline))
 		select {
 		case r := <-cl.replies:
-			return c.finish(cl.seq, n, ep.addr, r, start)
+			body, err := c.finish(cl.seq, n, ep.addr, r, start)
+			return ep, body, err
 		case <-wctx.Done():
 			return fail(c.waitError(wctx.Err(), ctx, wctx))
 		case <-timer.C:
@@ -99,12 +109,13 @@ func (c *Client) attemptCorrelated(ctx context.Context, cl *call, ep *endpoint, 
 		case <-ep.readTok:
 		}
 	}
-	r, err := c.lead(ctx, wctx, ep, cl, deadline)
+	r, err := c.lead(ctx, wctx, ep, cl, attemptDeadline)
 	ep.readTok <- struct{}{}
 	if err != nil {
 		return fail(err)
 	}
-	return c.finish(cl.seq, n, ep.addr, r, start)
+	body, err := c.finish(cl.seq, n, ep.addr, r, start)
+	return ep, body, err
 }
 
 // lead reads ep's socket, handing replies to their requests, until cl's
@@ -131,54 +142,6 @@ func (c *Client) lead(ctx, wctx context.Context, ep *endpoint, cl *call, deadlin
 			return reply{}, c.waitError(err, ctx, wctx)
 		}
 		c.dispatch(ep, msg)
-	}
-}
-
-// send sends msg on ep once a peer is connected. It returns the life of
-// the connection the request went out on.
-func (c *Client) send(ctx context.Context, ep *endpoint, deadline time.Time, msg [][]byte) (context.Context, error) {
-	for {
-		life, err := ep.waitUp(ctx, deadline)
-		if err != nil {
-			return nil, err
-		}
-		ep.sendMu.Lock()
-		_, err = ep.sock.SendMessageDontwait(msg)
-		ep.sendMu.Unlock()
-		if err == nil {
-			return life, nil
-		}
-		if !errors.Is(err, syscall.EAGAIN) {
-			return nil, err
-		}
-		// The connection is not (or no longer) ready although no event
-		// said so yet, or the HWM is reached: look again shortly. (The
-		// socket's one wait belongs to the leader reading it.)
-		if err := pause(ctx, life.Done(), deadline, 5*time.Millisecond); err != nil {
-			return nil, err
-		}
-	}
-}
-
-// pause waits for d, or until down is closed, ctx ends (its error) or the
-// deadline passes (ErrNotConnected).
-func pause(ctx context.Context, down <-chan struct{}, deadline time.Time, d time.Duration) error {
-	last := time.Until(deadline) <= d
-	if last {
-		d = max(time.Until(deadline), 0)
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-down:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		if last {
-			return ErrNotConnected
-		}
-		return nil
 	}
 }
 

@@ -13,10 +13,12 @@
 //	reply, err := c.Request(ctx, []byte("hello"))
 //
 // Each attempt has its own timeout, attempts are capped with exponential
-// backoff and jitter between them, and ctx bounds the whole call. A request
-// whose peer disconnects (or, with WithLiveness, is reported Dead by a
-// heartbeat.Tracker) fails over at once instead of waiting out its
-// attempt. When it gives up it returns a *NoReplyError, which matches
+// backoff and jitter between them, and a total deadline bounds the whole
+// call: ctx's, else attempts × attempt timeout. Only attempts that reach a
+// peer count: while none is connected the request waits for one within its
+// deadline. A request whose peer disconnects (or, with WithLiveness, is
+// reported Dead by a heartbeat.Tracker) fails over at once instead of
+// waiting out its attempt. When it gives up it returns a *NoReplyError, which matches
 // ErrNoReply, its last cause and, when ctx ended the call, ctx's error. A
 // reply that belongs to an earlier attempt or another request is never
 // returned: it is counted and dropped (ClientStats.StaleDropped).

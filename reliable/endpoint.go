@@ -28,6 +28,7 @@ type endpoint struct {
 	life     context.Context
 	endLife  context.CancelCauseFunc
 	closing  context.Context // the client's: ends when it is closed
+	ups      *signal         // the client's: fired when an endpoint comes up
 	failures int             // consecutive failed attempts
 	lastUsed time.Time
 
@@ -41,8 +42,8 @@ type endpoint struct {
 
 // openEndpoint creates and connects the endpoint's socket and starts
 // watching its connection state.
-func openEndpoint(zctx *zmq.Context, cfg *clientConfig, addr string, typ zmq.Type, closing context.Context) (*endpoint, error) {
-	ep := &endpoint{addr: addr, readTok: make(chan struct{}, 1), closing: closing}
+func openEndpoint(zctx *zmq.Context, cfg *clientConfig, addr string, typ zmq.Type, closing context.Context, ups *signal) (*endpoint, error) {
+	ep := &endpoint{addr: addr, readTok: make(chan struct{}, 1), closing: closing, ups: ups}
 	ep.readTok <- struct{}{}
 	if err := ep.open(zctx, cfg, typ, nil); err != nil {
 		return nil, err
@@ -139,6 +140,7 @@ func (ep *endpoint) setUp(up bool) {
 	if up {
 		close(ep.upCh)
 		ep.life, ep.endLife = context.WithCancelCause(ep.closing)
+		ep.ups.fire()
 	} else {
 		ep.endLife(ErrPeerGone)
 		ep.upCh = make(chan struct{})
@@ -156,35 +158,6 @@ func (ep *endpoint) state() (life context.Context, upCh <-chan struct{}) {
 	return nil, ep.upCh
 }
 
-// waitUp waits until the endpoint is up, the context ends or the deadline
-// passes, and returns the life of the connection it found.
-func (ep *endpoint) waitUp(ctx context.Context, deadline time.Time) (context.Context, error) {
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
-	for {
-		life, upCh := ep.state()
-		if life != nil {
-			return life, nil
-		}
-		if timer == nil {
-			timer = time.NewTimer(time.Until(deadline))
-		}
-		select {
-		case <-upCh:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-timer.C:
-			return nil, ErrNotConnected
-		case <-ep.closing.Done():
-			return nil, ErrClientClosed
-		}
-	}
-}
-
 func (ep *endpoint) recordResult(ok bool) {
 	ep.mu.Lock()
 	defer ep.mu.Unlock()
@@ -196,12 +169,12 @@ func (ep *endpoint) recordResult(ok bool) {
 	}
 }
 
-// health orders endpoints: up before down, then fewer consecutive
-// failures, then least recently used.
-func (ep *endpoint) health() (up bool, failures int, lastUsed time.Time) {
+// health orders endpoints that are up (pickUp): fewer consecutive
+// failures first, then the least recently used.
+func (ep *endpoint) health() (failures int, lastUsed time.Time) {
 	ep.mu.Lock()
 	defer ep.mu.Unlock()
-	return ep.up, ep.failures, ep.lastUsed
+	return ep.failures, ep.lastUsed
 }
 
 // shutdown closes the socket for good (which stops its monitor) and waits
@@ -225,25 +198,53 @@ func (ep *endpoint) close() {
 	ep.sock = nil
 }
 
-// pick chooses the endpoint for an attempt: the healthiest one, avoiding
-// the endpoint of the previous failed attempt when there is another.
-func pick(eps []*endpoint, avoid *endpoint) *endpoint {
+// pickUp chooses the endpoint for an attempt among those that are up, and
+// returns it with the life of its connection (nil when none is up): the
+// one with the fewest consecutive failures, then the least recently
+// used, avoiding avoid (the endpoint of the previous attempt) while
+// another is up.
+func pickUp(eps []*endpoint, avoid *endpoint) (*endpoint, context.Context) {
 	var best *endpoint
-	var bUp bool
+	var bLife context.Context
 	var bFail int
 	var bUsed time.Time
 	for _, ep := range eps {
-		if ep == avoid && len(eps) > 1 {
+		life, _ := ep.state()
+		if life == nil {
 			continue
 		}
-		up, fail, used := ep.health()
+		fail, used := ep.health()
 		better := best == nil ||
-			(up && !bUp) ||
-			(up == bUp && fail < bFail) ||
-			(up == bUp && fail == bFail && used.Before(bUsed))
+			(best == avoid && ep != avoid) ||
+			((best == avoid) == (ep == avoid) && (fail < bFail || fail == bFail && used.Before(bUsed)))
 		if better {
-			best, bUp, bFail, bUsed = ep, up, fail, used
+			best, bLife, bFail, bUsed = ep, life, fail, used
 		}
 	}
-	return best
+	return best, bLife
+}
+
+// signal wakes every waiter each time it fires: next returns a channel
+// closed at the next fire. The zero signal is ready to use.
+type signal struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (s *signal) next() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+	}
+	return s.ch
+}
+
+func (s *signal) fire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch != nil {
+		close(s.ch)
+		s.ch = nil
+	}
 }

@@ -20,8 +20,9 @@ var (
 	// is gone (a disconnect, or a WithLiveness tracker reporting it Dead),
 	// instead of waiting out the attempt timeout.
 	ErrPeerGone = errors.New("reliable: peer disconnected")
-	// ErrNotConnected ends an attempt that could not be sent because no
-	// peer was connected for the whole attempt timeout.
+	// ErrNotConnected is the last cause of a request that gave up waiting
+	// for a connected peer: none of its endpoints was connected before its
+	// deadline (see Client), so its last attempt was never sent.
 	ErrNotConnected = errors.New("reliable: no connected peer")
 )
 
@@ -40,8 +41,8 @@ func (e *closedError) Is(target error) bool { return target == net.ErrClosed }
 // when that is the context's deadline, it also matches
 // os.ErrDeadlineExceeded, like every timeout in zmqguard.
 type NoReplyError struct {
-	Attempts int   // attempts made
-	Last     error // the last attempt's failure, nil if none was made
+	Attempts int   // attempts sent to a peer
+	Last     error // the last failure: an attempt's, or ErrNotConnected; nil if none
 	Ctx      error // the context's error when the context ended the call
 }
 

@@ -87,10 +87,13 @@ func (m Mode) String() string {
 
 // Defaults for Client options.
 const (
-	// DefaultAttemptTimeout bounds one attempt (zguide's Lazy Pirate uses
-	// 2500 ms).
+	// DefaultAttemptTimeout bounds one attempt from the moment it is sent
+	// (zguide's Lazy Pirate uses 2500 ms).
 	DefaultAttemptTimeout = 2500 * time.Millisecond
-	// DefaultMaxAttempts caps the attempts of one request.
+	// DefaultMaxAttempts caps the attempts of one request that reach a
+	// peer; with DefaultAttemptTimeout it makes the 7.5 s budget of a
+	// request whose context has no deadline (zguide's Lazy Pirate: 3
+	// tries).
 	DefaultMaxAttempts = 3
 	// DefaultReconnectInterval is the ZMQ_RECONNECT_IVL of client sockets;
 	// it bounds how soon a restarted server is reached again.
@@ -144,8 +147,10 @@ func WithMode(m Mode) ClientOption {
 	}
 }
 
-// WithAttemptTimeout bounds each attempt (DefaultAttemptTimeout). It must
-// be positive. The whole request is also bounded by its context.
+// WithAttemptTimeout bounds each attempt, from the moment it is sent
+// (DefaultAttemptTimeout). It must be positive. MaxAttempts ×
+// AttemptTimeout is also a request's total deadline when its context has
+// none (see Client).
 func WithAttemptTimeout(d time.Duration) ClientOption {
 	return func(c *clientConfig) error {
 		if d <= 0 {
@@ -156,8 +161,9 @@ func WithAttemptTimeout(d time.Duration) ClientOption {
 	}
 }
 
-// WithMaxAttempts caps the attempts per request (DefaultMaxAttempts); at
-// least 1.
+// WithMaxAttempts caps the attempts per request that are sent to a peer
+// (DefaultMaxAttempts); at least 1. While no peer is connected a request
+// waits for one instead of spending attempts (see Client).
 func WithMaxAttempts(n int) ClientOption {
 	return func(c *clientConfig) error {
 		if n < 1 {
@@ -184,7 +190,8 @@ func WithBackoff(b Backoff) ClientOption {
 
 // WithFailFast sets whether an attempt ends early when the library knows
 // its peer is gone (a disconnect event), instead of waiting out the attempt
-// timeout. On by default.
+// timeout. On by default. Either way a request waits for a connected peer
+// before it sends an attempt.
 func WithFailFast(on bool) ClientOption {
 	return func(c *clientConfig) error { c.failFast = on; return nil }
 }

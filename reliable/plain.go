@@ -22,7 +22,7 @@ type plainConn struct {
 func newPlainConn(c *Client, addrs []string) *plainConn {
 	p := &plainConn{c: c, turn: make(chan struct{}, 1)}
 	for _, a := range addrs {
-		p.eps = append(p.eps, &endpoint{addr: a, upCh: make(chan struct{}), closing: c.closing})
+		p.eps = append(p.eps, &endpoint{addr: a, upCh: make(chan struct{}), closing: c.closing, ups: &c.ups})
 	}
 	return p
 }
@@ -50,10 +50,12 @@ func (p *plainConn) request(ctx context.Context, parts [][]byte) ([][]byte, erro
 	start := time.Now()
 	seq := c.seq.Add(1)
 	var prev *endpoint
-	return c.retry(ctx, seq, start, func(ctx context.Context, n int) ([][]byte, error) {
-		ep := pick(p.eps, prev)
+	return c.retry(ctx, seq, start, func(ctx context.Context, n int, deadline time.Time) ([][]byte, error) {
+		ep, body, err := p.attempt(ctx, prev, seq, n, parts, start, deadline)
+		if ep == nil { // not sent
+			return nil, err
+		}
 		prev = ep
-		body, err := p.attempt(ctx, ep, seq, n, parts, start)
 		ep.recordResult(err == nil || isRemote(err))
 		if err != nil && !isRemote(err) && !c.isClosed() {
 			// The REQ socket is stuck waiting for a reply that may come
@@ -67,25 +69,44 @@ func (p *plainConn) request(ctx context.Context, parts [][]byte) ([][]byte, erro
 	})
 }
 
-func (p *plainConn) attempt(ctx context.Context, ep *endpoint, seq uint64, n int, parts [][]byte, start time.Time) ([][]byte, error) {
+// open gives every endpoint without a socket a new one. Each socket has a
+// routing id of its own that names this client as a zmqguard one
+// (docs/PROTOCOL.md section 6).
+func (p *plainConn) open() error {
 	c := p.c
-	if ep.sock == nil {
-		// Each socket has a routing id of its own that names this client
-		// as a zmqguard one (docs/PROTOCOL.md section 6).
+	for _, ep := range p.eps {
+		if ep.sock != nil {
+			continue
+		}
 		rid := wire.ClientRoutingID(c.clientID, p.sockets.Add(1))
 		if err := ep.open(c.zctx, &c.cfg, zmq.REQ, rid); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	c.emit(ClientEvent{Kind: EventAttempt, Seq: seq, Attempt: n, Endpoint: ep.addr, Elapsed: time.Since(start)})
-	fail := func(err error) ([][]byte, error) {
-		c.attemptFailed(seq, n, ep.addr, err, start)
-		return nil, err
+	return nil
+}
+
+// attempt sends attempt n as soon as a peer is connected (preferring
+// another endpoint than avoid) and waits for its reply. It returns the
+// endpoint it was sent to, or nil and an *unsentError when it could not be
+// sent before the request's deadline.
+func (p *plainConn) attempt(ctx context.Context, avoid *endpoint, seq uint64, n int, parts [][]byte,
+	start, deadline time.Time) (*endpoint, [][]byte, error) {
+	c := p.c
+	if err := p.open(); err != nil {
+		return nil, nil, &unsentError{err}
 	}
-	deadline := time.Now().Add(c.cfg.attemptTimeout)
-	life, err := ep.waitUp(ctx, deadline)
+	ep, life, err := c.sendWhenUp(ctx, p.eps, avoid, deadline, func(ep *endpoint) error {
+		_, err := ep.sock.SendMessageDontwait(parts)
+		return err
+	})
 	if err != nil {
-		return fail(err)
+		return nil, nil, &unsentError{c.waitError(err, ctx, ctx)}
+	}
+	attemptDeadline := c.sent(seq, n, ep, deadline, start)
+	fail := func(err error) (*endpoint, [][]byte, error) {
+		c.attemptFailed(seq, n, ep.addr, err, start)
+		return ep, nil, err
 	}
 	if !c.cfg.failFast {
 		life = ep.closing // Close still ends the wait
@@ -95,17 +116,14 @@ func (p *plainConn) attempt(ctx context.Context, ep *endpoint, seq uint64, n int
 	wctx, stopWait := waitContext(ctx, life, dead)
 	defer stopWait()
 
-	if err := sendBefore(ep.sock, wctx, deadline, parts); err != nil {
-		return fail(c.waitError(err, ctx, wctx))
-	}
-	body, err := timeout.RecvMessageBytesUntil(wctx, ep.sock, deadline)
+	body, err := timeout.RecvMessageBytesUntil(wctx, ep.sock, attemptDeadline)
 	if err != nil {
 		return fail(c.waitError(err, ctx, wctx))
 	}
 	c.emit(ClientEvent{Kind: EventReply, Seq: seq, Attempt: n, Endpoint: ep.addr, Elapsed: time.Since(start)})
 	if len(body) == 3 && string(body[0]) == wire.PlainErrorMarker {
 		code, message, _ := wire.ParseErrorBody(body[1:])
-		return nil, &RemoteError{Code: code, Message: message}
+		return ep, nil, &RemoteError{Code: code, Message: message}
 	}
-	return body, nil
+	return ep, body, nil
 }

@@ -8,11 +8,11 @@ import (
 // ClientStats counts what a Client did. Read it with Client.Stats.
 type ClientStats struct {
 	Requests     uint64 // calls to Request
-	Attempts     uint64 // attempts sent or tried
+	Attempts     uint64 // attempts sent to a peer
 	Replies      uint64 // requests answered (including remote errors)
 	RemoteErrors uint64 // answers that were error replies
 	Timeouts     uint64 // attempts that timed out
-	FailedFast   uint64 // attempts ended early: peer gone, or not connected
+	FailedFast   uint64 // attempts ended early because their peer was gone (ErrPeerGone)
 	Resets       uint64 // sockets reset (plain mode)
 	StaleDropped uint64 // replies dropped: late answers to earlier attempts or requests
 	Malformed    uint64 // inbound messages that did not follow the protocol
@@ -37,7 +37,8 @@ func (c *clientCounters) snapshot() ClientStats {
 type EventKind int
 
 const (
-	// EventAttempt: an attempt is about to be sent to Endpoint.
+	// EventAttempt: an attempt was sent to Endpoint (Elapsed includes any
+	// wait for a connected peer).
 	EventAttempt EventKind = iota + 1
 	// EventReply: the attempt got its reply (possibly an error reply).
 	EventReply

@@ -16,7 +16,7 @@
 //
 //	0   success
 //	1   the command failed for another reason (for example, bind failed)
-//	2   no reply: every attempt timed out or found no peer
+//	2   no reply: every attempt failed, or no server was connected in time
 //	3   the server answered with an error reply
 //	64  bad argument or usage (EX_USAGE)
 //

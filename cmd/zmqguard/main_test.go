@@ -241,21 +241,29 @@ func TestReqAgainstServe(t *testing.T) {
 	assert.Contains(t, stop(), "stopped: 3 requests, 3 executed, 3 replies (0 errors)")
 }
 
+// TestReqNoReply: nothing listens; req waits for a connection for its
+// whole budget, (retries + 1) × timeout, sends nothing and says why.
 func TestReqNoReply(t *testing.T) {
 	dead := deadEndpoint(t)
 	start := time.Now()
 	r := zg(t, "req", "--timeout", "100ms", "--retries", "1", dead, "anyone?")
+	took := time.Since(start)
 	assert.Equal(t, 2, r.code)
-	assert.Less(t, time.Since(start), 10*time.Second)
-	assert.Contains(t, r.stderr, "no reply after 2 attempt(s)")
+	assert.GreaterOrEqual(t, took, 200*time.Millisecond)
+	assert.Less(t, took, 10*time.Second)
+	assert.Contains(t, r.stderr, "no reply after 0 attempt(s): last: reliable: no connected peer")
 	assert.Empty(t, r.stdout)
 
 	r = zg(t, "req", "--json", "--timeout", "100ms", "--retries", "0", dead, "anyone?")
 	assert.Equal(t, 2, r.code)
-	var res struct{ Error, Message string }
+	var res struct {
+		Error, Message string
+		Attempts       int
+	}
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &res))
 	assert.Equal(t, "no_reply", res.Error)
-	assert.Contains(t, res.Message, "no reply after 1 attempt(s)")
+	assert.Contains(t, res.Message, "no connected peer")
+	assert.Zero(t, res.Attempts)
 }
 
 func TestReqRemoteError(t *testing.T) {

@@ -26,9 +26,12 @@ type reqResult struct {
 func runReq(args []string, stdout, stderr io.Writer) int {
 	f := newFlags("req", "zmqguard req [flags] ENDPOINT MESSAGE...\n\n"+
 		"Sends MESSAGE (one frame per argument) as one request and prints the\n"+
-		"reply, one frame per line. Each attempt waits --timeout; a failed\n"+
-		"attempt is retried --retries times, on the next endpoint if several\n"+
-		"are given. Exit codes: 0 reply, 2 no reply, 3 error reply, 64 usage.", stdout)
+		"reply, one frame per line. Each attempt waits --timeout from the\n"+
+		"moment it is sent; a failed attempt is retried --retries times, on the\n"+
+		"next endpoint if several are given. The request's budget is\n"+
+		"(--retries + 1) × --timeout: while no server is connected it waits for\n"+
+		"one within it, spending no attempt. Exit codes: 0 reply, 2 no reply,\n"+
+		"3 error reply, 64 usage.", stdout)
 	timeout := f.Duration("timeout", reliable.DefaultAttemptTimeout, "how long each attempt waits for the reply")
 	retries := f.Int("retries", reliable.DefaultMaxAttempts-1, "retries after the first attempt")
 	var extra stringList

@@ -52,9 +52,11 @@ const (
 	outage = 'X' // dies on the first attempt; restarted after outageDown
 )
 
-// Timings. The client's retry span (3 attempts of attemptTimeout plus
-// backoff) is shorter than outageDown, so the request that meets an outage
-// gives up, and longer than crashDown, so a crash is survived.
+// Timings. A request's budget (3 attempts × attemptTimeout, 750 ms from
+// its start; only attempts that reach a server count, and while none is
+// up the client waits for one) is shorter than outageDown, so the request
+// that meets an outage gives up, and longer than crashDown, so a crash is
+// survived.
 const (
 	attemptTimeout = 250 * time.Millisecond
 	maxAttempts    = 3
@@ -89,7 +91,8 @@ func main() {
 	fmt.Printf("server schedule (seed %d): %s\n", *seed, plan)
 	fmt.Printf("  . answer  L late (%v)  H hang  C crash (SIGKILL, restart after %v)  X outage (restart after %v)\n",
 		lateDelay, crashDown, outageDown)
-	fmt.Printf("clients: %v per attempt, %d attempts, backoff %v doubling\n\n", attemptTimeout, maxAttempts, backoffPolicy.Initial)
+	fmt.Printf("clients: %v per attempt, %d attempts, backoff %v doubling, %v budget per request\n\n",
+		attemptTimeout, maxAttempts, backoffPolicy.Initial, maxAttempts*attemptTimeout)
 
 	rows := []row{runPebbe(plan), runGuard(plan, reliable.Correlated), runGuard(plan, reliable.Plain)}
 	printSummary(plan, rows)
@@ -433,6 +436,9 @@ func runGuard(plan string, mode reliable.Mode) row {
 		case err != nil && errors.Is(err, reliable.ErrNoReply):
 			r.gaveUp++
 			outcome = fmt.Sprintf("GAVE UP after %v", round(lat))
+			if nr := (*reliable.NoReplyError)(nil); errors.As(err, &nr) && errors.Is(nr.Last, reliable.ErrNotConnected) {
+				outcome += " (no server came back within the budget)"
+			}
 		case err != nil:
 			check(err)
 		case len(rep) != 1 || string(rep[0]) != body:
