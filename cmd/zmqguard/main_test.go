@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,6 +25,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/zmqguard/zmqguard/reliable"
+	"github.com/zmqguard/zmqguard/timeout"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -362,13 +364,54 @@ func TestPing(t *testing.T) {
 	assert.Len(t, sum.Pings, 2)
 }
 
+// TestPingNoReply: each failed ping names its cause. Nothing listening:
+// not connected; a server that takes the request and never answers: no
+// reply; one that takes it and goes away: the peer disconnected, after how
+// long.
 func TestPingNoReply(t *testing.T) {
 	dead := deadEndpoint(t)
 	r := zg(t, "ping", "--count", "2", "--interval", "10ms", "--timeout", "100ms", dead)
 	assert.Equal(t, 2, r.code)
-	assert.Contains(t, r.stdout, "no reply within 100ms: seq=1\n")
+	assert.Contains(t, r.stdout, "not connected within 100ms: seq=1\n")
 	assert.Contains(t, r.stdout, "2 requests sent, 0 replies received, 100% loss")
 	assert.NotContains(t, r.stdout, "rtt min")
+
+	zctx, err := zmq.NewContext(zmq.WithLinger(0))
+	require.NoError(t, err)
+	defer zctx.Term()
+	mute, err := zctx.NewSocket(zmq.ROUTER)
+	require.NoError(t, err)
+	defer mute.Close()
+	require.NoError(t, mute.Bind("tcp://127.0.0.1:*"))
+	ep, err := mute.GetLastEndpoint()
+	require.NoError(t, err)
+	r = zg(t, "ping", "--count", "1", "--timeout", "100ms", ep)
+	assert.Equal(t, 2, r.code)
+	assert.Contains(t, r.stdout, "no reply within 100ms: seq=1\n")
+
+	// A server that closes its socket once it has the request: the ping
+	// ends at once, not at its timeout.
+	gone, err := zctx.NewSocket(zmq.ROUTER)
+	require.NoError(t, err)
+	require.NoError(t, gone.Bind("tcp://127.0.0.1:*"))
+	ep, err = gone.GetLastEndpoint()
+	require.NoError(t, err)
+	closed := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		_, err := timeout.RecvMessageBytes(ctx, gone)
+		gone.Close()
+		closed <- err
+	}()
+	r = zg(t, "ping", "--count", "1", "--timeout", "10s", ep)
+	require.NoError(t, <-closed)
+	assert.Equal(t, 2, r.code)
+	m := regexp.MustCompile(`peer disconnected after (\d+\.\d{3}) ms: seq=1\n`).FindStringSubmatch(r.stdout)
+	require.NotNil(t, m, "stdout %q", r.stdout)
+	after, err := strconv.ParseFloat(m[1], 64)
+	require.NoError(t, err)
+	assert.Less(t, after, 5000.0, "ended well before its 10 s timeout")
 }
 
 func TestBench(t *testing.T) {

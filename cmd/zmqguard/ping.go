@@ -40,8 +40,10 @@ func runPing(args []string, stdout, stderr io.Writer) int {
 		"Sends an echo request every --interval and prints each reply's round\n"+
 		"trip like ping(8), then a summary with loss and min/avg/max/mdev when\n"+
 		"--count requests are done or on Ctrl-C. Any REP or ROUTER echo server\n"+
-		"answers (zmqguard serve is one). Exit code 0 if any reply came, 2 if\n"+
-		"none.", stdout)
+		"answers (zmqguard serve is one). A ping without a reply says why: the\n"+
+		"peer disconnected (after how long), no peer was connected within\n"+
+		"--timeout, or no reply came within --timeout. Exit code 0 if any reply\n"+
+		"came, 2 if none.", stdout)
 	interval := f.Duration("interval", time.Second, "time between requests")
 	count := f.Int("count", 0, "stop after this many requests (0: until interrupted)")
 	timeout := f.Duration("timeout", time.Second, "how long to wait for each reply")
@@ -117,7 +119,7 @@ func runPing(args []string, stdout, stderr io.Writer) int {
 		case errors.As(err, &re):
 			p.Error = "error reply: " + re.Error()
 		case errors.Is(err, reliable.ErrNoReply):
-			p.Error = "no reply within " + timeout.String()
+			p.Error = noReplyCause(err, *timeout, rtt)
 		default:
 			p.Error = err.Error()
 		}
@@ -157,4 +159,17 @@ func runPing(args []string, stdout, stderr io.Writer) int {
 		return exitNoReply
 	}
 	return exitOK
+}
+
+// noReplyCause names why a ping (one attempt) got no reply: its peer
+// disconnected while it waited (after rtt), no peer was connected for the
+// whole timeout, or the reply did not come in time.
+func noReplyCause(err error, timeout, rtt time.Duration) string {
+	switch {
+	case errors.Is(err, reliable.ErrPeerGone):
+		return "peer disconnected after " + fmtMs(rtt) + " ms"
+	case errors.Is(err, reliable.ErrNotConnected):
+		return "not connected within " + timeout.String()
+	}
+	return "no reply within " + timeout.String()
 }
