@@ -5,6 +5,8 @@
 //	zmqguard serve ENDPOINT            run an always-reply echo (or --exec) server
 //	zmqguard ping ENDPOINT             echo requests at an interval, like ping(8)
 //	zmqguard bench ENDPOINT            round-trip latency and throughput
+//	zmqguard queue FRONTEND BACKEND    run a Paranoid Pirate queue
+//	zmqguard worker ENDPOINT           run a Paranoid Pirate echo (or --exec) worker
 //
 // Install it with
 //
@@ -48,10 +50,12 @@ const (
 const usage = `zmqguard: a tool for ZeroMQ request/reply services
 
 Usage:
-  zmqguard req   [flags] ENDPOINT MESSAGE...  send one request, print the reply
-  zmqguard serve [flags] ENDPOINT             run an always-reply echo server
-  zmqguard ping  [flags] ENDPOINT             echo requests at an interval, like ping(8)
-  zmqguard bench [flags] ENDPOINT             round-trip latency and throughput
+  zmqguard req    [flags] ENDPOINT MESSAGE...  send one request, print the reply
+  zmqguard serve  [flags] ENDPOINT             run an always-reply echo server
+  zmqguard ping   [flags] ENDPOINT             echo requests at an interval, like ping(8)
+  zmqguard bench  [flags] ENDPOINT             round-trip latency and throughput
+  zmqguard queue  [flags] FRONTEND BACKEND     run a Paranoid Pirate queue
+  zmqguard worker [flags] ENDPOINT             run a Paranoid Pirate echo worker
 
 Run "zmqguard COMMAND --help" for a command's flags.
 ENDPOINT is a ZeroMQ endpoint such as tcp://127.0.0.1:5555 or ipc:///tmp/s.
@@ -79,6 +83,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runPing(args[1:], stdout, stderr)
 	case "bench":
 		return runBench(args[1:], stdout, stderr)
+	case "queue":
+		return runQueue(args[1:], stdout, stderr)
+	case "worker":
+		return runWorker(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -177,7 +177,7 @@ func TestUsage(t *testing.T) {
 	assert.Equal(t, 0, r.code)
 	assert.Contains(t, r.stdout, "zmqguard req")
 
-	for _, c := range []string{"req", "serve", "ping", "bench"} {
+	for _, c := range []string{"req", "serve", "ping", "bench", "queue", "worker"} {
 		t.Run(c, func(t *testing.T) {
 			r := zg(t, c, "--help")
 			assert.Equal(t, 0, r.code)
@@ -209,6 +209,14 @@ func TestBadArguments(t *testing.T) {
 		{"ping", "--interval", "0s", "tcp://127.0.0.1:1"},
 		{"bench", "--inflight", "0", "tcp://127.0.0.1:1"},
 		{"bench"},
+		{"queue"},
+		{"queue", "tcp://127.0.0.1:*"},
+		{"queue", "--liveness", "1", "tcp://127.0.0.1:*", "tcp://127.0.0.1:*"},
+		{"queue", "--request-timeout", "-1s", "tcp://127.0.0.1:*", "tcp://127.0.0.1:*"},
+		{"queue", "inproc://a", "tcp://127.0.0.1:*"},
+		{"worker"},
+		{"worker", "--interval", "0s", "tcp://127.0.0.1:1"},
+		{"worker", "--handler-timeout", "-1s", "tcp://127.0.0.1:1"},
 	} {
 		r := zg(t, args...)
 		assert.Equal(t, 64, r.code, "%q", args)

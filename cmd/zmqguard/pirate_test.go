@@ -1,0 +1,272 @@
+package main_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// proc is a zmqguard process started by a test: its first stdout line is
+// read, the rest collected; it is SIGKILLed at cleanup if still running.
+type proc struct {
+	cmd    *exec.Cmd
+	first  string
+	rest   *syncBuffer
+	copied chan struct{}
+}
+
+func start(t *testing.T, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	p := &proc{cmd: cmd, rest: &syncBuffer{}, copied: make(chan struct{})}
+	lines := bufio.NewReader(stdout)
+	p.first, err = lines.ReadString('\n')
+	require.NoError(t, err, "zmqguard %q printed nothing", args)
+	go func() { defer close(p.copied); _, _ = io.Copy(p.rest, lines) }()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Kill()
+			p.cmd.Wait()
+		}
+	})
+	return p
+}
+
+// stop ends the process with SIGTERM and returns the rest of its output;
+// it must exit 0.
+func (p *proc) stop(t *testing.T) string {
+	t.Helper()
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	<-p.copied
+	require.NoError(t, p.cmd.Wait())
+	return p.rest.String()
+}
+
+// kill SIGKILLs the process.
+func (p *proc) kill() {
+	p.cmd.Process.Kill()
+	p.cmd.Wait()
+}
+
+// queue starts `zmqguard queue` with args on free ports and returns it with
+// its frontend and backend.
+func queue(t *testing.T, args ...string) (p *proc, frontend, backend string) {
+	t.Helper()
+	p = start(t, append(append([]string{"queue"}, args...), "tcp://127.0.0.1:*", "tcp://127.0.0.1:*")...)
+	f := strings.Fields(p.first)
+	require.Len(t, f, 5, "first line %q", p.first)
+	require.Equal(t, []string{"queue:", "frontend", "backend"}, []string{f[0], f[1], f[3]})
+	return p, f[2], f[4]
+}
+
+// TestQueueAndWorker runs the queue and two workers as processes and sends
+// requests through them with zmqguard req in both modes; then a worker
+// that holds a request is SIGKILLed, and the queue gives the request to
+// the other one before the client's timeout.
+func TestQueueAndWorker(t *testing.T) {
+	q, frontend, backend := queue(t, "--interval", "100ms", "--verbose")
+	marker := filepath.Join(t.TempDir(), "taken")
+	slow := start(t, "worker", "--interval", "100ms", "--exec", "touch "+marker+"; sleep 30; cat", backend)
+	assert.Equal(t, "worker: connecting to "+backend+"\n", slow.first)
+
+	res := make(chan result, 1)
+	go func() { res <- zgQuiet("req", "--timeout", "10s", "--retries", "0", frontend, "rescued") }()
+	waitForFile(t, marker)
+	fast := start(t, "worker", "--interval", "100ms", "--verbose", backend)
+	waitForLine(t, fast.rest, "connected: "+backend)
+	slow.kill()
+	r := <-res
+	assert.Equal(t, 0, r.code, "stderr %s", r.stderr)
+	assert.Equal(t, "rescued\n", r.stdout)
+
+	for _, args := range [][]string{{"req", frontend, "hello"}, {"req", "--plain", frontend, "hello"}} {
+		r := zg(t, args...)
+		assert.Equal(t, 0, r.code)
+		assert.Equal(t, "hello\n", r.stdout)
+	}
+	assert.Contains(t, fast.stop(t), "stopped: 3 requests served")
+	out := q.stop(t)
+	assert.Contains(t, out, "worker-expired: worker")
+	assert.Contains(t, out, "request-retried: worker")
+	assert.Regexp(t, `stopped: 3 requests, 3 replies, 1 retried`, out)
+}
+
+// TestQueueJSON: the queue's --json output is one object per line.
+func TestQueueJSON(t *testing.T) {
+	p := start(t, "queue", "--json", "tcp://127.0.0.1:*", "tcp://127.0.0.1:*")
+	var ev struct{ Event, Frontend, Backend string }
+	require.NoError(t, json.Unmarshal([]byte(p.first), &ev))
+	assert.Equal(t, "listening", ev.Event)
+	assert.True(t, strings.HasPrefix(ev.Frontend, "tcp://127.0.0.1:"), ev.Frontend)
+	assert.True(t, strings.HasPrefix(ev.Backend, "tcp://127.0.0.1:"), ev.Backend)
+	var st struct {
+		Event string
+		Stats struct{ Requests, Workers int }
+	}
+	require.NoError(t, json.Unmarshal([]byte(p.stop(t)), &st))
+	assert.Equal(t, "stopped", st.Event)
+}
+
+// waitForFile waits until path exists (a worker's --exec creates it; there
+// is no event to await).
+func waitForFile(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "%s never appeared", path)
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitForLine waits until out holds a line containing s.
+func waitForLine(t *testing.T, out *syncBuffer, s string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(out.String(), s) {
+		require.True(t, time.Now().Before(deadline), "no %q in %q", s, out.String())
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// zgQuiet runs the binary with args, from any goroutine.
+func zgQuiet(args ...string) result {
+	var out, errOut bytes.Buffer
+	cmd := exec.Command(binary, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errOut.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		r.code, r.stderr = -1, err.Error()
+	}
+	return r
+}
+
+// TestReqRidesOutRestart: `zmqguard req` with its defaults (3 attempts of
+// 2.5 s) in flight when its server is SIGKILLed, the server back on the
+// same port 6 s later: the request is answered, in both modes.
+func TestReqRidesOutRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a 6 s outage")
+	}
+	const down = 6 * time.Second
+	type run struct {
+		srv      *proc
+		endpoint string
+		res      chan result
+		killed   time.Time
+	}
+	var runs []*run
+	for _, mode := range []string{"", "--plain"} {
+		marker := filepath.Join(t.TempDir(), "taken")
+		srv := start(t, "serve", "--exec", "touch "+marker+"; sleep 60", "tcp://127.0.0.1:*")
+		ep, ok := strings.CutPrefix(strings.TrimSpace(srv.first), "serving on ")
+		require.True(t, ok, srv.first)
+		r := &run{srv: srv, endpoint: ep, res: make(chan result, 1)}
+		args := []string{"req", ep, "survive"}
+		if mode != "" {
+			args = append([]string{"req", mode}, args[1:]...)
+		}
+		go func() { r.res <- zgQuiet(args...) }()
+		waitForFile(t, marker)
+		srv.kill()
+		r.killed = time.Now()
+		runs = append(runs, r)
+	}
+	for _, r := range runs {
+		time.Sleep(time.Until(r.killed.Add(down))) // the outage is the workload
+		again := start(t, "serve", r.endpoint)
+		t.Cleanup(func() { again.stop(t) })
+	}
+	for i, r := range runs {
+		got := <-r.res
+		t.Logf("req %s after a %v outage: exit %d, stdout %q, stderr %q", []string{"correlated", "plain"}[i], down, got.code, got.stdout, got.stderr)
+		assert.Equal(t, 0, got.code, "gave up: %s", got.stderr)
+		assert.Equal(t, "survive\n", got.stdout)
+	}
+}
+
+// python returns $ZMQGUARD_PYTHON (a python3 with pyzmq, as make test sets
+// it), or skips the test.
+func python(t *testing.T) string {
+	t.Helper()
+	py := os.Getenv("ZMQGUARD_PYTHON")
+	if py == "" {
+		t.Skip("ZMQGUARD_PYTHON not set (make test sets it)")
+	}
+	return py
+}
+
+// peer starts testdata/peers/<script> with args, its stdin kept open so it
+// dies with the test, and returns its first line ("READY ...").
+func peer(t *testing.T, script string, args ...string) (cmd *exec.Cmd, ready string, lines *bufio.Reader) {
+	t.Helper()
+	path, err := filepath.Abs(filepath.Join("..", "..", "testdata", "peers", script))
+	require.NoError(t, err)
+	cmd = exec.Command(python(t), append([]string{path, "--exit-on-stdin-eof"}, args...)...)
+	cmd.Dir = t.TempDir() // away from the repository's zmq/ directory
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		stdin.Close()
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	lines = bufio.NewReader(stdout)
+	ready, err = lines.ReadString('\n')
+	require.NoError(t, err)
+	return cmd, strings.TrimSpace(ready), lines
+}
+
+// TestQueueWorkerWithZguidePeers: zmqguard queue serves zguide's strict
+// worker (exactly [address, "", body]) and zguide's strict Lazy Pirate
+// client; zmqguard worker serves behind zguide's queue.
+func TestQueueWorkerWithZguidePeers(t *testing.T) {
+	lpclient := func(frontend string) {
+		t.Helper()
+		lp, _, lines := peer(t, "lpclient.py", "--connect", frontend, "--requests", "5", "--timeout-ms", "2500")
+		out, _ := io.ReadAll(lines)
+		require.NoError(t, lp.Wait(), "lpclient: %s", out)
+		assert.Equal(t, "OK 1\nOK 2\nOK 3\nOK 4\nOK 5\n", string(out))
+	}
+	t.Run("ourQueue", func(t *testing.T) {
+		q, frontend, backend := queue(t, "--interval", "250ms")
+		peer(t, "ppworker.py", "--connect", backend, "--interval-ms", "250")
+		lpclient(frontend)
+		r := zg(t, "req", frontend, "correlated")
+		assert.Equal(t, "correlated\n", r.stdout)
+		assert.Contains(t, q.stop(t), "stopped: 6 requests, 6 replies")
+	})
+	t.Run("zguideQueue", func(t *testing.T) {
+		_, ready, _ := peer(t, "ppqueue.py", "--interval-ms", "250")
+		eps := strings.Fields(strings.TrimPrefix(ready, "READY "))
+		require.Len(t, eps, 2, ready)
+		w := start(t, "worker", "--interval", "250ms", "--verbose", eps[1])
+		waitForLine(t, w.rest, "connected: "+eps[1])
+		lpclient(eps[0])
+		assert.Contains(t, w.stop(t), "stopped: 5 requests served")
+	})
+}
