@@ -29,13 +29,13 @@ MODULES ?= . bench examples cmd/zmqguard
 # first failure. Use as: $(each_module) <command>
 each_module = set -e; for m in $(MODULES); do echo "== module $$m"; (cd "$$m" && $$cmd); done
 
-.PHONY: all help deps test demo lint bench bench-quick soak churn fuzz examples clean
+.PHONY: all help deps test demo lint bench bench-quick soak churn pirates fuzz examples clean
 
 all: test lint
 
 help:
-	@echo "targets: deps test demo lint bench bench-quick soak churn fuzz examples clean"
-	@echo "vars:    GO=$(GO) FUZZTIME=$(FUZZTIME) SOAK=$(SOAK) CHURN=$(CHURN) ZMQGUARD_PYTHON=$(ZMQGUARD_PYTHON)"
+	@echo "targets: deps test demo lint bench bench-quick soak churn pirates fuzz examples clean"
+	@echo "vars:    GO=$(GO) FUZZTIME=$(FUZZTIME) SOAK=$(SOAK) CHURN=$(CHURN) PIRATES=$(PIRATES) ZMQGUARD_PYTHON=$(ZMQGUARD_PYTHON)"
 
 # libzmq3-dev, pkg-config and python3-zmq; silent and fast when present.
 deps:
@@ -77,6 +77,18 @@ soak: deps
 CHURN ?= 100000
 churn: deps
 	@$(call nogo,reliable); set -x; ZMQGUARD_CHURN=$(CHURN) $(GO) test -race -count=1 -run '^TestChurn$$' -v -timeout 1h ./reliable
+
+# The pirate matrix (reliable/ppp/pirates_test.go) for PIRATES per
+# combination of our and zguide's Paranoid Pirate queue and workers, with
+# zguide's lpclient and reliable.Client while workers are SIGKILLed, plus
+# the figures of docs/PPP.md (the normal suite runs a short matrix); and
+# the client's and zmqguard req's outage tests, three times each.
+PIRATES ?= 60s
+pirates: deps
+	@$(call nogo,reliable); $(WITH_PYTHON) set -x; \
+	ZMQGUARD_PIRATES=$(PIRATES) $(GO) test -count=1 -run 'Pirate' -v -timeout 1h ./reliable/ppp && \
+	$(GO) test -count=3 -run 'TestClientRidesOutOutage' -v ./reliable && \
+	cd cmd/zmqguard && $(GO) test -count=3 -run 'TestReqRidesOutRestart' -v .
 
 # Runs every Fuzz target for FUZZTIME, one at a time (go test -fuzz takes one
 # target in one package). FUZZTIME is a count of executions (100000x) by
