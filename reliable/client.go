@@ -27,8 +27,10 @@ import (
 // (gRPC's wait-for-ready with a deadline):
 //
 //   - a request has a total deadline: its context's, else MaxAttempts ×
-//     AttemptTimeout from the call (7.5 s by default); backoff pauses are
-//     inside it, and it cuts the last attempt short;
+//     AttemptTimeout from the call (7.5 s by default) plus the backoff
+//     pauses between attempts (so each attempt can have its whole timeout,
+//     as each try of zguide's Lazy Pirate client has); a context's
+//     deadline cuts pauses and attempts short;
 //   - an attempt is sent only on a live connection: while no peer is
 //     connected the request waits for one (on any of its endpoints) within
 //     its deadline, instead of spending attempts; it gives up with
@@ -40,7 +42,8 @@ import (
 //     moves on to another endpoint or waits for the reconnect.
 //
 // So with the defaults a request rides out a server outage of up to
-// 7.5 s, as zguide's Lazy Pirate client does (3 tries of 2.5 s).
+// 7.5 s (and the pauses), as zguide's Lazy Pirate client does (3 tries of
+// 2.5 s).
 //
 // A correlated request through zguide's Paranoid Pirate queue to zguide's
 // workers cannot work: the queue passes the ID frame on, the request
@@ -188,18 +191,25 @@ func (c *Client) Request(ctx context.Context, parts ...[]byte) ([][]byte, error)
 
 // retry runs attempts until one succeeds or the request gives up. The
 // request has a total deadline: ctx's, else MaxAttempts × AttemptTimeout
-// from start. attempt(ctx, n, deadline) sends attempt n once a peer is
+// from start, plus the backoff pauses between attempts (so that each
+// attempt can have its whole timeout, as each try of zguide's Lazy Pirate
+// client has). attempt(ctx, n, deadline) sends attempt n once a peer is
 // connected, waiting for one until deadline, and returns its outcome, or
 // an *unsentError when it could not send it: only attempts that were sent
 // count against MaxAttempts.
 func (c *Client) retry(ctx context.Context, seq uint64, start time.Time,
 	attempt func(ctx context.Context, n int, deadline time.Time) ([][]byte, error)) ([][]byte, error) {
-	deadline := c.deadline(ctx, start)
+	deadline, fixed := c.deadline(ctx, start)
 	var last error
 	for n := 1; n <= c.cfg.maxAttempts; n++ {
 		if n > 1 {
 			delay := c.cfg.backoff.Delay(n-2, c.cfg.rand())
-			t := time.NewTimer(min(delay, time.Until(deadline)))
+			if fixed {
+				delay = min(delay, time.Until(deadline))
+			} else {
+				deadline = deadline.Add(delay)
+			}
+			t := time.NewTimer(delay)
 			select {
 			case <-t.C:
 			case <-ctx.Done():
@@ -247,13 +257,14 @@ func (c *Client) retry(ctx context.Context, seq uint64, start time.Time,
 	return nil, c.giveUp(seq, c.cfg.maxAttempts, last, nil, start)
 }
 
-// deadline returns a request's total deadline: ctx's, else MaxAttempts ×
-// AttemptTimeout from start.
-func (c *Client) deadline(ctx context.Context, start time.Time) time.Time {
+// deadline returns a request's total deadline: ctx's (fixed), else
+// MaxAttempts × AttemptTimeout from start, which retry extends by each
+// backoff pause.
+func (c *Client) deadline(ctx context.Context, start time.Time) (deadline time.Time, fixed bool) {
 	if d, ok := ctx.Deadline(); ok {
-		return d
+		return d, true
 	}
-	return start.Add(time.Duration(c.cfg.maxAttempts) * c.cfg.attemptTimeout)
+	return start.Add(time.Duration(c.cfg.maxAttempts) * c.cfg.attemptTimeout), false
 }
 
 // unsentError is the outcome of an attempt that was never sent: no peer

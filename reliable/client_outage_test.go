@@ -133,8 +133,9 @@ func TestClientRidesOutOutage(t *testing.T) {
 }
 
 // TestClientBudget: the request's total deadline is its context's, else
-// attempts × attempt timeout from its start; waiting for a server that
-// is down spends time, not attempts.
+// attempts × attempt timeout from its start plus the backoff pauses;
+// waiting for a server that is down spends time, not attempts; and each
+// attempt sent to a server that does not answer has its whole timeout.
 func TestClientBudget(t *testing.T) {
 	const attempt = 300 * time.Millisecond
 	budget := 3 * attempt
@@ -175,4 +176,40 @@ func TestClientBudget(t *testing.T) {
 	assert.Equal(t, 1, nr.Attempts)
 	assert.GreaterOrEqual(t, ctxEnds.took, 1500*time.Millisecond)
 	assert.Less(t, ctxEnds.took, 2500*time.Millisecond)
+}
+
+// TestClientAttemptsKeepTheirTimeout: a server that takes every request
+// and never answers; every attempt, the last one too, waits about its
+// whole timeout, as each try of zguide's lpclient does: the backoff
+// pauses (here as long as the last attempt) extend the budget instead of
+// eating into the last attempt; only the moments spent reconnecting the
+// plain socket do.
+func TestClientAttemptsKeepTheirTimeout(t *testing.T) {
+	const attempt = 200 * time.Millisecond
+	mute := testpeer.Start(t, testpeer.Behaviour{Bind: "tcp://127.0.0.1:*", Mute: true})
+	zctx := zmqtest.Context(t, zmq.WithLinger(0))
+	evc := make(chan reliable.ClientEvent, 64)
+	c := newClient(t, zctx, []string{mute.Endpoint}, reliable.WithMode(reliable.Plain), // a new REQ per attempt: each is read
+		reliable.WithAttemptTimeout(attempt), reliable.WithMaxAttempts(3),
+		reliable.WithBackoff(reliable.Backoff{Initial: 100 * time.Millisecond, Max: 100 * time.Millisecond, Jitter: -1}),
+		reliable.WithReconnectInterval(10*time.Millisecond),
+		reliable.WithEventHook(func(e reliable.ClientEvent) { evc <- e }))
+	_, err := c.Request(context.Background(), []byte("anyone?"))
+	var nr *reliable.NoReplyError
+	require.ErrorAs(t, err, &nr)
+	assert.Equal(t, 3, nr.Attempts)
+	assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	close(evc)
+	sent := map[int]time.Duration{}
+	for e := range evc {
+		switch e.Kind {
+		case reliable.EventAttempt:
+			sent[e.Attempt] = e.Elapsed
+		case reliable.EventAttemptFailed:
+			took := e.Elapsed - sent[e.Attempt]
+			assert.GreaterOrEqual(t, took, attempt*3/4, "attempt %d", e.Attempt)
+			assert.Less(t, took, attempt+time.Second, "attempt %d", e.Attempt)
+		}
+	}
+	assert.Len(t, sent, 3)
 }

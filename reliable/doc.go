@@ -14,7 +14,8 @@
 //
 // Each attempt has its own timeout, attempts are capped with exponential
 // backoff and jitter between them, and a total deadline bounds the whole
-// call: ctx's, else attempts × attempt timeout. Only attempts that reach a
+// call: ctx's, else attempts × attempt timeout plus the backoff pauses.
+// Only attempts that reach a
 // peer count: while none is connected the request waits for one within its
 // deadline. A request whose peer disconnects (or, with WithLiveness, is
 // reported Dead by a heartbeat.Tracker) fails over at once instead of

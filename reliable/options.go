@@ -91,9 +91,9 @@ const (
 	// (zguide's Lazy Pirate uses 2500 ms).
 	DefaultAttemptTimeout = 2500 * time.Millisecond
 	// DefaultMaxAttempts caps the attempts of one request that reach a
-	// peer; with DefaultAttemptTimeout it makes the 7.5 s budget of a
-	// request whose context has no deadline (zguide's Lazy Pirate: 3
-	// tries).
+	// peer; with DefaultAttemptTimeout it makes the 7.5 s budget (plus
+	// backoff pauses) of a request whose context has no deadline (zguide's
+	// Lazy Pirate: 3 tries).
 	DefaultMaxAttempts = 3
 	// DefaultReconnectInterval is the ZMQ_RECONNECT_IVL of client sockets;
 	// it bounds how soon a restarted server is reached again.

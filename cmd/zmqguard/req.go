@@ -29,9 +29,9 @@ func runReq(args []string, stdout, stderr io.Writer) int {
 		"reply, one frame per line. Each attempt waits --timeout from the\n"+
 		"moment it is sent; a failed attempt is retried --retries times, on the\n"+
 		"next endpoint if several are given. The request's budget is\n"+
-		"(--retries + 1) × --timeout: while no server is connected it waits for\n"+
-		"one within it, spending no attempt. Exit codes: 0 reply, 2 no reply,\n"+
-		"3 error reply, 64 usage.", stdout)
+		"(--retries + 1) × --timeout plus the backoff pauses: while no server is\n"+
+		"connected it waits for one within it, spending no attempt. Exit codes:\n"+
+		"0 reply, 2 no reply, 3 error reply, 64 usage.", stdout)
 	timeout := f.Duration("timeout", reliable.DefaultAttemptTimeout, "how long each attempt waits for the reply")
 	retries := f.Int("retries", reliable.DefaultMaxAttempts-1, "retries after the first attempt")
 	var extra stringList

@@ -16,8 +16,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// proc is a zmqguard process started by a test: its first stdout line is
-// read, the rest collected; it is SIGKILLed at cleanup if still running.
+// proc is a zmqguard process started by a test, in a process group of its
+// own: its first stdout line is read, the rest collected; it is SIGKILLed
+// with its children (an --exec command) at cleanup if still running.
 type proc struct {
 	cmd    *exec.Cmd
 	first  string
@@ -28,6 +29,7 @@ type proc struct {
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	cmd.Stderr = os.Stderr
@@ -39,9 +41,9 @@ func start(t *testing.T, args ...string) *proc {
 	go func() { defer close(p.copied); _, _ = io.Copy(p.rest, lines) }()
 	t.Cleanup(func() {
 		if p.cmd.ProcessState == nil {
-			p.cmd.Process.Kill()
-			p.cmd.Wait()
+			p.kill()
 		}
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL) // what --exec left
 	})
 	return p
 }
@@ -56,7 +58,8 @@ func (p *proc) stop(t *testing.T) string {
 	return p.rest.String()
 }
 
-// kill SIGKILLs the process.
+// kill SIGKILLs the process (not its children: a killed server leaves
+// its --exec command behind, as a crash would, until cleanup).
 func (p *proc) kill() {
 	p.cmd.Process.Kill()
 	p.cmd.Wait()

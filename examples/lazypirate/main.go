@@ -53,10 +53,10 @@ const (
 )
 
 // Timings. A request's budget (3 attempts × attemptTimeout, 750 ms from
-// its start; only attempts that reach a server count, and while none is
-// up the client waits for one) is shorter than outageDown, so the request
-// that meets an outage gives up, and longer than crashDown, so a crash is
-// survived.
+// its start, plus the backoff pauses; only attempts that reach a server
+// count, and while none is up the client waits for one) is shorter than
+// outageDown, so the request that meets an outage gives up, and longer
+// than crashDown, so a crash is survived.
 const (
 	attemptTimeout = 250 * time.Millisecond
 	maxAttempts    = 3
@@ -91,7 +91,7 @@ func main() {
 	fmt.Printf("server schedule (seed %d): %s\n", *seed, plan)
 	fmt.Printf("  . answer  L late (%v)  H hang  C crash (SIGKILL, restart after %v)  X outage (restart after %v)\n",
 		lateDelay, crashDown, outageDown)
-	fmt.Printf("clients: %v per attempt, %d attempts, backoff %v doubling, %v budget per request\n\n",
+	fmt.Printf("clients: %v per attempt, %d attempts, backoff %v doubling; a request's budget: %v and the pauses\n\n",
 		attemptTimeout, maxAttempts, backoffPolicy.Initial, maxAttempts*attemptTimeout)
 
 	rows := []row{runPebbe(plan), runGuard(plan, reliable.Correlated), runGuard(plan, reliable.Plain)}

@@ -13,8 +13,13 @@
 // Clients are anything that speaks the REQ envelope or ZGRR/1
 // (docs/PROTOCOL.md): a zguide Lazy Pirate client, a REQ socket, a
 // reliable.Client in either mode. Both sides interoperate with zguide's
-// ppqueue and ppworker. Replies and error replies are framed by
-// reliable/wire, and a worker runs its handler with the same rules as
+// ppqueue and ppworker: the Queue sends every worker [token, "", body...],
+// the three frames zguide's workers accept, and the Worker echoes any
+// envelope. The one combination that cannot work is a correlated client
+// through zguide's queue to zguide's workers (docs/PPP.md lists what
+// interoperates). Replies and error replies are framed by reliable/wire
+// (a plain client that does not identify as zmqguard gets no error
+// reply), and a worker runs its handler with the same rules as
 // reliable.Server (see reliable.Handler).
 //
 // # Concurrency
