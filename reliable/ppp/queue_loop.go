@@ -29,7 +29,7 @@ type queueLoop struct {
 	// its key (requestKey): a client's retry of one of them is merged
 	// into it instead of running again.
 	held map[string]*qJob
-	// probes are the times at which to probe the busy workers (probe),
+	// probes are the times at which to probe the workers (probe),
 	// soonest first.
 	probes []time.Time
 }
