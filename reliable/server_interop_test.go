@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/zmqguard/zmqguard/internal/testpeer"
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
 	"github.com/zmqguard/zmqguard/reliable/wire"
 )
@@ -196,37 +196,16 @@ func TestServerPlainPyzmqREQ(t *testing.T) {
 // (int(b'ZGERR')); it gets none, resends after its timeout, and is
 // answered.
 func TestServerZguideLPClient(t *testing.T) {
-	py := serverTestPython(t)
 	zctx := zmqtest.Context(t)
-	var mu sync.Mutex
-	runs := map[string]int{}
-	s := listen(t, zctx, "tcp", func(ctx context.Context, req [][]byte) ([][]byte, error) {
-		mu.Lock()
-		runs[string(req[0])]++
-		n := runs[string(req[0])]
-		mu.Unlock()
-		switch {
-		case string(req[0]) == "2" && n == 1:
-			return nil, errors.New("first try fails")
-		case string(req[0]) == "4" && n == 1:
-			panic("first try panics")
-		}
-		return req, nil
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	script, err := filepath.Abs(filepath.Join("..", "testdata", "peers", "lpclient.py"))
-	require.NoError(t, err)
-	cmd := exec.CommandContext(ctx, py, script, "--connect", s.addr, "--requests", "5", "--timeout-ms", "300")
-	cmd.Dir = t.TempDir() // away from the repository's zmq/ directory
-	out, err := cmd.Output()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		t.Logf("lpclient stderr: %s", ee.Stderr)
-	}
-	require.NoError(t, err, "lpclient crashed or gave up: %s", out)
-	assert.Equal(t, "READY "+s.addr+"\nOK 1\nOK 2\nOK 3\nOK 4\nOK 5\n", string(out))
+	flaky := &testpeer.FirstTries{Fail: "2", Panic: "4"}
+	s := listen(t, zctx, "tcp", flaky.Handle)
+	lp := testpeer.StartPy(t, "lpclient.py", "--connect", s.addr, "--requests", "5", "--timeout-ms", "300")
+	out, err := lp.Wait(t, 30*time.Second)
+	require.NoError(t, err, "lpclient crashed or gave up: %q", out)
+	assert.Equal(t, []string{"OK 1", "OK 2", "OK 3", "OK 4", "OK 5"}, out)
 	st := s.srv.Stats()
 	assert.EqualValues(t, 2, st.ErrorsWithheld)
 	assert.EqualValues(t, 5, st.Replies)
+	assert.Equal(t, 2, flaky.Runs("2"))
+	assert.Equal(t, 2, flaky.Runs("4"))
 }

@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/zmqguard/zmqguard/reliable"
 	"github.com/zmqguard/zmqguard/reliable/ppp"
 	"github.com/zmqguard/zmqguard/zmq"
 )
@@ -139,29 +138,16 @@ func runWorker(args []string, stdout, stderr io.Writer) int {
 		"request's frames on its stdin (one per line), and replies with its\n"+
 		"stdout. It runs until SIGINT or SIGTERM and prints its counters.", stdout)
 	interval, liveness := heartbeatFlags(f)
-	execCmd := f.String("exec", "", "run this shell command per request; reply with its stdout")
-	handlerTimeout := f.Duration("handler-timeout", 0, "deadline of each request (0: none); past it the client gets an error reply with code \"timeout\"")
+	hf := addHandlerFlags(f, 0, "deadline of each request (0: none); past it the client gets an error reply with code \"timeout\"")
 	verbose := f.Bool("verbose", false, "report connections, losses of the queue and reconnect pauses")
 	asJSON := f.Bool("json", false, "print events as JSON lines")
-	pos, code := f.parse(args, stderr)
+	endpoint, code := hf.parse(f, args, stderr)
 	if code >= 0 {
 		return code
 	}
-	if len(pos) != 1 {
-		return f.usageError(stderr, "want exactly one ENDPOINT")
-	}
-	if err := checkEndpoint(pos[0]); err != nil {
-		return f.usageError(stderr, "%v", err)
-	}
-	if *handlerTimeout < 0 {
-		return f.usageError(stderr, "--handler-timeout must not be negative")
-	}
 	out := &printer{out: stdout, asJSON: *asJSON}
-	handler := reliable.Handler(func(ctx context.Context, req [][]byte) ([][]byte, error) { return req, nil })
-	if *execCmd != "" {
-		handler = execHandler(*execCmd)
-	}
-	if d := *handlerTimeout; d > 0 {
+	handler := hf.handler()
+	if d := *hf.timeout; d > 0 {
 		inner := handler
 		handler = func(ctx context.Context, req [][]byte) ([][]byte, error) {
 			ctx, cancel := context.WithTimeout(ctx, d)
@@ -186,13 +172,13 @@ func runWorker(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	defer zctx.Term()
-	w, err := ppp.NewWorker(zctx, pos[0], handler, opts...)
+	w, err := ppp.NewWorker(zctx, endpoint, handler, opts...)
 	if err != nil {
 		return f.usageError(stderr, "%v", err)
 	}
 	ctx, stop := untilSignal()
 	defer stop()
-	out.emit(pirateEvent{Event: "connecting", Endpoint: pos[0]}, "worker: connecting to "+pos[0])
+	out.emit(pirateEvent{Event: "connecting", Endpoint: endpoint}, "worker: connecting to "+endpoint)
 	err = w.Run(ctx)
 	w.Close()
 	st := w.Stats()

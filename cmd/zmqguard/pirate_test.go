@@ -1,17 +1,16 @@
 package main_test
 
 import (
-	"bufio"
 	"encoding/json"
-	"io"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/zmqguard/zmqguard/internal/testpeer"
 )
 
 // queue starts `zmqguard queue` with args on free ports and returns it with
@@ -73,68 +72,32 @@ func TestQueueJSON(t *testing.T) {
 	assert.Equal(t, "stopped", st.Event)
 }
 
-// python returns $ZMQGUARD_PYTHON (a python3 with pyzmq, as make test sets
-// it), or skips the test.
-func python(t *testing.T) string {
-	t.Helper()
-	py := os.Getenv("ZMQGUARD_PYTHON")
-	if py == "" {
-		t.Skip("ZMQGUARD_PYTHON not set (make test sets it)")
-	}
-	return py
-}
-
-// peer starts testdata/peers/<script> with args, its stdin kept open so it
-// dies with the test, and returns its first line ("READY ...").
-func peer(t *testing.T, script string, args ...string) (cmd *exec.Cmd, ready string, lines *bufio.Reader) {
-	t.Helper()
-	path, err := filepath.Abs(filepath.Join("..", "..", "testdata", "peers", script))
-	require.NoError(t, err)
-	cmd = exec.Command(python(t), append([]string{path, "--exit-on-stdin-eof"}, args...)...)
-	cmd.Dir = t.TempDir() // away from the repository's zmq/ directory
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	require.NoError(t, err)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		stdin.Close()
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	lines = bufio.NewReader(stdout)
-	ready, err = lines.ReadString('\n')
-	require.NoError(t, err)
-	return cmd, strings.TrimSpace(ready), lines
-}
-
 // TestQueueWorkerWithZguidePeers: zmqguard queue serves zguide's strict
 // worker (exactly [address, "", body]) and zguide's strict Lazy Pirate
 // client; zmqguard worker serves behind zguide's queue.
 func TestQueueWorkerWithZguidePeers(t *testing.T) {
-	lpclient := func(frontend string) {
+	lpclient := func(t *testing.T, frontend string) {
 		t.Helper()
-		lp, _, lines := peer(t, "lpclient.py", "--connect", frontend, "--requests", "5", "--timeout-ms", "2500")
-		out, _ := io.ReadAll(lines)
-		require.NoError(t, lp.Wait(), "lpclient: %s", out)
-		assert.Equal(t, "OK 1\nOK 2\nOK 3\nOK 4\nOK 5\n", string(out))
+		lp := testpeer.StartPy(t, "lpclient.py", "--connect", frontend, "--requests", "5", "--timeout-ms", "2500")
+		out, err := lp.Wait(t, 30*time.Second)
+		require.NoError(t, err, "lpclient: %q", out)
+		assert.Equal(t, []string{"OK 1", "OK 2", "OK 3", "OK 4", "OK 5"}, out)
 	}
 	t.Run("ourQueue", func(t *testing.T) {
 		q, frontend, backend := queue(t, "--interval", "250ms")
-		peer(t, "ppworker.py", "--connect", backend, "--interval-ms", "250")
-		lpclient(frontend)
+		testpeer.StartPy(t, "ppworker.py", "--connect", backend, "--interval-ms", "250")
+		lpclient(t, frontend)
 		r := zg(t, "req", frontend, "correlated")
 		assert.Equal(t, "correlated\n", r.stdout)
 		assert.Contains(t, q.stop(t), "stopped: 6 requests, 6 replies")
 	})
 	t.Run("zguideQueue", func(t *testing.T) {
-		_, ready, _ := peer(t, "ppqueue.py", "--interval-ms", "250")
-		eps := strings.Fields(strings.TrimPrefix(ready, "READY "))
-		require.Len(t, eps, 2, ready)
+		pq := testpeer.StartPy(t, "ppqueue.py", "--interval-ms", "250")
+		eps := strings.Fields(pq.Ready)
+		require.Len(t, eps, 2, pq.Ready)
 		w := start(t, "worker", "--interval", "250ms", "--verbose", eps[1])
 		waitForLine(t, w.rest, "connected: "+eps[1])
-		lpclient(eps[0])
+		lpclient(t, eps[0])
 		assert.Contains(t, w.stop(t), "stopped: 5 requests served")
 	})
 }

@@ -35,22 +35,12 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		"command is answered with an error reply (code \"exec\"). It prints\n"+
 		"\"serving on ENDPOINT\" and runs until SIGINT or SIGTERM, then shuts\n"+
 		"down gracefully and prints its counters.", stdout)
-	execCmd := f.String("exec", "", "run this shell command per request; reply with its stdout")
-	handlerTimeout := f.Duration("handler-timeout", reliable.DefaultHandlerTimeout, "deadline of each request (0: none)")
+	hf := addHandlerFlags(f, reliable.DefaultHandlerTimeout, "deadline of each request (0: none)")
 	verbose := f.Bool("verbose", false, "log every request to stderr (--json: to stdout)")
 	asJSON := f.Bool("json", false, "print events as JSON lines")
-	pos, code := f.parse(args, stderr)
+	endpoint, code := hf.parse(f, args, stderr)
 	if code >= 0 {
 		return code
-	}
-	if len(pos) != 1 {
-		return f.usageError(stderr, "want exactly one ENDPOINT")
-	}
-	if err := checkEndpoint(pos[0]); err != nil {
-		return f.usageError(stderr, "%v", err)
-	}
-	if *handlerTimeout < 0 {
-		return f.usageError(stderr, "--handler-timeout must not be negative")
 	}
 
 	var outMu sync.Mutex
@@ -63,12 +53,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout, text)
 		}
 	}
-	handler := func(ctx context.Context, req [][]byte) ([][]byte, error) {
-		return req, nil
-	}
-	if *execCmd != "" {
-		handler = execHandler(*execCmd)
-	}
+	handler := hf.handler()
 	logged := func(ctx context.Context, req [][]byte) ([][]byte, error) {
 		rep, err := handler(ctx, req)
 		if *verbose {
@@ -95,7 +80,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	defer zctx.Term()
-	srv, err := reliable.Listen(zctx, pos[0], logged, reliable.WithHandlerTimeout(*handlerTimeout))
+	srv, err := reliable.Listen(zctx, endpoint, logged, reliable.WithHandlerTimeout(*hf.timeout))
 	if err != nil {
 		fmt.Fprintln(stderr, "zmqguard serve:", err)
 		return exitFail
@@ -125,6 +110,46 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		"stopped: %d requests, %d executed, %d replies (%d errors), %d duplicates answered without running",
 		st.Requests, st.Executed, st.Replies, st.ErrorReplies, st.DuplicatesInFlight+st.DuplicatesCached))
 	return exit
+}
+
+// handlerFlags are the flags of the commands that answer requests (serve,
+// worker): --exec and --handler-timeout.
+type handlerFlags struct {
+	exec    *string
+	timeout *time.Duration
+}
+
+func addHandlerFlags(f *cmdFlags, timeout time.Duration, timeoutUsage string) handlerFlags {
+	return handlerFlags{
+		exec:    f.String("exec", "", "run this shell command per request; reply with its stdout"),
+		timeout: f.Duration("handler-timeout", timeout, timeoutUsage),
+	}
+}
+
+// parse parses the arguments of a command that takes exactly one
+// ENDPOINT, and checks the handler flags. A code >= 0 means: stop with it.
+func (h handlerFlags) parse(f *cmdFlags, args []string, stderr io.Writer) (endpoint string, code int) {
+	pos, code := f.parse(args, stderr)
+	switch {
+	case code >= 0:
+		return "", code
+	case len(pos) != 1:
+		return "", f.usageError(stderr, "want exactly one ENDPOINT")
+	case *h.timeout < 0:
+		return "", f.usageError(stderr, "--handler-timeout must not be negative")
+	}
+	if err := checkEndpoint(pos[0]); err != nil {
+		return "", f.usageError(stderr, "%v", err)
+	}
+	return pos[0], -1
+}
+
+// handler returns the echo handler, or one that runs --exec.
+func (h handlerFlags) handler() reliable.Handler {
+	if *h.exec != "" {
+		return execHandler(*h.exec)
+	}
+	return func(ctx context.Context, req [][]byte) ([][]byte, error) { return req, nil }
 }
 
 // execHandler runs command with sh -c per request.

@@ -1,15 +1,11 @@
 package ppp_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +17,7 @@ import (
 	"github.com/zmqguard/zmqguard/reliable"
 	"github.com/zmqguard/zmqguard/reliable/ppp"
 	"github.com/zmqguard/zmqguard/reliable/wire"
+	"github.com/zmqguard/zmqguard/timeout"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -152,111 +149,6 @@ func startWorker(t *testing.T, zctx *zmq.Context, endpoint string, h reliable.Ha
 	return w
 }
 
-// pyPeer is a Python test peer from testdata/peers.
-type pyPeer struct {
-	cmd    *exec.Cmd
-	stdin  io.Closer
-	ready  string
-	lines  chan string
-	exited chan struct{} // closed when the process has exited
-	err    error         // its exit status, once exited is closed
-}
-
-// startPyPeer starts testdata/peers/<script> with args and waits for its
-// READY line. It ends with the test (stdin EOF, then SIGKILL).
-func startPyPeer(t *testing.T, script string, args ...string) *pyPeer {
-	t.Helper()
-	py := testPython(t)
-	path, err := filepath.Abs(filepath.Join("..", "..", "testdata", "peers", script))
-	require.NoError(t, err)
-	cmd := exec.Command(py, append([]string{path, "--exit-on-stdin-eof"}, args...)...)
-	cmd.Dir = t.TempDir() // away from the repository's zmq/ directory
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	require.NoError(t, err)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	p := &pyPeer{cmd: cmd, stdin: stdin, lines: make(chan string, 1024), exited: make(chan struct{})}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			p.lines <- sc.Text()
-		}
-		close(p.lines)
-		p.err = cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		stdin.Close()
-		select {
-		case <-p.exited:
-		case <-time.After(3 * time.Second):
-			cmd.Process.Kill()
-		}
-	})
-	select {
-	case line := <-p.lines:
-		r, ok := strings.CutPrefix(line, "READY ")
-		require.True(t, ok, "first line %q", line)
-		p.ready = r
-	case <-time.After(15 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("%s not ready", script)
-	}
-	return p
-}
-
-// kill kills the peer with SIGKILL and waits for it to exit. Its output
-// lines stay readable.
-func (p *pyPeer) kill() {
-	p.cmd.Process.Kill()
-	<-p.exited
-}
-
-// wait waits for the peer to exit and returns its output lines.
-func (p *pyPeer) wait(t *testing.T, d time.Duration) ([]string, error) {
-	t.Helper()
-	var out []string
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	for {
-		select {
-		case l, ok := <-p.lines:
-			if !ok {
-				<-p.exited
-				return out, p.err
-			}
-			out = append(out, l)
-		case <-timer.C:
-			p.cmd.Process.Kill()
-			t.Fatalf("python peer still running after %v; output %q", d, out)
-		}
-	}
-}
-
-// testPython returns the python3 with pyzmq that runs the interop peers:
-// $ZMQGUARD_PYTHON, else what scripts/find-python.sh finds, else
-// /usr/bin/python3 if it has pyzmq; the test is skipped without one.
-func testPython(t *testing.T) string {
-	t.Helper()
-	if py := os.Getenv("ZMQGUARD_PYTHON"); py != "" {
-		return py
-	}
-	if out, err := exec.Command("bash", filepath.Join("..", "..", "scripts", "find-python.sh")).Output(); err == nil {
-		return strings.TrimRight(string(out), "\r\n")
-	}
-	py := "/usr/bin/python3"
-	// Run from a directory without a zmq/ folder: from the repository
-	// root, "import zmq" would find our Go package's directory.
-	cmd := exec.Command(py, "-c", "import zmq")
-	cmd.Dir = t.TempDir()
-	if err := cmd.Run(); err != nil {
-		t.Skipf("no python3 with pyzmq (%v); install python3-zmq", err)
-	}
-	return py
-}
-
 // waitFor polls cond until it holds or d passes (it watches counters that
 // have no event to wait on).
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
@@ -280,4 +172,67 @@ func reqClient(t *testing.T, zctx *zmq.Context, endpoint string) *zmq.Socket {
 	require.NoError(t, s.SetIdentity(string(wire.ClientRoutingID(rand.Uint64(), 0))))
 	require.NoError(t, s.Connect(endpoint))
 	return s
+}
+
+// handWorker is a worker driven by the test: a DEALER that said READY to
+// the queue. It heartbeats only when the test sends one: give the queue a
+// slow heartbeat (mergeIvl) unless the test wants it expired.
+type handWorker struct {
+	t    *testing.T
+	sock *zmq.Socket
+}
+
+const mergeIvl = 2 * time.Second
+
+func newHandWorker(t *testing.T, zctx *zmq.Context, q *ppp.Queue, evs queueEvents) *handWorker {
+	t.Helper()
+	s := zmqtest.Socket(t, zctx, zmq.DEALER)
+	require.NoError(t, s.SetLinger(0))
+	require.NoError(t, s.Connect(q.Backend()))
+	_, err := s.SendMessage(ppp.ReadyMessage())
+	require.NoError(t, err)
+	evs.await(t, ppp.QueueWorkerJoined, 5*time.Second)
+	return &handWorker{t: t, sock: s}
+}
+
+// next returns the next request the queue sends, [token, "", body...].
+func (w *handWorker) next(ctx context.Context) [][]byte {
+	w.t.Helper()
+	for { // skip the queue's heartbeats
+		msg, err := timeout.RecvMessageBytes(ctx, w.sock)
+		require.NoError(w.t, err)
+		if len(msg) > 1 {
+			return msg
+		}
+	}
+}
+
+// none checks that the queue sent no request, by a heartbeat-free look.
+func (w *handWorker) none() {
+	w.t.Helper()
+	for {
+		msg, err := w.sock.RecvMessageBytes(zmq.DONTWAIT)
+		if err != nil {
+			return
+		}
+		require.Len(w.t, msg, 1, "the queue sent another request: %q", msg)
+	}
+}
+
+// answer sends msg to the queue: a reply, or a PPP command.
+func (w *handWorker) answer(req [][]byte) {
+	w.t.Helper()
+	_, err := w.sock.SendMessage(req)
+	require.NoError(w.t, err)
+}
+
+// patientClient returns a client of the queue with one attempt of 10 s,
+// whatever happens behind the queue, closed when the test ends.
+func patientClient(t *testing.T, zctx *zmq.Context, q *ppp.Queue, opts ...reliable.ClientOption) *reliable.Client {
+	t.Helper()
+	c, err := reliable.NewClient(zctx, []string{q.Frontend()},
+		append([]reliable.ClientOption{reliable.WithAttemptTimeout(10 * time.Second), reliable.WithMaxAttempts(1)}, opts...)...)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
 }

@@ -2,18 +2,17 @@ package ppp_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/zmqguard/zmqguard/internal/testpeer"
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
 	"github.com/zmqguard/zmqguard/reliable"
 	"github.com/zmqguard/zmqguard/reliable/ppp"
@@ -32,8 +31,8 @@ var ivlMS = fmt.Sprint(pyIvl.Milliseconds())
 // request was answered.
 func checkLPClient(t *testing.T, frontend string, n int) {
 	t.Helper()
-	lp := startPyPeer(t, "lpclient.py", "--connect", frontend, "--requests", fmt.Sprint(n), "--timeout-ms", "5000")
-	out, err := lp.wait(t, 30*time.Second)
+	lp := testpeer.StartPy(t, "lpclient.py", "--connect", frontend, "--requests", fmt.Sprint(n), "--timeout-ms", "5000")
+	out, err := lp.Wait(t, 30*time.Second)
 	require.NoError(t, err, "lpclient output %q", out)
 	var oks int
 	for _, l := range out {
@@ -66,9 +65,9 @@ func checkOurClients(t *testing.T, zctx *zmq.Context, frontend string, n int) {
 // TestInteropOurWorkerPyQueue puts our worker behind zguide's Python
 // Paranoid Pirate queue, with zguide's Lazy Pirate client and ours.
 func TestInteropOurWorkerPyQueue(t *testing.T) {
-	pq := startPyPeer(t, "ppqueue.py", "--interval-ms", ivlMS, "--liveness", "3")
-	eps := strings.Fields(pq.ready)
-	require.Len(t, eps, 2, "ppqueue READY line %q", pq.ready)
+	pq := testpeer.StartPy(t, "ppqueue.py", "--interval-ms", ivlMS, "--liveness", "3")
+	eps := strings.Fields(pq.Ready)
+	require.Len(t, eps, 2, "ppqueue READY line %q", pq.Ready)
 	zctx := zmqtest.Context(t, zmq.WithLinger(0))
 	w := startWorker(t, zctx, eps[1], ppEcho, ppp.WithWorkerHeartbeat(pyIvl, 3))
 
@@ -86,7 +85,7 @@ func TestInteropPyWorkersOurQueue(t *testing.T) {
 	q, evs := startQueue(t, zctx, ppp.WithQueueHeartbeat(pyIvl, 3))
 	count := filepath.Join(t.TempDir(), "count")
 	for range 2 {
-		startPyPeer(t, "ppworker.py", "--connect", q.Backend(), "--interval-ms", ivlMS, "--liveness", "3",
+		testpeer.StartPy(t, "ppworker.py", "--connect", q.Backend(), "--interval-ms", ivlMS, "--liveness", "3",
 			"--count-file", count)
 		evs.await(t, ppp.QueueWorkerJoined, 10*time.Second)
 	}
@@ -122,10 +121,10 @@ func TestInteropPyWorkersOurQueue(t *testing.T) {
 func TestCorrelatedThroughZguideQueueAndWorker(t *testing.T) {
 	// Liveness 5: a Python worker starved by a loaded machine must not
 	// reconnect (under a new identity) in the middle of the test.
-	pq := startPyPeer(t, "ppqueue.py", "--interval-ms", ivlMS, "--liveness", "5")
-	eps := strings.Fields(pq.ready)
-	require.Len(t, eps, 2, "ppqueue READY line %q", pq.ready)
-	zw := startPyPeer(t, "ppworker.py", "--connect", eps[1], "--interval-ms", ivlMS, "--liveness", "5")
+	pq := testpeer.StartPy(t, "ppqueue.py", "--interval-ms", ivlMS, "--liveness", "5")
+	eps := strings.Fields(pq.Ready)
+	require.Len(t, eps, 2, "ppqueue READY line %q", pq.Ready)
+	zw := testpeer.StartPy(t, "ppworker.py", "--connect", eps[1], "--interval-ms", ivlMS, "--liveness", "5")
 	zctx := zmqtest.Context(t, zmq.WithLinger(0))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -139,7 +138,7 @@ func TestCorrelatedThroughZguideQueueAndWorker(t *testing.T) {
 	assert.Equal(t, 3, nr.Attempts, "every attempt reached the worker")
 	assert.ErrorIs(t, err, os.ErrDeadlineExceeded, "and timed out")
 	select {
-	case l := <-zw.lines:
+	case l := <-zw.Lines:
 		assert.Equal(t, "INVALID 4", l, "zguide's worker refuses [client, ID frame, \"\", body]")
 	case <-ctx.Done():
 		t.Fatal("the worker did not report the invalid request")
@@ -163,21 +162,8 @@ func TestZguideClientGetsNoErrorReply(t *testing.T) {
 	for _, queue := range []string{"ours", "zguide"} {
 		t.Run(queue+"Queue", func(t *testing.T) {
 			zctx := zmqtest.Context(t, zmq.WithLinger(0))
-			var mu sync.Mutex
-			runs := map[string]int{}
-			h := func(ctx context.Context, req [][]byte) ([][]byte, error) {
-				mu.Lock()
-				runs[string(req[0])]++
-				n := runs[string(req[0])]
-				mu.Unlock()
-				switch {
-				case string(req[0]) == "3" && n == 1:
-					return nil, errors.New("first try fails")
-				case string(req[0]) == "5" && n == 1:
-					panic("first try panics")
-				}
-				return req, nil
-			}
+			flaky := &testpeer.FirstTries{Fail: "3", Panic: "5"}
+			h := flaky.Handle
 			var frontend string
 			var q *ppp.Queue
 			if queue == "ours" {
@@ -187,21 +173,19 @@ func TestZguideClientGetsNoErrorReply(t *testing.T) {
 				startWorker(t, zctx, q.Backend(), h, ppp.WithWorkerHeartbeat(pyIvl, 3))
 				evs.await(t, ppp.QueueWorkerJoined, 5*time.Second)
 			} else {
-				pq := startPyPeer(t, "ppqueue.py", "--interval-ms", ivlMS, "--liveness", "3")
-				eps := strings.Fields(pq.ready)
-				require.Len(t, eps, 2, "ppqueue READY line %q", pq.ready)
+				pq := testpeer.StartPy(t, "ppqueue.py", "--interval-ms", ivlMS, "--liveness", "3")
+				eps := strings.Fields(pq.Ready)
+				require.Len(t, eps, 2, "ppqueue READY line %q", pq.Ready)
 				frontend = eps[0]
 				w := startWorker(t, zctx, eps[1], h, ppp.WithWorkerHeartbeat(pyIvl, 3))
 				defer func() { assert.EqualValues(t, 2, w.Stats().Withheld) }()
 			}
-			lp := startPyPeer(t, "lpclient.py", "--connect", frontend, "--requests", "6", "--timeout-ms", fmt.Sprint((pyIvl * 5 / 2).Milliseconds()))
-			out, err := lp.wait(t, 30*time.Second)
+			lp := testpeer.StartPy(t, "lpclient.py", "--connect", frontend, "--requests", "6", "--timeout-ms", fmt.Sprint((pyIvl * 5 / 2).Milliseconds()))
+			out, err := lp.Wait(t, 30*time.Second)
 			require.NoError(t, err, "lpclient crashed or gave up: %q", out)
 			assert.Equal(t, []string{"OK 1", "OK 2", "OK 3", "OK 4", "OK 5", "OK 6"}, out)
-			mu.Lock()
-			assert.Equal(t, 2, runs["3"])
-			assert.Equal(t, 2, runs["5"])
-			mu.Unlock()
+			assert.Equal(t, 2, flaky.Runs("3"))
+			assert.Equal(t, 2, flaky.Runs("5"))
 			if q != nil {
 				assert.EqualValues(t, 2, q.Stats().Withheld, "the worker's error replies, withheld by the queue")
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/zmqguard/zmqguard/internal/testpeer"
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
 	"github.com/zmqguard/zmqguard/reliable"
 	"github.com/zmqguard/zmqguard/reliable/ppp"
@@ -115,9 +116,9 @@ func runPirates(t *testing.T, cfg pirateCfg) *pirateTally {
 		frontend, backend = q.Frontend(), q.Backend()
 		t.Cleanup(func() { t.Logf("%v: queue stats %+v", cfg, q.Stats()) })
 	case "zguide":
-		pq := startPyPeer(t, "ppqueue.py", "--interval-ms", ms(pirateIvl), "--liveness", "3")
-		eps := strings.Fields(pq.ready)
-		require.Len(t, eps, 2, "ppqueue READY line %q", pq.ready)
+		pq := testpeer.StartPy(t, "ppqueue.py", "--interval-ms", ms(pirateIvl), "--liveness", "3")
+		eps := strings.Fields(pq.Ready)
+		require.Len(t, eps, 2, "ppqueue READY line %q", pq.Ready)
 		frontend, backend = eps[0], eps[1]
 	}
 	startWorker := func() pirateWorker {
@@ -125,13 +126,13 @@ func runPirates(t *testing.T, cfg pirateCfg) *pirateTally {
 			p := startWorkerProc(t, backend, pirateIvl, 3, cfg.work, "ZG_COUNT_FILE="+count)
 			return pirateWorker{kill: p.Kill, lines: func() []string { return nil }}
 		}
-		p := startPyPeer(t, "ppworker.py", "--connect", backend, "--interval-ms", ms(pirateIvl),
+		p := testpeer.StartPy(t, "ppworker.py", "--connect", backend, "--interval-ms", ms(pirateIvl),
 			"--liveness", "3", "--delay-ms", ms(cfg.work), "--count-file", count)
 		var seen []string
-		return pirateWorker{kill: p.kill, lines: func() []string {
+		return pirateWorker{kill: p.Kill, lines: func() []string {
 			for {
 				select {
-				case l, ok := <-p.lines:
+				case l, ok := <-p.Lines:
 					if !ok {
 						return seen
 					}
@@ -187,13 +188,13 @@ func runPirates(t *testing.T, cfg pirateCfg) *pirateTally {
 		if n == 0 {
 			n = int(cfg.duration/cfg.work) + 1 // more than it can send; stopped at the end
 		}
-		lp := startPyPeer(t, "lpclient.py", "--connect", frontend, "--requests", strconv.Itoa(n),
+		lp := testpeer.StartPy(t, "lpclient.py", "--connect", frontend, "--requests", strconv.Itoa(n),
 			"--start", strconv.Itoa(start), "--timeout-ms", ms(timeoutPerTry), "--retries", "3")
 		go func() {
 			select {
-			case <-lp.exited:
+			case <-lp.Exited:
 			case <-ctx.Done():
-				lp.stdin.Close() // ends it (exit 0)
+				lp.CloseStdin() // ends it (exit 0)
 			}
 		}()
 		clients.Add(1)
@@ -201,7 +202,7 @@ func runPirates(t *testing.T, cfg pirateCfg) *pirateTally {
 			defer clients.Done()
 			var out []string
 			gaveUp := false
-			for l := range lp.lines {
+			for l := range lp.Lines {
 				out = append(out, l)
 				switch {
 				case strings.HasPrefix(l, "OK "):
@@ -211,12 +212,12 @@ func runPirates(t *testing.T, cfg pirateCfg) *pirateTally {
 					gaveUp = true // and it exits 2
 				}
 			}
-			<-lp.exited
-			if lp.err != nil && !gaveUp {
+			<-lp.Exited
+			if lp.Err != nil && !gaveUp {
 				mu.Lock()
 				tally.crashed++ // a traceback (int(reply) of a reply that is not a number)
 				mu.Unlock()
-				t.Errorf("%v: lpclient exited with %v; output %q", cfg, lp.err, out)
+				t.Errorf("%v: lpclient exited with %v; output %q", cfg, lp.Err, out)
 			}
 		}()
 	}

@@ -53,9 +53,7 @@ func TestQueueRequestTimeoutRetries(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := reliable.NewClient(zctx, []string{q.Frontend()}, reliable.WithAttemptTimeout(10*time.Second), reliable.WithMaxAttempts(1))
-	require.NoError(t, err)
-	defer c.Close()
+	c := patientClient(t, zctx, q)
 	type result struct {
 		body [][]byte
 		err  error
@@ -124,21 +122,16 @@ func TestQueueRequestTimeoutFailsBack(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := reliable.NewClient(zctx, []string{q.Frontend()}, reliable.WithAttemptTimeout(10*time.Second), reliable.WithMaxAttempts(1))
-	require.NoError(t, err)
-	defer c.Close()
+	c := patientClient(t, zctx, q)
 	start := time.Now()
-	_, err = c.Request(ctx, []byte("held"))
+	_, err := c.Request(ctx, []byte("held"))
 	var re *reliable.RemoteError
 	require.ErrorAs(t, err, &re)
 	assert.Equal(t, wire.CodeTimeout, re.Code)
 	assert.Equal(t, "no reply from a worker within 300ms", re.Message)
 	assert.GreaterOrEqual(t, time.Since(start), limit-50*time.Millisecond)
 
-	p, err := reliable.NewClient(zctx, []string{q.Frontend()}, reliable.WithMode(reliable.Plain),
-		reliable.WithAttemptTimeout(10*time.Second), reliable.WithMaxAttempts(1))
-	require.NoError(t, err)
-	defer p.Close()
+	p := patientClient(t, zctx, q, reliable.WithMode(reliable.Plain))
 	_, err = p.Request(ctx, []byte("held too"))
 	require.ErrorAs(t, err, &re)
 	assert.Equal(t, wire.CodeTimeout, re.Code)

@@ -11,61 +11,8 @@ import (
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
 	"github.com/zmqguard/zmqguard/reliable"
 	"github.com/zmqguard/zmqguard/reliable/ppp"
-	"github.com/zmqguard/zmqguard/timeout"
 	"github.com/zmqguard/zmqguard/zmq"
 )
-
-// handWorker is a worker driven by the test: a DEALER that said READY to
-// the queue. The queue's heartbeat is slow enough (mergeIvl) that it
-// need not heartbeat during a test.
-type handWorker struct {
-	t    *testing.T
-	sock *zmq.Socket
-}
-
-const mergeIvl = 2 * time.Second
-
-func newHandWorker(t *testing.T, zctx *zmq.Context, q *ppp.Queue, evs queueEvents) *handWorker {
-	t.Helper()
-	s := zmqtest.Socket(t, zctx, zmq.DEALER)
-	require.NoError(t, s.SetLinger(0))
-	require.NoError(t, s.Connect(q.Backend()))
-	_, err := s.SendMessage(ppp.ReadyMessage())
-	require.NoError(t, err)
-	evs.await(t, ppp.QueueWorkerJoined, 5*time.Second)
-	return &handWorker{t: t, sock: s}
-}
-
-// next returns the next request the queue sends, [token, "", body...].
-func (w *handWorker) next(ctx context.Context) [][]byte {
-	w.t.Helper()
-	for { // skip the queue's heartbeats
-		msg, err := timeout.RecvMessageBytes(ctx, w.sock)
-		require.NoError(w.t, err)
-		if len(msg) > 1 {
-			return msg
-		}
-	}
-}
-
-// none checks that the queue sent no request, by a heartbeat-free look.
-func (w *handWorker) none() {
-	w.t.Helper()
-	for {
-		msg, err := w.sock.RecvMessageBytes(zmq.DONTWAIT)
-		if err != nil {
-			return
-		}
-		require.Len(w.t, msg, 1, "the queue sent another request: %q", msg)
-	}
-}
-
-// answer echoes req.
-func (w *handWorker) answer(req [][]byte) {
-	w.t.Helper()
-	_, err := w.sock.SendMessage(req)
-	require.NoError(w.t, err)
-}
 
 // TestQueueMergesRetries: a client that retries a request the queue still
 // holds, because its worker is slow, does not make the request run again.

@@ -25,26 +25,14 @@ import (
 func TestQueueDropsLateReply(t *testing.T) {
 	zctx := zmqtest.Context(t, zmq.WithLinger(0))
 	q, evs := startQueue(t, zctx, ppp.WithQueueHeartbeat(ppIvl, 3))
-	slow := zmqtest.Socket(t, zctx, zmq.DEALER)
-	require.NoError(t, slow.SetLinger(0))
-	require.NoError(t, slow.Connect(q.Backend()))
-	_, err := slow.SendMessage(ppp.ReadyMessage())
-	require.NoError(t, err)
-	evs.await(t, ppp.QueueWorkerJoined, 5*time.Second)
+	slow := newHandWorker(t, zctx, q, evs)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	req := reqClient(t, zctx, q.Frontend())
-	_, err = req.SendMessage("late")
+	_, err := req.SendMessage("late")
 	require.NoError(t, err)
-	var msg [][]byte
-	for { // skip the queue's heartbeats
-		msg, err = timeout.RecvMessageBytes(ctx, slow)
-		require.NoError(t, err)
-		if len(msg) > 1 {
-			break
-		}
-	}
+	msg := slow.next(ctx)
 	assert.Equal(t, "late", string(msg[len(msg)-1]))
 
 	startWorker(t, zctx, q.Backend(), ppEcho, ppp.WithWorkerHeartbeat(ppIvl, 3))
@@ -55,8 +43,7 @@ func TestQueueDropsLateReply(t *testing.T) {
 
 	// The late reply, and then proof that it was not forwarded: the next
 	// request's answer is the first thing the client receives.
-	_, err = slow.SendMessage(msg[:len(msg)-1], "stale answer")
-	require.NoError(t, err)
+	slow.answer(append(msg[:len(msg)-1:len(msg)-1], []byte("stale answer")))
 	_, err = req.SendMessage("next")
 	require.NoError(t, err)
 	got, err = timeout.RecvMessage(ctx, req)
@@ -70,45 +57,28 @@ func TestQueueDropsLateReply(t *testing.T) {
 // TestQueueLateReplyNotTakenForRetry: a worker is expired holding a
 // request, comes back (heartbeats) and is handed the same request again,
 // retried. Its late reply to the first dispatch arrives first: the queue
-// must drop it (it carries the first dispatch's tag) and pass on only the
+// must drop it (it carries the first dispatch's token) and pass on only the
 // reply to the request the worker holds now. Matching replies to "whatever
 // the worker holds" would give a plain client the wrong answer.
 func TestQueueLateReplyNotTakenForRetry(t *testing.T) {
 	zctx := zmqtest.Context(t, zmq.WithLinger(0))
 	q, evs := startQueue(t, zctx, ppp.WithQueueHeartbeat(ppIvl, 3), ppp.WithQueueRetries(1))
-	slow := zmqtest.Socket(t, zctx, zmq.DEALER)
-	require.NoError(t, slow.SetLinger(0))
-	require.NoError(t, slow.Connect(q.Backend()))
-	_, err := slow.SendMessage(ppp.ReadyMessage())
-	require.NoError(t, err)
-	evs.await(t, ppp.QueueWorkerJoined, 5*time.Second)
+	slow := newHandWorker(t, zctx, q, evs)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	req := reqClient(t, zctx, q.Frontend())
-	_, err = req.SendMessage("job")
+	_, err := req.SendMessage("job")
 	require.NoError(t, err)
-	recvRequest := func() [][]byte {
-		for { // skip the queue's heartbeats
-			msg, err := timeout.RecvMessageBytes(ctx, slow)
-			require.NoError(t, err)
-			if len(msg) > 1 {
-				return msg
-			}
-		}
-	}
-	first := recvRequest()
+	first := slow.next(ctx)
 	// Fall silent until the queue gives up on us, then come back.
 	evs.await(t, ppp.QueueRequestRetried, 10*time.Second)
-	_, err = slow.SendMessage(ppp.HeartbeatMessage())
-	require.NoError(t, err)
-	second := recvRequest()
-	assert.NotEqual(t, first[0], second[0], "each dispatch has its own tag")
+	slow.answer(ppp.HeartbeatMessage())
+	second := slow.next(ctx)
+	assert.NotEqual(t, first[0], second[0], "each dispatch has its own token")
 
-	_, err = slow.SendMessage(first[:len(first)-1], "stale answer")
-	require.NoError(t, err)
-	_, err = slow.SendMessage(second[:len(second)-1], "fresh answer")
-	require.NoError(t, err)
+	slow.answer(append(first[:len(first)-1:len(first)-1], []byte("stale answer")))
+	slow.answer(append(second[:len(second)-1:len(second)-1], []byte("fresh answer")))
 	got, err := timeout.RecvMessage(ctx, req)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"fresh answer"}, got)
@@ -124,28 +94,14 @@ func TestQueueLateReplyNotTakenForRetry(t *testing.T) {
 // a *RemoteError, [ZGERR, code, message], or nothing.
 func TestQueueSendsWorkersRFC6Frames(t *testing.T) {
 	zctx := zmqtest.Context(t, zmq.WithLinger(0))
-	q, evs := startQueue(t, zctx, ppp.WithQueueHeartbeat(ppIvl, 3))
-	w := zmqtest.Socket(t, zctx, zmq.DEALER)
-	require.NoError(t, w.SetLinger(0))
-	require.NoError(t, w.Connect(q.Backend()))
-	_, err := w.SendMessage(ppp.ReadyMessage())
-	require.NoError(t, err)
-	evs.await(t, ppp.QueueWorkerJoined, 5*time.Second)
+	q, evs := startQueue(t, zctx, ppp.WithQueueHeartbeat(mergeIvl, 3))
+	w := newHandWorker(t, zctx, q, evs)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	recvRequest := func() [][]byte {
-		for { // skip the queue's heartbeats
-			msg, err := timeout.RecvMessageBytes(ctx, w)
-			require.NoError(t, err)
-			if len(msg) > 1 {
-				return msg
-			}
-		}
-	}
 	// Answers the next request with an error reply in the token's form.
 	var tokens []wire.RequestID
 	failNext := func(body string) {
-		msg := recvRequest()
+		msg := w.next(ctx)
 		require.Len(t, msg, 3, "exactly [token, \"\", body]: %q", msg)
 		token, kind, err := wire.ParseIDFrame(msg[0])
 		require.NoError(t, err, "the token is an ID frame")
@@ -153,13 +109,10 @@ func TestQueueSendsWorkersRFC6Frames(t *testing.T) {
 		tokens = append(tokens, token)
 		assert.Empty(t, msg[1])
 		assert.Equal(t, body, string(msg[2]))
-		_, err = w.SendMessage(token.AppendFrame(nil, wire.KindError), "", wire.CodeHandler, "no "+body)
-		require.NoError(t, err)
+		w.answer([][]byte{token.AppendFrame(nil, wire.KindError), {}, []byte(wire.CodeHandler), []byte("no " + body)})
 	}
 
-	c, err := reliable.NewClient(zctx, []string{q.Frontend()}, reliable.WithAttemptTimeout(10*time.Second), reliable.WithMaxAttempts(1))
-	require.NoError(t, err)
-	defer c.Close()
+	c := patientClient(t, zctx, q)
 	cerr := make(chan error, 1)
 	go func() { _, err := c.Request(ctx, []byte("correlated")); cerr <- err }()
 	failNext("correlated")
@@ -168,7 +121,7 @@ func TestQueueSendsWorkersRFC6Frames(t *testing.T) {
 	assert.Equal(t, reliable.RemoteError{Code: wire.CodeHandler, Message: "no correlated"}, *re)
 
 	zg := reqClient(t, zctx, q.Frontend())
-	_, err = zg.SendMessage("zmqguard plain")
+	_, err := zg.SendMessage("zmqguard plain")
 	require.NoError(t, err)
 	failNext("zmqguard plain")
 	got, err := timeout.RecvMessage(ctx, zg)
