@@ -8,7 +8,10 @@
 // with SIGCONT. The program prints the liveness events of the queue's
 // tracker (alive, suspect, dead) as they happen, what the queue does about
 // them (the lost request is given to another worker), the outcome of every
-// request, and a summary. Run it with `(cd examples && go run ./paranoid)`; it
+// request, and a summary. The killed worker's connection closes with it,
+// so the queue forgets it at once (a heartbeat to it is refused); the
+// frozen one keeps its connection, and only its silence tells: the tracker
+// declares it dead after liveness × interval. Run it with `(cd examples && go run ./paranoid)`; it
 // finishes by itself in a few seconds.
 //
 // To make the faults land while a worker holds a request, whatever the
@@ -284,9 +287,9 @@ func runDemo() int {
 		victim := d.victims[body]
 		d.mu.Unlock()
 		if victim != "" {
-			// The queue retried it only after declaring the worker
-			// dead; let that event print first.
-			d.waitFor(strings.Fields(victim)[0], heartbeat.Dead, since)
+			// The queue retried it only after forgetting the worker;
+			// let that event print first.
+			d.waitFor(strings.Fields(victim)[0], heartbeat.Unknown, since)
 		}
 		var rerr *reliable.RemoteError
 		switch {
@@ -314,11 +317,22 @@ func runDemo() int {
 	}
 
 	st := q.Stats()
+	// A worker the queue forgot died: it fell silent (the tracker said
+	// dead first) or its connection closed.
 	d.mu.Lock()
 	var dead []string
+	silent := map[string]bool{}
 	for _, e := range d.events {
-		if e.To == heartbeat.Dead {
-			dead = append(dead, e.Peer)
+		switch e.To {
+		case heartbeat.Dead:
+			silent[e.Peer] = true
+		case heartbeat.Unknown:
+			how := "connection closed"
+			if silent[e.Peer] {
+				how = "silent"
+			}
+			dead = append(dead, e.Peer+": "+how)
+			delete(silent, e.Peer)
 		}
 	}
 	d.mu.Unlock()
