@@ -14,20 +14,50 @@ const armAfter = 2
 // requests), it arms the wait first and tries inside it instead: one call
 // into libzmq before parking instead of two (each costs system calls).
 func (s *Socket) RecvFrame(lim *Limit, flags zmq4.Flag) ([]byte, bool, error) {
+	k := sink{kind: sinkBytes, alloc: s.alloc}
+	if err := s.recv(lim, flags, &k); err != nil {
+		return nil, false, err
+	}
+	return k.b, k.more, nil
+}
+
+// RecvInto receives one frame within lim into buf, and returns the
+// frame's size and whether more frames of its message follow. A size
+// larger than len(buf) means the frame was truncated to len(buf) bytes.
+func (s *Socket) RecvInto(lim *Limit, buf []byte, flags zmq4.Flag) (int, bool, error) {
+	k := sink{kind: sinkInto, into: buf}
+	if err := s.recv(lim, flags, &k); err != nil {
+		return 0, false, err
+	}
+	return k.n, k.more, nil
+}
+
+// RecvMsg receives one frame within lim into m: a view of libzmq's
+// message, or, under the socket's copy threshold, a copy in m's buffer.
+func (s *Socket) RecvMsg(lim *Limit, m *Msg, flags zmq4.Flag) error {
+	if m.state == msgClosed {
+		return ErrMsgClosed
+	}
+	k := sink{kind: sinkMsg, msg: m, copyBelow: s.copyBelow()}
+	return s.recv(lim, flags, &k)
+}
+
+// recv receives one frame into k (see RecvFrame).
+func (s *Socket) recv(lim *Limit, flags zmq4.Flag, k *sink) error {
 	// Only a message's first frame can have to wait: the rest are queued
 	// with it.
 	blocking := flags&zmq4.DONTWAIT == 0 && lim.Timeout != 0 && !s.inMessage
 	waited := false
 	if blocking && s.recvWaits >= armAfter {
-		b, more, got, err := s.awaitRecv(lim, flags)
+		got, err := s.awaitRecv(lim, flags, k)
 		if got {
 			// Received on the first try, without parking: the next
 			// receive tries the usual way first again.
-			s.recvWaits, s.inMessage = 0, more
-			return b, more, nil
+			s.recvWaits, s.inMessage = 0, k.more
+			return nil
 		}
 		if err != nil && !errs.IsTimeout(err) {
-			return nil, false, err
+			return err
 		}
 		// Woken, or out of time (perhaps before the try): the usual way
 		// tries once more before it gives up.
@@ -37,27 +67,27 @@ func (s *Socket) RecvFrame(lim *Limit, flags zmq4.Flag) ([]byte, bool, error) {
 		s.mu.Lock()
 		if s.closed.Load() {
 			s.mu.Unlock()
-			return nil, false, errs.Closed
+			return errs.Closed
 		}
-		b, more, err := s.seam.recvFrame(flags | zmq4.DONTWAIT)
+		err := s.seam.recvTo(k, flags|zmq4.DONTWAIT)
 		s.mu.Unlock()
 		s.Poke()
 		if err == nil {
 			if blocking {
 				s.countWait(waited)
 			}
-			s.inMessage = more
-			return b, more, nil
+			s.inMessage = k.more
+			return nil
 		}
 		if isIntr(err) && s.retryEINTR.Load() {
 			continue
 		}
 		if !isAgain(err) || flags&zmq4.DONTWAIT != 0 || lim.Timeout == 0 {
-			return nil, false, s.closedOr(errno(err))
+			return s.closedOr(errno(err))
 		}
 		waited = true
 		if err := s.await(lim, zmq4.POLLIN, "recv"); err != nil {
-			return nil, false, err
+			return err
 		}
 	}
 }

@@ -49,6 +49,16 @@ type Socket struct {
 	// parked is set while a goroutine waits on ZMQ_FD (see Poke).
 	parked atomic.Bool
 
+	// alloc, when set, provides the memory of every frame received as a
+	// []byte (SetAllocator); copyBelowN is the copy threshold of Msg
+	// receives and sends without a copy (0: DefaultCopyBelow).
+	alloc      func(int) []byte
+	copyBelowN int
+	// Scratch of the batched receives and sends, reused.
+	rxs   []*crx
+	txs   []txFrame
+	arena []byte
+
 	// broken is set when a multipart send failed half-way; every later
 	// send returns it until Reset.
 	broken error

@@ -1,0 +1,272 @@
+package engine
+
+import (
+	zmq4 "github.com/pebbe/zmq4"
+)
+
+// arenaSize is the scratch a batched receive copies small frames into,
+// and a batched send copies Go-memory frames into, per call into libzmq.
+const arenaSize = 64 << 10
+
+// SetAllocator makes alloc provide the memory of every frame the socket
+// receives as a []byte (nil: a new slice per frame). alloc is called with
+// the socket's lock held and must not use the socket; a slice shorter
+// than the frame is not used.
+func (s *Socket) SetAllocator(alloc func(size int) []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.alloc = alloc
+}
+
+// SetCopyBelow sets the copy threshold of Msg receives and sends without
+// a copy (see DefaultCopyBelow); n <= 0 restores the default.
+func (s *Socket) SetCopyBelow(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.copyBelowN = n
+}
+
+// CopyBelow returns the copy threshold.
+func (s *Socket) CopyBelow() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.copyBelow()
+}
+
+func (s *Socket) copyBelow() int {
+	if s.copyBelowN <= 0 {
+		return DefaultCopyBelow
+	}
+	return s.copyBelowN
+}
+
+// RecvMsgs receives up to len(ms) frames into ms in one call into libzmq:
+// it waits within lim for the first, then takes those already queued. It
+// returns how many it received. Frames under the copy threshold are
+// copied into their Msg's buffer, larger ones are views.
+func (s *Socket) RecvMsgs(lim *Limit, ms []Msg, flags zmq4.Flag) (int, error) {
+	if len(ms) == 0 {
+		return 0, nil
+	}
+	for i := range ms {
+		if ms[i].state == msgClosed {
+			return 0, ErrMsgClosed
+		}
+	}
+	if !s.direct {
+		// The fallback has no batch: one frame, the usual way.
+		if err := s.RecvMsg(lim, &ms[0], flags); err != nil {
+			return 0, err
+		}
+		return 1, nil
+	}
+	for {
+		n, err := s.recvManyLocked(ms, flags|zmq4.DONTWAIT)
+		s.Poke()
+		if err == nil {
+			s.inMessage = ms[n-1].more
+			return n, nil
+		}
+		if isIntr(err) && s.retryEINTR.Load() {
+			continue
+		}
+		if !isAgain(err) || flags&zmq4.DONTWAIT != 0 || lim.Timeout == 0 {
+			return 0, s.closedOr(errno(err))
+		}
+		if err := s.await(lim, zmq4.POLLIN, "recv"); err != nil {
+			return 0, err
+		}
+	}
+}
+
+func (s *Socket) recvManyLocked(ms []Msg, flags zmq4.Flag) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return 0, errs.Closed
+	}
+	if s.seam.handle == nil {
+		return 0, errs.Closed
+	}
+	s.rxs = s.rxs[:0]
+	for i := range ms {
+		ms[i].drop()
+		s.rxs = append(s.rxs, ms[i].cmsg())
+	}
+	if s.arena == nil {
+		s.arena = make([]byte, arenaSize)
+	}
+	cb := s.copyBelow()
+	n, err := s.seam.recvMany(s.rxs, flags, s.arena, cb-1)
+	clear(s.rxs)
+	if err != nil {
+		return 0, err
+	}
+	for i := range n {
+		m := &ms[i]
+		m.settle(m.rx.copied != 0, int(m.rx.size), cb, s.arena)
+	}
+	return n, nil
+}
+
+// SendMsg sends m as one frame within lim: libzmq's memory (received, or
+// from Alloc) without a copy, a copy in Go memory as libzmq's zmq_send
+// does. On success m is empty.
+func (s *Socket) SendMsg(lim *Limit, m *Msg, flags zmq4.Flag) error {
+	if m.state == msgClosed {
+		return ErrMsgClosed
+	}
+	return s.sendLoop(lim, flags, func(f zmq4.Flag) error {
+		var err error
+		switch {
+		case m.state == msgView && s.seam.handle != nil:
+			err = s.seam.sendRx(m.rx, f)
+		case m.state == msgView:
+			err = s.seam.sendFrame(rxView(m.rx), f)
+			if err == nil {
+				rxReset(m.rx)
+			}
+		default:
+			err = s.seam.sendFrame(m.Bytes(), f)
+		}
+		if err == nil {
+			m.sent()
+		}
+		return err
+	})
+}
+
+// SendMsgs sends each Msg of ms as one frame, with SNDMORE when its More
+// is set, in as few calls into libzmq as fit: views without a copy, Go
+// memory through a scratch arena. It waits within lim when the socket
+// cannot take the next message, and returns how many frames it sent; the
+// sent Msgs are empty.
+func (s *Socket) SendMsgs(lim *Limit, ms []Msg, flags zmq4.Flag) (int, error) {
+	for i := range ms {
+		if ms[i].state == msgClosed {
+			return 0, ErrMsgClosed
+		}
+	}
+	sent := 0
+	for sent < len(ms) {
+		if !s.direct {
+			if err := s.SendMsg(lim, &ms[sent], flags|moreFlag(&ms[sent])); err != nil {
+				return sent, err
+			}
+			sent++
+			continue
+		}
+		n, cut, err := s.sendManyLocked(ms[sent:], flags|zmq4.DONTWAIT)
+		s.Poke()
+		sent += n
+		if err == nil {
+			continue
+		}
+		if cut {
+			// A message cut in the middle: libzmq refuses only a
+			// message's first frame for HWM, so this is a real failure.
+			return sent, s.breakSends(sent, len(ms), errno(err))
+		}
+		if isIntr(err) && s.retryEINTR.Load() {
+			continue
+		}
+		if !isAgain(err) || flags&zmq4.DONTWAIT != 0 || lim.Timeout == 0 {
+			return sent, s.closedOr(errno(err))
+		}
+		if err := s.await(lim, zmq4.POLLOUT, "send"); err != nil {
+			return sent, err
+		}
+	}
+	return sent, nil
+}
+
+func moreFlag(m *Msg) zmq4.Flag {
+	if m.more {
+		return zmq4.SNDMORE
+	}
+	return 0
+}
+
+// sendManyLocked sends a prefix of ms in one call into libzmq: as many
+// frames as the arena holds the Go-memory frames of. cut reports a failure
+// after a frame sent with SNDMORE (a message cut in two).
+func (s *Socket) sendManyLocked(ms []Msg, flags zmq4.Flag) (n int, cut bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return 0, false, errs.Closed
+	}
+	if s.broken != nil {
+		return 0, false, s.broken
+	}
+	if s.arena == nil {
+		s.arena = make([]byte, arenaSize)
+	}
+	s.txs = s.txs[:0]
+	used := 0
+	for i := range ms {
+		m := &ms[i]
+		f := flags | moreFlag(m)
+		switch m.state {
+		case msgView:
+			s.txs = append(s.txs, txFrame{rx: m.rx, flags: cint(f)})
+		default:
+			b := m.Bytes()
+			if used+len(b) > len(s.arena) {
+				if i == 0 {
+					// Too big for the arena: send it alone.
+					if err := s.seam.sendFrame(b, f); err != nil {
+						return 0, false, err
+					}
+					m.sent()
+					return 1, false, nil
+				}
+				goto send
+			}
+			copy(s.arena[used:], b)
+			s.txs = append(s.txs, txFrame{off: csize(used), size: csize(len(b)), flags: cint(f)})
+			used += len(b)
+		}
+	}
+send:
+	n, err = s.seam.sendMany(s.txs, s.arena[:used])
+	cut = err != nil && n > 0 && zmq4.Flag(s.txs[n-1].flags)&zmq4.SNDMORE != 0
+	clear(s.txs)
+	for i := range n {
+		ms[i].sent()
+	}
+	return n, cut, err
+}
+
+// sendLoop makes try (one send with the flags it is given, under the
+// socket lock) until it succeeds, fails for good, or lim ends.
+func (s *Socket) sendLoop(lim *Limit, flags zmq4.Flag, try func(zmq4.Flag) error) error {
+	for {
+		err := s.tryLocked(flags|zmq4.DONTWAIT, try)
+		s.Poke()
+		if err == nil {
+			return nil
+		}
+		if isIntr(err) && s.retryEINTR.Load() {
+			continue
+		}
+		if !isAgain(err) || flags&zmq4.DONTWAIT != 0 || lim.Timeout == 0 {
+			return s.closedOr(errno(err))
+		}
+		if err := s.await(lim, zmq4.POLLOUT, "send"); err != nil {
+			return err
+		}
+	}
+}
+
+func (s *Socket) tryLocked(flags zmq4.Flag, try func(zmq4.Flag) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return errs.Closed
+	}
+	if s.broken != nil {
+		return s.broken
+	}
+	return try(flags)
+}
