@@ -1,12 +1,10 @@
 package engine
 
 import (
+	"unsafe"
+
 	zmq4 "github.com/pebbe/zmq4"
 )
-
-// arenaSize is the scratch a batched receive copies small frames into,
-// and a batched send copies Go-memory frames into, per call into libzmq.
-const arenaSize = 64 << 10
 
 // SetAllocator makes alloc provide the memory of every frame the socket
 // receives as a []byte (nil: a new slice per frame). alloc is called with
@@ -49,7 +47,7 @@ func (s *Socket) RecvMsgs(lim *Limit, ms []Msg, flags zmq4.Flag) (int, error) {
 		return 0, nil
 	}
 	for i := range ms {
-		if ms[i].state == msgClosed {
+		if ms[i].closed {
 			return 0, ErrMsgClosed
 		}
 	}
@@ -64,7 +62,7 @@ func (s *Socket) RecvMsgs(lim *Limit, ms []Msg, flags zmq4.Flag) (int, error) {
 		n, err := s.recvManyLocked(ms, flags|zmq4.DONTWAIT)
 		s.Poke()
 		if err == nil {
-			s.inMessage = ms[n-1].more
+			s.inMessage = ms[n-1].More()
 			return n, nil
 		}
 		if isIntr(err) && s.retryEINTR.Load() {
@@ -82,75 +80,59 @@ func (s *Socket) RecvMsgs(lim *Limit, ms []Msg, flags zmq4.Flag) (int, error) {
 func (s *Socket) recvManyLocked(ms []Msg, flags zmq4.Flag) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed.Load() {
-		return 0, errs.Closed
-	}
-	if s.seam.handle == nil {
+	if s.closed.Load() || s.seam.handle == nil {
 		return 0, errs.Closed
 	}
 	s.rxs = s.rxs[:0]
 	for i := range ms {
-		ms[i].drop()
-		s.rxs = append(s.rxs, ms[i].cmsg())
+		rx := ms[i].rx
+		if rx == nil {
+			rx = ms[i].cmsg()
+		}
+		s.rxs = append(s.rxs, uintptr(unsafe.Pointer(rx)))
 	}
-	if s.arena == nil {
-		s.arena = make([]byte, arenaSize)
-	}
-	cb := s.copyBelow()
-	n, err := s.seam.recvMany(s.rxs, flags, s.arena, cb-1)
-	clear(s.rxs)
-	if err != nil {
-		return 0, err
-	}
-	for i := range n {
-		m := &ms[i]
-		m.settle(m.rx.copied != 0, int(m.rx.size), cb, s.arena)
-	}
-	return n, nil
+	return s.seam.recvMany(s.rxs, flags, s.copyBelow()-1)
 }
 
-// SendMsg sends m as one frame within lim: libzmq's memory (received, or
-// from Alloc) without a copy, a copy in Go memory as libzmq's zmq_send
-// does. On success m is empty.
+// SendMsg sends m as one frame within lim, with SNDMORE when its More is
+// set: libzmq's message (received, or from Alloc) without a copy, a copy
+// from the Msg's buffer as zmq_send does. On success m is empty.
 func (s *Socket) SendMsg(lim *Limit, m *Msg, flags zmq4.Flag) error {
-	if m.state == msgClosed {
+	if m.closed {
 		return ErrMsgClosed
 	}
+	rx := m.cmsg()
 	return s.sendLoop(lim, flags, func(f zmq4.Flag) error {
-		var err error
-		switch {
-		case m.state == msgView && s.seam.handle != nil:
-			err = s.seam.sendRx(m.rx, f)
-		case m.state == msgView:
-			err = s.seam.sendFrame(rxView(m.rx), f)
-			if err == nil {
-				rxReset(m.rx)
-			}
-		default:
-			err = s.seam.sendFrame(m.Bytes(), f)
+		if s.seam.handle != nil {
+			return s.seam.sendRx(rx, f)
 		}
-		if err == nil {
-			m.sent()
+		if rx.more != 0 {
+			f |= zmq4.SNDMORE
 		}
-		return err
+		if err := s.seam.sendFrame(m.Bytes(), f); err != nil {
+			return err
+		}
+		rxSetCopy(rx, nil)
+		rx.copied, rx.more = 0, 0
+		return nil
 	})
 }
 
 // SendMsgs sends each Msg of ms as one frame, with SNDMORE when its More
-// is set, in as few calls into libzmq as fit: views without a copy, Go
-// memory through a scratch arena. It waits within lim when the socket
+// is set, in one call into libzmq: views without a copy, copies from the
+// Msgs' buffers. It waits within lim when the socket
 // cannot take the next message, and returns how many frames it sent; the
 // sent Msgs are empty.
 func (s *Socket) SendMsgs(lim *Limit, ms []Msg, flags zmq4.Flag) (int, error) {
 	for i := range ms {
-		if ms[i].state == msgClosed {
+		if ms[i].closed {
 			return 0, ErrMsgClosed
 		}
 	}
 	sent := 0
 	for sent < len(ms) {
 		if !s.direct {
-			if err := s.SendMsg(lim, &ms[sent], flags|moreFlag(&ms[sent])); err != nil {
+			if err := s.SendMsg(lim, &ms[sent], flags); err != nil {
 				return sent, err
 			}
 			sent++
@@ -180,16 +162,9 @@ func (s *Socket) SendMsgs(lim *Limit, ms []Msg, flags zmq4.Flag) (int, error) {
 	return sent, nil
 }
 
-func moreFlag(m *Msg) zmq4.Flag {
-	if m.more {
-		return zmq4.SNDMORE
-	}
-	return 0
-}
-
-// sendManyLocked sends a prefix of ms in one call into libzmq: as many
-// frames as the arena holds the Go-memory frames of. cut reports a failure
-// after a frame sent with SNDMORE (a message cut in two).
+// sendManyLocked sends ms in one call into libzmq, and returns how many
+// it sent. cut reports a failure after a frame sent with SNDMORE (a
+// message cut in two).
 func (s *Socket) sendManyLocked(ms []Msg, flags zmq4.Flag) (n int, cut bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -199,43 +174,15 @@ func (s *Socket) sendManyLocked(ms []Msg, flags zmq4.Flag) (n int, cut bool, err
 	if s.broken != nil {
 		return 0, false, s.broken
 	}
-	if s.arena == nil {
-		s.arena = make([]byte, arenaSize)
-	}
-	s.txs = s.txs[:0]
-	used := 0
+	s.rxs = s.rxs[:0]
 	for i := range ms {
-		m := &ms[i]
-		f := flags | moreFlag(m)
-		switch m.state {
-		case msgView:
-			s.txs = append(s.txs, txFrame{rx: m.rx, flags: cint(f)})
-		default:
-			b := m.Bytes()
-			if used+len(b) > len(s.arena) {
-				if i == 0 {
-					// Too big for the arena: send it alone.
-					if err := s.seam.sendFrame(b, f); err != nil {
-						return 0, false, err
-					}
-					m.sent()
-					return 1, false, nil
-				}
-				goto send
-			}
-			copy(s.arena[used:], b)
-			s.txs = append(s.txs, txFrame{off: csize(used), size: csize(len(b)), flags: cint(f)})
-			used += len(b)
+		rx := ms[i].rx
+		if rx == nil {
+			rx = ms[i].cmsg()
 		}
+		s.rxs = append(s.rxs, uintptr(unsafe.Pointer(rx)))
 	}
-send:
-	n, err = s.seam.sendMany(s.txs, s.arena[:used])
-	cut = err != nil && n > 0 && zmq4.Flag(s.txs[n-1].flags)&zmq4.SNDMORE != 0
-	clear(s.txs)
-	for i := range n {
-		ms[i].sent()
-	}
-	return n, cut, err
+	return s.seam.sendMany(s.rxs, flags)
 }
 
 // sendLoop makes try (one send with the flags it is given, under the

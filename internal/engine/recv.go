@@ -35,7 +35,7 @@ func (s *Socket) RecvInto(lim *Limit, buf []byte, flags zmq4.Flag) (int, bool, e
 // RecvMsg receives one frame within lim into m: a view of libzmq's
 // message, or, under the socket's copy threshold, a copy in m's buffer.
 func (s *Socket) RecvMsg(lim *Limit, m *Msg, flags zmq4.Flag) error {
-	if m.state == msgClosed {
+	if m.closed {
 		return ErrMsgClosed
 	}
 	k := sink{kind: sinkMsg, msg: m, copyBelow: s.copyBelow()}

@@ -20,11 +20,13 @@ typedef struct {
 	size_t size;
 	int more;
 	int err;
-	// copied is set by zg_recv_msg and zg_recv_many when the frame was
-	// copied out (into the caller's buffer, or into the arena at off)
-	// and libzmq's message already released.
+	// A Msg's own copy of a small frame (copied set: the frame is
+	// buf[0:size], and msg was released), in C memory that the Msg owns
+	// and reuses.
 	int copied;
-	size_t off;
+	char *buf;
+	size_t cap;
+	int cut; // zg_send_many's outcome, on the socket's slot
 } zg_rx;
 
 static zg_rx *zg_rx_new(void) {
@@ -35,7 +37,58 @@ static zg_rx *zg_rx_new(void) {
 
 static void zg_rx_free(zg_rx *rx) {
 	zmq_msg_close(&rx->msg);
+	free(rx->buf);
 	free(rx);
+}
+
+// zg_rx_grow makes rx's copy buffer hold at least n bytes; 0 on success.
+static int zg_rx_grow(zg_rx *rx, size_t n) {
+	if (n <= rx->cap) return 0;
+	size_t c = 64;
+	while (c < n) c *= 2;
+	char *b = (char *)realloc(rx->buf, c);
+	if (b == NULL) return ENOMEM;
+	rx->buf = b;
+	rx->cap = c;
+	return 0;
+}
+
+// zg_vsm is the largest frame that libzmq keeps inside the zmq_msg_t
+// itself (msg_t::max_vsm_size on 64-bit): such a message holds no buffer
+// of libzmq's, so releasing it early gains nothing.
+#define zg_vsm 33
+
+// zg_rx_keep records the frame just received into rx: a frame of at most
+// copymax bytes is copied into rx's buffer and libzmq's message released
+// at once (unless it lives inside the zmq_msg_t), so that a small frame
+// does not keep one of libzmq's shared receive buffers alive; a larger
+// one stays in msg (zero copy).
+static void zg_rx_keep(zg_rx *rx, size_t copymax) {
+	size_t sz = zmq_msg_size(&rx->msg);
+	void *data = zmq_msg_data(&rx->msg);
+	rx->size = sz;
+	rx->more = zmq_msg_more(&rx->msg);
+	if (sz <= copymax && (sz <= rx->cap || zg_rx_grow(rx, sz) == 0)) {
+		memcpy(rx->buf, data, sz);
+		if (sz > zg_vsm) {
+			zmq_msg_close(&rx->msg);
+			zmq_msg_init(&rx->msg);
+		}
+		rx->data = NULL;
+		rx->copied = 1;
+		return;
+	}
+	rx->data = data;
+	rx->copied = 0;
+}
+
+// zg_rx_empty records that rx holds no frame (after a send, or a failed
+// receive: libzmq empties the message in both cases).
+static void zg_rx_empty(zg_rx *rx) {
+	rx->data = NULL;
+	rx->size = 0;
+	rx->copied = 0;
+	rx->more = 0;
 }
 
 static int zg_recv(void *s, zg_rx *rx, int flags) {
@@ -50,105 +103,83 @@ static int zg_recv(void *s, zg_rx *rx, int flags) {
 	return 0;
 }
 
-// zg_recv_msg receives one frame into rx. A frame of at most cap bytes
-// is copied into buf (which may be NULL when cap is 0) and libzmq's
-// message released at once, so that a small frame does not keep a shared
-// receive buffer of libzmq's alive; a larger one stays in rx (zero copy).
-static int zg_recv_msg(void *s, zg_rx *rx, int flags, void *buf, size_t cap) {
-	int rc = zmq_msg_recv(&rx->msg, s, flags);
-	if (rc < 0) {
+// zg_recv_msg receives one frame into rx (see zg_rx_keep).
+static int zg_recv_msg(void *s, zg_rx *rx, int flags, size_t copymax) {
+	if (zmq_msg_recv(&rx->msg, s, flags) < 0) {
 		rx->err = zmq_errno();
+		zg_rx_empty(rx);
 		return -1;
 	}
-	rx->size = zmq_msg_size(&rx->msg);
-	rx->more = zmq_msg_more(&rx->msg);
-	if (rx->size <= cap && (buf != NULL || rx->size == 0)) {
-		if (rx->size > 0) memcpy(buf, zmq_msg_data(&rx->msg), rx->size);
-		zmq_msg_close(&rx->msg);
-		zmq_msg_init(&rx->msg);
-		rx->data = NULL;
-		rx->copied = 1;
-		return 0;
-	}
-	rx->data = zmq_msg_data(&rx->msg);
-	rx->copied = 0;
+	zg_rx_keep(rx, copymax);
 	return 0;
 }
 
-// zg_recv_many receives up to n frames into rxs, the first with flags and
-// the rest without waiting, and returns how many it received; when the
-// first fails it returns -1 with the errno in rxs[0]->err. Frames of at
-// most copymax bytes are copied into the arena while it has room (their
-// rx->off says where) and released at once; the others stay in their rx.
-static int zg_recv_many(void *s, zg_rx **rxs, int n, int flags, char *arena, size_t arenacap, size_t copymax) {
-	size_t used = 0;
+// zg_recv_many receives up to n frames into the zg_rx at rxs, the first
+// with flags and the rest without waiting (see zg_rx_keep), and returns
+// how many it received; when the first fails it returns -1 with the
+// errno in *err. rxs holds the pointers as integers, so that cgo's
+// pointer check has nothing to scan in the Go array that carries them.
+static int zg_recv_many(void *s, uintptr_t *rxs, int n, int flags, size_t copymax, int *err) {
 	for (int i = 0; i < n; i++) {
-		zg_rx *rx = rxs[i];
-		int rc = zmq_msg_recv(&rx->msg, s, i == 0 ? flags : (flags | ZMQ_DONTWAIT));
-		if (rc < 0) {
+		zg_rx *rx = (zg_rx *)rxs[i];
+		if (zmq_msg_recv(&rx->msg, s, i == 0 ? flags : (flags | ZMQ_DONTWAIT)) < 0) {
+			zg_rx_empty(rx);
 			if (i == 0) {
-				rx->err = zmq_errno();
+				*err = zmq_errno();
 				return -1;
 			}
 			return i;
 		}
-		size_t sz = zmq_msg_size(&rx->msg);
-		rx->size = sz;
-		rx->more = zmq_msg_more(&rx->msg);
-		if (sz <= copymax && used + sz <= arenacap) {
-			if (sz > 0) memcpy(arena + used, zmq_msg_data(&rx->msg), sz);
-			rx->off = used;
-			used += sz;
-			zmq_msg_close(&rx->msg);
-			zmq_msg_init(&rx->msg);
-			rx->data = NULL;
-			rx->copied = 1;
-		} else {
-			rx->data = zmq_msg_data(&rx->msg);
-			rx->copied = 0;
-		}
+		zg_rx_keep(rx, copymax);
 	}
 	return n;
 }
 
-// zg_tx is one frame of zg_send_many: rx's message when rx is set (sent
-// without a copy; rx is left empty), else size bytes of the arena at off.
-typedef struct {
-	zg_rx *rx;
-	size_t off;
-	size_t size;
-	int flags;
-} zg_tx;
+// zg_msg_send sends rx, with SNDMORE when rx->more is set: its copy from
+// the buffer (libzmq copies it), else its message without a copy (libzmq
+// owns the content). Either way rx is empty afterwards. It returns the
+// errno, or 0.
+static int zg_msg_send(void *s, zg_rx *rx, int flags) {
+	if (rx->more) flags |= ZMQ_SNDMORE;
+	int rc;
+	if (rx->copied) {
+		rc = zmq_send(s, rx->buf, rx->size, flags);
+	} else {
+		rc = zmq_msg_send(&rx->msg, s, flags);
+	}
+	if (rc < 0) return zmq_errno();
+	zg_rx_empty(rx);
+	return 0;
+}
 
-// zg_send_many sends the frames of tx in order and returns how many were
-// sent; *err is the errno of the frame that failed, or 0.
-static int zg_send_many(void *s, zg_tx *tx, int n, const char *arena, int *err) {
+// zg_send_many sends the Msgs at rxs (pointers as integers, as in
+// zg_recv_many) in order, as zg_msg_send does, and returns how many were
+// sent; *err is the errno of the one that failed, or 0, and *cut is set
+// when a frame sent with SNDMORE came before it.
+static int zg_send_many(void *s, uintptr_t *rxs, int n, int flags, int *err, int *cut) {
+	int more = 0;
 	for (int i = 0; i < n; i++) {
-		int rc;
-		if (tx[i].rx != NULL) {
-			rc = zmq_msg_send(&tx[i].rx->msg, s, tx[i].flags);
-		} else {
-			rc = zmq_send(s, tx[i].size > 0 ? arena + tx[i].off : NULL, tx[i].size, tx[i].flags);
-		}
-		if (rc < 0) {
-			*err = zmq_errno();
+		zg_rx *rx = (zg_rx *)rxs[i];
+		int next = rx->more;
+		int e = zg_msg_send(s, rx, flags);
+		if (e != 0) {
+			*err = e;
+			*cut = more;
 			return i;
 		}
+		more = next;
 	}
 	*err = 0;
+	*cut = 0;
 	return n;
-}
-
-// zg_msg_send sends rx's message without a copy; on success libzmq owns
-// the content and rx is empty. It returns the errno, or 0.
-static int zg_msg_send(void *s, zg_rx *rx, int flags) {
-	int rc = zmq_msg_send(&rx->msg, s, flags);
-	return rc < 0 ? zmq_errno() : 0;
 }
 
 // zg_msg_alloc replaces rx's content by size bytes of libzmq's memory and
 // returns them, or NULL.
 static void *zg_msg_alloc(zg_rx *rx, size_t size) {
+	int more = rx->more;
+	zg_rx_empty(rx);
+	rx->more = more;
 	zmq_msg_close(&rx->msg);
 	if (zmq_msg_init_size(&rx->msg, size) != 0) {
 		zmq_msg_init(&rx->msg);
@@ -159,12 +190,23 @@ static void *zg_msg_alloc(zg_rx *rx, size_t size) {
 	return rx->data;
 }
 
+// zg_msg_copy replaces rx's content by a libzmq message holding a copy
+// of size bytes at data (memcpy: for a large frame, the copy zmq_send
+// would make); 0 on success.
+static int zg_msg_copy(zg_rx *rx, const void *data, size_t size) {
+	void *p = zg_msg_alloc(rx, size);
+	if (p == NULL && size > 0) return ENOMEM;
+	if (size > 0) memcpy(p, data, size);
+	return 0;
+}
+
 // zg_msg_reset releases rx's content (rx stays usable).
 static void zg_msg_reset(zg_rx *rx) {
 	zmq_msg_close(&rx->msg);
 	zmq_msg_init(&rx->msg);
-	rx->data = NULL;
-	rx->size = 0;
+	int more = rx->more;
+	zg_rx_empty(rx);
+	rx->more = more;
 }
 
 // Tracked sends without a copy (tracked.go). libzmq calls zg_pin_done on
@@ -329,12 +371,41 @@ func rxAlloc(rx *crx, size int) unsafe.Pointer {
 	return C.zg_msg_alloc(rx, C.size_t(size))
 }
 
-// rxView returns rx's bytes as a slice of C memory.
+// rxView returns rx's bytes (its message, or its copy) as a slice of C
+// memory.
 func rxView(rx *crx) []byte {
 	if rx.size == 0 {
 		return []byte{}
 	}
+	if rx.copied != 0 {
+		return unsafe.Slice((*byte)(unsafe.Pointer(rx.buf)), int(rx.size))
+	}
 	return unsafe.Slice((*byte)(rx.data), int(rx.size))
+}
+
+// rxCopyMsg makes rx a libzmq message holding a copy of b, copied in C;
+// false when out of memory.
+func rxCopyMsg(rx *crx, b []byte) bool {
+	var p unsafe.Pointer
+	if len(b) > 0 {
+		p = unsafe.Pointer(unsafe.SliceData(b))
+	}
+	return C.zg_msg_copy(rx, p, C.size_t(len(b))) == 0
+}
+
+// rxSetCopy makes rx a copy of b, in its buffer; false when out of memory.
+func rxSetCopy(rx *crx, b []byte) bool {
+	if rx.copied == 0 && rx.data != nil {
+		rxReset(rx)
+	}
+	if C.size_t(len(b)) > rx.cap && C.zg_rx_grow(rx, C.size_t(len(b))) != 0 {
+		return false
+	}
+	if len(b) > 0 {
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(rx.buf)), len(b)), b)
+	}
+	rx.size, rx.copied = C.size_t(len(b)), 1
+	return true
 }
 
 // free releases the receive slot. Call it once, after the socket is closed.
@@ -370,6 +441,9 @@ const (
 // recvTo receives one frame into k. err is a syscall.Errno, or a
 // pebbe/zmq4 error on the fallback.
 func (s *seam) recvTo(k *sink, flags zmq4.Flag) error {
+	if k.kind == sinkMsg {
+		return k.msg.recvFrom(s, flags, k)
+	}
 	if s.rx == nil {
 		data, err := s.raw.RecvBytes(flags)
 		if err != nil {
@@ -381,8 +455,6 @@ func (s *seam) recvTo(k *sink, flags zmq4.Flag) error {
 		}
 		k.n, k.more = len(data), more
 		switch k.kind {
-		case sinkMsg:
-			k.msg.fromBytes(data, more)
 		case sinkInto:
 			copy(k.into, data)
 		default:
@@ -392,9 +464,6 @@ func (s *seam) recvTo(k *sink, flags zmq4.Flag) error {
 			}
 		}
 		return nil
-	}
-	if k.kind == sinkMsg {
-		return k.msg.recvFrom(s, flags, k)
 	}
 	if C.zg_recv(s.handle, s.rx, C.int(flags)) != 0 {
 		return syscall.Errno(s.rx.err)
@@ -440,67 +509,40 @@ func (s *seam) recvFrame(flags zmq4.Flag) (data []byte, more bool, err error) {
 	return k.b, k.more, err
 }
 
-// recvMsg receives one frame into rx (the C half of a Msg): one of at
-// most copyMax bytes is copied into buf and libzmq's message released.
-// copied reports which happened.
-func (s *seam) recvMsg(rx *crx, flags zmq4.Flag, buf []byte, copyMax int) (copied bool, err error) {
-	var p unsafe.Pointer
-	if copyMax > len(buf) {
-		copyMax = len(buf)
+// recvMsg receives one frame into rx (the C half of a Msg); one of at
+// most copyMax bytes is copied into rx's buffer (see zg_rx_keep).
+func (s *seam) recvMsg(rx *crx, flags zmq4.Flag, copyMax int) error {
+	if C.zg_recv_msg(s.handle, rx, C.int(flags), C.size_t(max(copyMax, 0))) != 0 {
+		return syscall.Errno(rx.err)
 	}
-	if copyMax > 0 {
-		p = unsafe.Pointer(unsafe.SliceData(buf))
-	} else {
-		copyMax = 0
-	}
-	if C.zg_recv_msg(s.handle, rx, C.int(flags), p, C.size_t(copyMax)) != 0 {
-		return false, syscall.Errno(rx.err)
-	}
-	return rx.copied != 0, nil
+	return nil
 }
 
-// recvMany receives up to len(rxs) frames in one call into libzmq, the
-// first with flags and the rest without waiting. Frames of at most
-// copyMax bytes are copied into arena while it has room (rx.copied,
-// rx.off). It returns how many frames it received.
-func (s *seam) recvMany(rxs []*crx, flags zmq4.Flag, arena []byte, copyMax int) (int, error) {
-	var p *C.char
-	if len(arena) > 0 {
-		p = (*C.char)(unsafe.Pointer(unsafe.SliceData(arena)))
-	}
-	if copyMax < 0 {
-		copyMax = 0
-	}
-	n := C.zg_recv_many(s.handle, (**C.zg_rx)(unsafe.Pointer(unsafe.SliceData(rxs))), C.int(len(rxs)), C.int(flags), p, C.size_t(len(arena)), C.size_t(copyMax))
+// recvMany receives up to len(rxs) frames into the Msgs' C halves in one
+// call into libzmq, the first with flags and the rest without waiting,
+// and returns how many it received.
+func (s *seam) recvMany(rxs []uintptr, flags zmq4.Flag, copyMax int) (int, error) {
+	n := C.zg_recv_many(s.handle, (*C.uintptr_t)(unsafe.Pointer(unsafe.SliceData(rxs))), C.int(len(rxs)), C.int(flags), C.size_t(max(copyMax, 0)), &s.rx.err)
 	if n < 0 {
-		return 0, syscall.Errno(rxs[0].err)
+		return 0, syscall.Errno(s.rx.err)
 	}
 	return int(n), nil
 }
 
-func cint(f zmq4.Flag) C.int { return C.int(f) }
-
-func csize(n int) C.size_t { return C.size_t(n) }
-
-// txFrame is one frame of sendMany: rx's message without a copy, or bytes of
-// the arena.
-type txFrame = C.zg_tx
-
-// sendMany sends the frames of tx in one call into libzmq and returns how
-// many were sent, with the errno of the one that failed.
-func (s *seam) sendMany(tx []txFrame, arena []byte) (int, error) {
-	var p *C.char
-	if len(arena) > 0 {
-		p = (*C.char)(unsafe.Pointer(unsafe.SliceData(arena)))
-	}
-	n := int(C.zg_send_many(s.handle, unsafe.SliceData(tx), C.int(len(tx)), p, &s.rx.err))
+// sendMany sends the Msgs' C halves at rxs in one call into libzmq (see
+// zg_send_many), and returns how many were sent, with the errno of the
+// one that failed and whether a frame sent with SNDMORE preceded it.
+func (s *seam) sendMany(rxs []uintptr, flags zmq4.Flag) (n int, cut bool, err error) {
+	n = int(C.zg_send_many(s.handle, (*C.uintptr_t)(unsafe.Pointer(unsafe.SliceData(rxs))), C.int(len(rxs)), C.int(flags), &s.rx.err, &s.rx.cut))
 	if e := s.rx.err; e != 0 {
-		return n, syscall.Errno(e)
+		return n, s.rx.cut != 0, syscall.Errno(e)
 	}
-	return n, nil
+	return n, false, nil
 }
 
-// sendRx sends rx's message without a copy; on success rx is empty.
+func cint(v int) C.int { return C.int(v) }
+
+// sendRx sends rx (see zg_msg_send).
 func (s *seam) sendRx(rx *crx, flags zmq4.Flag) error {
 	if e := C.zg_msg_send(s.handle, rx, C.int(flags)); e != 0 {
 		return syscall.Errno(e)

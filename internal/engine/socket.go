@@ -54,10 +54,9 @@ type Socket struct {
 	// receives and sends without a copy (0: DefaultCopyBelow).
 	alloc      func(int) []byte
 	copyBelowN int
-	// Scratch of the batched receives and sends, reused.
-	rxs   []*crx
-	txs   []txFrame
-	arena []byte
+	// Scratch of the batched receives and sends, reused: the Msgs' C
+	// halves (kept alive by the Msgs).
+	rxs []uintptr
 
 	// broken is set when a multipart send failed half-way; every later
 	// send returns it until Reset.
