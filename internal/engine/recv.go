@@ -1,6 +1,10 @@
 package engine
 
-import zmq4 "github.com/pebbe/zmq4"
+import (
+	"time"
+
+	zmq4 "github.com/pebbe/zmq4"
+)
 
 // armAfter is how many blocking receives in a row must have had to wait
 // before the next one arms its wait first. One is not enough: in a stream,
@@ -42,18 +46,29 @@ func (s *Socket) RecvMsg(lim *Limit, m *Msg, flags zmq4.Flag) error {
 	return s.recv(lim, flags, &k)
 }
 
-// recv receives one frame into k (see RecvFrame).
+// recv receives one frame into k (see RecvFrame). With the hot wait on
+// (hot.go), a receive that has to wait on a socket whose recent waits
+// were short waits hot first, then parks.
 func (s *Socket) recv(lim *Limit, flags zmq4.Flag, k *sink) error {
 	// Only a message's first frame can have to wait: the rest are queued
 	// with it.
 	blocking := flags&zmq4.DONTWAIT == 0 && lim.Timeout != 0 && !s.inMessage
+	timed := blocking && hotOn.Load() // track waits for the hot wait
+	hotOK := timed && s.hotEligibleNow()
 	waited := false
-	if blocking && s.recvWaits >= armAfter {
+	var start time.Time
+	if blocking && s.recvWaits >= armAfter && !hotOK {
+		if timed {
+			start = time.Now()
+		}
 		got, err := s.awaitRecv(lim, flags, k)
 		if got {
 			// Received on the first try, without parking: the next
 			// receive tries the usual way first again.
 			s.recvWaits, s.inMessage = 0, k.more
+			if timed {
+				s.noteWait(0)
+			}
 			return nil
 		}
 		if err != nil && !errs.IsTimeout(err) {
@@ -76,6 +91,13 @@ func (s *Socket) recv(lim *Limit, flags zmq4.Flag, k *sink) error {
 			if blocking {
 				s.countWait(waited)
 			}
+			if timed {
+				if waited {
+					s.noteWait(time.Since(start))
+				} else {
+					s.noteWait(0)
+				}
+			}
 			s.inMessage = k.more
 			return nil
 		}
@@ -85,7 +107,18 @@ func (s *Socket) recv(lim *Limit, flags zmq4.Flag, k *sink) error {
 		if !isAgain(err) || flags&zmq4.DONTWAIT != 0 || lim.Timeout == 0 {
 			return s.closedOr(errno(err))
 		}
+		if timed && !waited {
+			start = time.Now()
+		}
 		waited = true
+		if hotOK {
+			// A failed receive has processed libzmq's commands: ZMQ_FD
+			// signals the next one, so the hot wait needs no look first.
+			if s.hotWait(lim, start) {
+				continue
+			}
+			hotOK = false
+		}
 		if err := s.await(lim, zmq4.POLLIN, "recv"); err != nil {
 			return err
 		}

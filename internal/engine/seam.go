@@ -2,6 +2,7 @@ package engine
 
 /*
 #cgo !windows pkg-config: libzmq
+#define _GNU_SOURCE
 #include <zmq.h>
 #include <stdlib.h>
 #include <errno.h>
@@ -9,6 +10,8 @@ package engine
 #include <stdint.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
+#include <poll.h>
+#include <time.h>
 
 // zg_rx is a receive slot owned by one socket. It lives in C memory so that
 // receiving a frame costs no Go allocation beyond the frame's bytes.
@@ -288,6 +291,47 @@ static int zg_send_pinned(void *s, void *data, size_t size, uintptr_t token, int
 	return 0;
 }
 
+// zg_hot_wait blocks the calling thread in ppoll(2) until libzmq's
+// ZMQ_FD (zfd) signals, the slot's eventfd (efd: cancel, Close, a poke)
+// is written, or timeout_ns passes. It returns 1 for ZMQ_FD, 2 for the
+// eventfd (which it resets), 0 for the timeout or a signal.
+static int zg_hot_wait(int zfd, int efd, long timeout_ns) {
+	struct pollfd p[2];
+	p[0].fd = zfd;
+	p[0].events = POLLIN;
+	p[0].revents = 0;
+	p[1].fd = efd;
+	p[1].events = POLLIN;
+	p[1].revents = 0;
+	struct timespec ts;
+	ts.tv_sec = timeout_ns / 1000000000L;
+	ts.tv_nsec = timeout_ns % 1000000000L;
+	int rc = ppoll(p, 2, &ts, NULL);
+	if (rc <= 0) return 0;
+	if (p[1].revents) {
+		uint64_t v;
+		ssize_t r = read(efd, &v, sizeof v);
+		(void)r;
+		return 2;
+	}
+	return 1;
+}
+
+// zg_hot_new returns a new non-blocking eventfd, or -errno.
+static int zg_hot_new(void) {
+	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+// zg_hot_poke writes the eventfd of a hot wait.
+static void zg_hot_poke(int efd) {
+	uint64_t one = 1;
+	ssize_t w;
+	do {
+		w = write(efd, &one, sizeof one);
+	} while (w < 0 && errno == EINTR);
+}
+
 // zg_send returns the errno on failure and 0 on success.
 static int zg_send(void *s, const void *buf, size_t len, int flags) {
 	int rc = zmq_send(s, buf, len, flags);
@@ -541,6 +585,24 @@ func (s *seam) sendMany(rxs []uintptr, flags zmq4.Flag) (n int, cut bool, err er
 }
 
 func cint(v int) C.int { return C.int(v) }
+
+// hotWait blocks this thread until zfd signals (1), efd is written (2), or
+// d passes (0); see zg_hot_wait.
+func hotWait(zfd, efd int, d int64) int {
+	return int(C.zg_hot_wait(C.int(zfd), C.int(efd), C.long(d)))
+}
+
+// hotNew returns a new eventfd for a hot-wait slot.
+func hotNew() (int, error) {
+	fd := C.zg_hot_new()
+	if fd < 0 {
+		return 0, syscall.Errno(-fd)
+	}
+	return int(fd), nil
+}
+
+// hotPoke writes a hot-wait slot's eventfd.
+func hotPoke(efd int) { C.zg_hot_poke(C.int(efd)) }
 
 // sendRx sends rx (see zg_msg_send).
 func (s *seam) sendRx(rx *crx, flags zmq4.Flag) error {
