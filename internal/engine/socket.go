@@ -58,7 +58,6 @@ type Socket struct {
 	recentWait time.Duration
 	onHot      func() // tests
 
-
 	// alloc, when set, provides the memory of every frame received as a
 	// []byte (SetAllocator); copyBelowN is the copy threshold of Msg
 	// receives and sends without a copy (0: DefaultCopyBelow).
