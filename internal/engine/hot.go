@@ -3,7 +3,6 @@ package engine
 import (
 	"os"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -66,16 +65,16 @@ func SetHotTuning(max, window time.Duration) {
 	hotMax, hotWindow = max, window
 }
 
-// hotSlot is one of the process's hot-wait slots: its eventfd.
+// hotSlot is one of the process's hot-wait slots: its eventfd, created by
+// the first hot wait that takes the slot (so a process holds only the
+// eventfds of the slots it used, GOMAXPROCS-1 at most).
 type hotSlot struct {
-	efd  int
 	busy atomic.Bool
+	made bool // efd was created (by the slot's holder)
+	efd  int
 }
 
-var hot struct {
-	once  sync.Once
-	slots []*hotSlot
-}
+var hotSlots [maxHotSlots]hotSlot
 
 // hotOn turns the hot wait on for the process.
 var hotOn = func() *atomic.Bool {
@@ -94,24 +93,23 @@ func SetHotWait(on bool) { hotOn.Store(on) }
 // HotWait reports whether the hot wait is on.
 func HotWait() bool { return hotOn.Load() }
 
-func hotInit() {
-	for range maxHotSlots {
-		fd, err := hotNew()
-		if err != nil {
-			break
-		}
-		hot.slots = append(hot.slots, &hotSlot{efd: fd})
-	}
-}
-
 // hotAcquire takes a free slot, or returns nil.
 func hotAcquire() *hotSlot {
-	hot.once.Do(hotInit)
-	n := min(runtime.GOMAXPROCS(0)-1, len(hot.slots))
-	for _, sl := range hot.slots[:max(n, 0)] {
-		if !sl.busy.Load() && sl.busy.CompareAndSwap(false, true) {
-			return sl
+	n := min(runtime.GOMAXPROCS(0)-1, maxHotSlots)
+	for i := range max(n, 0) {
+		sl := &hotSlots[i]
+		if sl.busy.Load() || !sl.busy.CompareAndSwap(false, true) {
+			continue
 		}
+		if !sl.made {
+			fd, err := hotNew()
+			if err != nil {
+				sl.busy.Store(false)
+				return nil
+			}
+			sl.efd, sl.made = fd, true
+		}
+		return sl
 	}
 	return nil
 }
