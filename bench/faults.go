@@ -534,6 +534,7 @@ func Rows() []Row {
 	var rows []Row
 	rows = append(rows, throughputRows()...)
 	rows = append(rows, msgPathRows()...)
+	rows = append(rows, thresholdRows()...)
 	rows = append(rows, reqRepRows()...)
 	rows = append(rows, allocRows()...)
 	rows = append(rows, cancelRows()...)

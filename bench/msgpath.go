@@ -142,3 +142,93 @@ func msgPathRows() []Row {
 	}
 	return rows
 }
+
+// thresholdRows measure where copying a frame stops being cheaper than
+// not copying it, which is what zmq.DefaultCopyThreshold is set from: a
+// receive into a Msg that keeps the frame as a view of libzmq's message
+// against one that copies it into the Msg's buffer (and releases libzmq's
+// message at once), and a send that pins the application's buffer
+// (SendNoCopy) against one that copies it (SendBytes). Each variant sets
+// its socket's copy threshold so that it takes its path at every size.
+func thresholdRows() []Row {
+	var rows []Row
+	for _, tr := range []string{"inproc", "tcp"} {
+		for _, size := range []int{64, 256, 1024, 4096, 16384, 65536} {
+			n := func(cfg *Config) int { return cfg.n(max(5000, min(100000, 64<<20/size)), 300) }
+			recvWith := func(threshold int) func(cfg *Config) (map[string]float64, error) {
+				return func(cfg *Config) (map[string]float64, error) {
+					pull, push, cl, err := guardPair(tr, zmq.PULL, zmq.PUSH)
+					if err != nil {
+						return nil, err
+					}
+					if err := pull.SetCopyThreshold(threshold); err != nil {
+						cl()
+						return nil, err
+					}
+					var m zmq.Msg
+					defer m.Close()
+					return measureStream(pair{
+						send:  func(b []byte) error { _, err := push.SendBytes(b, 0); return err },
+						recv:  func() error { return pull.RecvMsg(&m, 0) },
+						close: cl,
+					}, size, n(cfg))
+				}
+			}
+			sendWith := func(pinned bool) func(cfg *Config) (map[string]float64, error) {
+				return func(cfg *Config) (map[string]float64, error) {
+					pull, push, cl, err := guardPair(tr, zmq.PULL, zmq.PUSH)
+					if err != nil {
+						return nil, err
+					}
+					if err := push.SetNoCopyThreshold(1); err != nil {
+						cl()
+						return nil, err
+					}
+					var m zmq.Msg
+					defer m.Close()
+					// A ring of buffers: one is reused only once libzmq is
+					// done with it, as an application would.
+					const ring = 64
+					bufs := make([][]byte, ring)
+					tracks := make([]*zmq.Tracker, ring)
+					for i := range bufs {
+						bufs[i] = make([]byte, size)
+					}
+					i := 0
+					send := func([]byte) error {
+						if !pinned {
+							_, err := push.SendBytes(bufs[0], 0)
+							return err
+						}
+						k := i % ring
+						i++
+						if t := tracks[k]; t != nil {
+							<-t.Done()
+						}
+						t, err := push.SendNoCopy(bufs[k], 0)
+						tracks[k] = t
+						return err
+					}
+					return measureStream(pair{
+						send:  send,
+						recv:  func() error { return pull.RecvMsg(&m, 0) },
+						close: cl,
+					}, size, n(cfg))
+				}
+			}
+			rows = append(rows, Row{
+				Name:     fmt.Sprintf("msg-threshold/%s/%s", tr, sizeName(size)),
+				Note:     "where copying stops paying (zmq.DefaultCopyThreshold): PUSH->PULL throughput receiving into a zmq.Msg as a view of libzmq's message vs as a copy, and sending with SendNoCopy (pinned, tracked) vs SendBytes (copied); baseline: the copying receive",
+				Metrics:  []Metric{{"msgs/s", true, 0}},
+				Baseline: "RecvMsg, copy",
+				Variants: []Variant{
+					{"RecvMsg, copy", recvWith(size + 1)},
+					{"RecvMsg, view", recvWith(1)},
+					{"SendBytes (copy) + RecvMsg view", sendWith(false)},
+					{"SendNoCopy (pinned) + RecvMsg view", sendWith(true)},
+				},
+			})
+		}
+	}
+	return rows
+}

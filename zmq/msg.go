@@ -46,10 +46,17 @@ var ErrMsgClosed = engine.ErrMsgClosed
 
 // DefaultCopyThreshold is the copy threshold of a new socket: a frame
 // received into a Msg under this size is copied into the Msg's buffer
-// rather than kept as a view of libzmq's memory, and SendNoCopy copies a
-// frame under this size rather than pinning it. Measured on the project's
-// machine: docs/BENCHMARKS.md, "Message memory".
+// rather than kept as a view of libzmq's memory. Measured on the
+// project's machine (docs/BENCHMARKS.md, "Message memory"): copying costs
+// nothing up to 1 KiB and loses from 4 KiB.
 const DefaultCopyThreshold = engine.DefaultCopyBelow
+
+// DefaultNoCopyThreshold is the no-copy threshold of a new socket:
+// SendNoCopy copies a frame under this size rather than pinning it.
+// Measured on the project's machine (docs/BENCHMARKS.md, "Message
+// memory"): pinning and tracking cost more than the copy up to 4 KiB, and
+// pay from 16 KiB (pyzmq's threshold is 64 KiB).
+const DefaultNoCopyThreshold = engine.DefaultPinBelow
 
 // Bytes returns the frame's bytes, valid until the Msg is received into,
 // sent, changed or closed. It panics with ErrMsgClosed after Close.
@@ -199,9 +206,10 @@ func (s *Socket) SendMsgs(ms []Msg, flags Flag) (int, error) {
 // SendNoCopy sends b as one frame without copying it, as pyzmq's
 // send(copy=False, track=True): b stays pinned, and must not change, until
 // the returned Tracker is done, which libzmq signals from its own thread
-// without running Go code there. A frame under the copy threshold is
+// without running Go code there. A frame under the no-copy threshold is
 // copied instead (the copy is cheaper than the tracking) and its Tracker is
-// done at once. Without DONTWAIT it blocks for at most the send timeout.
+// done at once: see SetNoCopyThreshold. Without DONTWAIT it blocks for at
+// most the send timeout.
 func (s *Socket) SendNoCopy(b []byte, flags Flag) (*Tracker, error) {
 	lim := s.sendLimit()
 	t, err := s.core.SendPinned(&lim, b, flags)
@@ -229,7 +237,7 @@ func (s *Socket) SetRecvAllocator(alloc func(size int) []byte) error {
 
 // SetCopyThreshold sets the socket's copy threshold (DefaultCopyThreshold
 // until set; n <= 0 restores it): frames received into a Msg under n bytes
-// are copied into its buffer, and SendNoCopy copies frames under n bytes.
+// are copied into its buffer, larger ones are views of libzmq's memory.
 func (s *Socket) SetCopyThreshold(n int) error {
 	if s.core.Closed() {
 		return ErrorSocketClosed
@@ -252,4 +260,23 @@ func msgsOf(ms []Msg) []engine.Msg {
 		return nil
 	}
 	return unsafe.Slice((*engine.Msg)(unsafe.Pointer(unsafe.SliceData(ms))), len(ms))
+}
+
+// SetNoCopyThreshold sets the socket's no-copy threshold
+// (DefaultNoCopyThreshold until set; n <= 0 restores it): SendNoCopy
+// copies frames under n bytes.
+func (s *Socket) SetNoCopyThreshold(n int) error {
+	if s.core.Closed() {
+		return ErrorSocketClosed
+	}
+	s.core.SetPinBelow(n)
+	return nil
+}
+
+// GetNoCopyThreshold returns the socket's no-copy threshold.
+func (s *Socket) GetNoCopyThreshold() (int, error) {
+	if s.core.Closed() {
+		return 0, ErrorSocketClosed
+	}
+	return s.core.PinBelow(), nil
 }

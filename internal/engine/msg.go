@@ -14,10 +14,16 @@ var ErrMsgClosed = errors.New("zmq: message closed")
 
 // DefaultCopyBelow is the frame size under which a receive into a Msg
 // copies the frame into the Msg's own buffer (releasing libzmq's message
-// at once) instead of keeping a view of libzmq's message, and under which
-// a send without a copy copies all the same. Measured on the project's
-// 2-core machine: docs/BENCHMARKS.md, "Message memory".
-const DefaultCopyBelow = 1024
+// at once) instead of keeping a view of libzmq's message. Measured on the
+// project's 2-core machine (docs/BENCHMARKS.md, "Message memory"): the
+// copy costs no throughput up to 1 KiB and loses from 4 KiB.
+const DefaultCopyBelow = 2048
+
+// DefaultPinBelow is the frame size under which a send without a copy
+// (SendPinned) copies all the same: pinning, tracking and the completion
+// from libzmq's thread cost more than the copy up to 4 KiB over tcp and
+// inproc, and pay from 16 KiB (docs/BENCHMARKS.md, "Message memory").
+const DefaultPinBelow = 16384
 
 // Msg is one frame whose memory the application controls: libzmq's own
 // message (received without a copy, or allocated for a send without a

@@ -16,12 +16,30 @@ func (s *Socket) SetAllocator(alloc func(size int) []byte) {
 	s.alloc = alloc
 }
 
-// SetCopyBelow sets the copy threshold of Msg receives and sends without
-// a copy (see DefaultCopyBelow); n <= 0 restores the default.
+// SetCopyBelow sets the copy threshold of Msg receives (see
+// DefaultCopyBelow); n <= 0 restores the default.
 func (s *Socket) SetCopyBelow(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.copyBelowN = n
+}
+
+// SetPinBelow sets the threshold under which SendPinned copies (see
+// DefaultPinBelow); n <= 0 restores the default.
+func (s *Socket) SetPinBelow(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pinBelowN = n
+}
+
+// PinBelow returns the threshold under which SendPinned copies.
+func (s *Socket) PinBelow() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pinBelowN <= 0 {
+		return DefaultPinBelow
+	}
+	return s.pinBelowN
 }
 
 // CopyBelow returns the copy threshold.

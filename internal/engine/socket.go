@@ -60,9 +60,11 @@ type Socket struct {
 
 	// alloc, when set, provides the memory of every frame received as a
 	// []byte (SetAllocator); copyBelowN is the copy threshold of Msg
-	// receives and sends without a copy (0: DefaultCopyBelow).
+	// receives (0: DefaultCopyBelow), pinBelowN that of SendPinned (0:
+	// DefaultPinBelow).
 	alloc      func(int) []byte
 	copyBelowN int
+	pinBelowN  int
 	// Scratch of the batched receives and sends, reused: the Msgs' C
 	// halves (kept alive by the Msgs).
 	rxs []uintptr

@@ -61,11 +61,11 @@ var pins struct {
 }
 
 // SendPinned sends b as one frame within lim without copying it, unless it
-// is under the copy threshold (then libzmq copies it and the Tracker is
-// done at once). b stays pinned, and must not change, until the Tracker is
+// is under the socket's pin threshold (then libzmq copies it and the
+// Tracker is done at once). b stays pinned, and must not change, until the Tracker is
 // done.
 func (s *Socket) SendPinned(lim *Limit, b []byte, flags zmq4.Flag) (*Tracker, error) {
-	if len(b) < s.CopyBelow() || !s.direct {
+	if len(b) < s.PinBelow() || !s.direct {
 		return completed, s.SendFrame(lim, "", b, false, flags)
 	}
 	if err := pinsStart(); err != nil {
