@@ -43,14 +43,14 @@ func AuthAdmits(a *Authenticator, domain, addr string) bool {
 
 // SetHotWait turns the engine's hot wait on or off for the process. With
 // testing on, one hot wait lasts up to an hour (so that only a wake-up
-// ends it) and other sockets being busy does not prevent it; off restores
-// the defaults.
+// ends it), and neither other busy sockets nor long recent waits (a loaded
+// machine) prevent it; off restores the defaults.
 func SetHotWait(on, testing bool) {
 	engine.SetHotWait(on)
 	if testing {
-		engine.SetHotTuning(time.Hour, 0)
+		engine.SetHotTuning(time.Hour, 0, time.Hour)
 	} else {
-		engine.SetHotTuning(-1, -1)
+		engine.SetHotTuning(-1, -1, -1)
 	}
 }
 

@@ -376,6 +376,12 @@ func TestMsgAllocationsPerFrame(t *testing.T) {
 	require.NoError(t, pull.SetRcvhwm(0))
 	out := make([]zmq.Msg, 16)
 	in := make([]zmq.Msg, 16)
+	defer func() {
+		for i := range out {
+			out[i].Close()
+			in[i].Close()
+		}
+	}()
 	var one zmq.Msg
 	defer one.Close()
 	for _, size := range []int{16, 1024, 65536} {

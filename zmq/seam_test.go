@@ -171,6 +171,9 @@ var seamBehaviours = []struct {
 		for i := range in {
 			in[i].Close()
 		}
+		for i := range out {
+			out[i].Close()
+		}
 	}},
 	{"reset", func(t *testing.T, c *zmq.Context, tr string) {
 		pull, push := zmqtest.Pair(t, c, tr, zmq.PULL, zmq.PUSH)

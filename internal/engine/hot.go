@@ -37,9 +37,9 @@ import (
 //   - cancel, Close and a poke from another goroutine write the slot's
 //     eventfd, which ends the hot wait at once.
 const (
-	hotMaxDefault = 200 * time.Microsecond
-	hotEligible   = 150 * time.Microsecond
-	maxHotSlots   = 8
+	hotMaxDefault      = 200 * time.Microsecond
+	hotEligibleDefault = 150 * time.Microsecond
+	maxHotSlots        = 8
 	// hotWindowDefault: a socket that finished a wait this recently
 	// counts as busy (see hotAlone).
 	hotWindowDefault = 2 * time.Millisecond
@@ -49,20 +49,25 @@ const (
 // hotAlone. Tests change them: a long bound tells a wake-up from the end
 // of the budget, and a zero window lets a test's own peer socket be busy.
 var (
-	hotMax    = hotMaxDefault
-	hotWindow = hotWindowDefault
+	hotMax      = hotMaxDefault
+	hotWindow   = hotWindowDefault
+	hotEligible = hotEligibleDefault
 )
 
-// SetHotTuning sets hotMax and hotWindow (tests only; negative values
-// restore the defaults). Call it while no receive waits.
-func SetHotTuning(max, window time.Duration) {
+// SetHotTuning sets hotMax, hotWindow and hotEligible (tests only: a
+// loaded test machine's waits are long; negative values restore the
+// defaults). Call it while no receive waits.
+func SetHotTuning(max, window, eligible time.Duration) {
 	if max < 0 {
 		max = hotMaxDefault
 	}
 	if window < 0 {
 		window = hotWindowDefault
 	}
-	hotMax, hotWindow = max, window
+	if eligible < 0 {
+		eligible = hotEligibleDefault
+	}
+	hotMax, hotWindow, hotEligible = max, window, eligible
 }
 
 // hotSlot is one of the process's hot-wait slots: its eventfd, created by

@@ -148,6 +148,22 @@ func (s *Socket) RecvMessage(lim *Limit, flags zmq4.Flag) ([][]byte, error) {
 	}
 	msg := make([][]byte, 1, 4)
 	msg[0] = first
+	if s.direct {
+		// The rest is queued already: one call into libzmq for it all.
+		s.mu.Lock()
+		if s.closed.Load() || s.seam.handle == nil {
+			s.mu.Unlock()
+			return nil, errs.Closed
+		}
+		msg, err = s.seam.recvRest(msg, s.alloc)
+		s.mu.Unlock()
+		s.Poke()
+		if err != nil {
+			return nil, s.closedOr(errno(err))
+		}
+		s.inMessage = false
+		return msg, nil
+	}
 	for more {
 		var b []byte
 		b, more, err = s.RecvFrame(lim, flags&^zmq4.DONTWAIT)

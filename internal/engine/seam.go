@@ -138,6 +138,42 @@ static int zg_recv_many(void *s, uintptr_t *rxs, int n, int flags, size_t copyma
 	return n;
 }
 
+// zg_rest_new returns an array of n empty zg_rx, or NULL.
+static zg_rx *zg_rest_new(int n) {
+	zg_rx *a = (zg_rx *)calloc(n, sizeof(zg_rx));
+	if (a) for (int i = 0; i < n; i++) zmq_msg_init(&a[i].msg);
+	return a;
+}
+
+// zg_rest_free frees an array from zg_rest_new.
+static void zg_rest_free(zg_rx *a, int n) {
+	for (int i = 0; i < n; i++) zmq_msg_close(&a[i].msg);
+	free(a);
+}
+
+// zg_recv_rest receives the rest of a message whose first frame said more
+// follows, up to n frames, into the array a, as views; it returns how
+// many, having stopped after the message's last frame, or -1 with the
+// errno in *err. libzmq delivers a message whole, so the rest never has
+// to be waited for.
+static int zg_recv_rest(void *s, zg_rx *a, int n, int *err) {
+	for (int i = 0; i < n; i++) {
+		zg_rx *rx = &a[i];
+		int rc;
+		do {
+			rc = zmq_msg_recv(&rx->msg, s, ZMQ_DONTWAIT);
+		} while (rc < 0 && zmq_errno() == EINTR);
+		if (rc < 0) {
+			*err = zmq_errno();
+			zg_rx_empty(rx);
+			return -1;
+		}
+		zg_rx_keep(rx, 0);
+		if (!rx->more) return i + 1;
+	}
+	return n;
+}
+
 // zg_msg_send sends rx, with SNDMORE when rx->more is set: its copy from
 // the buffer (libzmq copies it), else its message without a copy (libzmq
 // owns the content). Either way rx is empty afterwards. It returns the
@@ -210,6 +246,11 @@ static void zg_msg_reset(zg_rx *rx) {
 	int more = rx->more;
 	zg_rx_empty(rx);
 	rx->more = more;
+}
+
+// zg_rx_release releases the messages of the first n zg_rx of a.
+static void zg_rx_release(zg_rx *a, int n) {
+	for (int i = 0; i < n; i++) zg_msg_reset(&a[i]);
 }
 
 // Tracked sends without a copy (tracked.go). libzmq calls zg_pin_done on
@@ -387,6 +428,7 @@ type seam struct {
 	raw    *zmq4.Socket
 	handle unsafe.Pointer // libzmq socket, nil when using the fallback
 	rx     *C.zg_rx       // receive slot, nil when using the fallback
+	rest   []C.zg_rx      // slots of recvRest, C memory, made on first use
 }
 
 func newSeam(raw *zmq4.Socket, direct bool) seam {
@@ -458,7 +500,59 @@ func (s *seam) free() {
 		C.zg_rx_free(s.rx)
 		s.rx = nil
 	}
+	if s.rest != nil {
+		C.zg_rest_free(&s.rest[0], C.int(len(s.rest)))
+		s.rest = nil
+	}
 	s.handle = nil
+}
+
+// restSlots is how many frames of a message's rest recvRest takes per
+// call into libzmq.
+const restSlots = 16
+
+// recvRest receives the rest of a message whose first frame said more
+// follows, in one call into libzmq per restSlots frames, and appends each
+// frame to msg as a new slice (or one from alloc). It returns the message.
+func (s *seam) recvRest(msg [][]byte, alloc func(int) []byte) ([][]byte, error) {
+	if s.rest == nil {
+		a := C.zg_rest_new(restSlots)
+		if a == nil {
+			return msg, errs.Errno(12) // ENOMEM
+		}
+		s.rest = unsafe.Slice(a, restSlots)
+	}
+	for {
+		n := int(C.zg_recv_rest(s.handle, &s.rest[0], C.int(len(s.rest)), &s.rx.err))
+		if n < 0 {
+			return msg, syscall.Errno(s.rx.err)
+		}
+		held := 0
+		for i := range n {
+			rx := &s.rest[i]
+			held += int(rx.size)
+			var b []byte
+			switch size := int(rx.size); {
+			case alloc != nil:
+				b = allocCopy(alloc, rxView(rx))
+			case size <= math.MaxInt32:
+				b = C.GoBytes(rx.data, C.int(size))
+			default:
+				b = make([]byte, size)
+				copy(b, rxView(rx))
+			}
+			msg = append(msg, b)
+		}
+		last := n < len(s.rest) || s.rest[n-1].more == 0
+		if held >= 64<<10 {
+			// Large frames are not kept alive until the next message;
+			// small ones go with the next receive.
+			C.zg_rx_release(&s.rest[0], C.int(n))
+		}
+		if last {
+			return msg, nil
+		}
+	}
 }
 
 // sink says where a received frame goes, and holds the outcome.
