@@ -35,7 +35,8 @@ import (
 // A Msg's memory does not belong to any socket: it may outlive the
 // socket it came from, and its context.
 //
-// Concurrency: a Msg is used by one goroutine at a time.
+// A Msg must not be copied once used (pass a *Msg; go vet reports
+// copies), and it is used by one goroutine at a time.
 type Msg struct {
 	m engine.Msg
 }

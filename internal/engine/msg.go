@@ -33,10 +33,18 @@ const DefaultPinBelow = 16384
 // libzmq in one call with no bookkeeping per frame on the Go side. The
 // zero value is an empty Msg. A Msg is used by one goroutine at a time.
 type Msg struct {
+	_       noCopy
 	rx      *crx // created on first use; nil after Close
 	cleanup runtime.Cleanup
 	closed  bool
 }
+
+// noCopy makes go vet's copylocks check report a copied Msg: two copies
+// would share, and both release, one C half.
+type noCopy struct{}
+
+func (*noCopy) Lock()   {}
+func (*noCopy) Unlock() {}
 
 // MsgLeaked, when set, is called (on the runtime's cleanup goroutine)
 // when a Msg that had C memory became unreachable without Close; that
