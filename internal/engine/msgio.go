@@ -1,10 +1,15 @@
 package engine
 
 import (
+	"errors"
 	"unsafe"
 
 	zmq4 "github.com/pebbe/zmq4"
 )
+
+// errNoBatch says that the seam is pebbe's calls (no batches): the caller
+// goes one frame at a time.
+var errNoBatch = errors.New("engine: no batches over the fallback seam")
 
 // SetAllocator makes alloc provide the memory of every frame the socket
 // receives as a []byte (nil: a new slice per frame). alloc is called with
@@ -69,15 +74,15 @@ func (s *Socket) RecvMsgs(lim *Limit, ms []Msg, flags zmq4.Flag) (int, error) {
 			return 0, ErrMsgClosed
 		}
 	}
-	if !s.direct {
-		// The fallback has no batch: one frame, the usual way.
-		if err := s.RecvMsg(lim, &ms[0], flags); err != nil {
-			return 0, err
-		}
-		return 1, nil
-	}
 	for {
 		n, err := s.recvManyLocked(ms, flags|zmq4.DONTWAIT)
+		if err == errNoBatch {
+			// The fallback seam has no batch: one frame, the usual way.
+			if err := s.RecvMsg(lim, &ms[0], flags); err != nil {
+				return 0, err
+			}
+			return 1, nil
+		}
 		s.Poke()
 		if err == nil {
 			s.inMessage = ms[n-1].More()
@@ -98,8 +103,11 @@ func (s *Socket) RecvMsgs(lim *Limit, ms []Msg, flags zmq4.Flag) (int, error) {
 func (s *Socket) recvManyLocked(ms []Msg, flags zmq4.Flag) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed.Load() || s.seam.handle == nil {
+	if s.closed.Load() {
 		return 0, errs.Closed
+	}
+	if s.seam.handle == nil {
+		return 0, errNoBatch
 	}
 	s.rxs = s.rxs[:0]
 	for i := range ms {
@@ -149,14 +157,15 @@ func (s *Socket) SendMsgs(lim *Limit, ms []Msg, flags zmq4.Flag) (int, error) {
 	}
 	sent := 0
 	for sent < len(ms) {
-		if !s.direct {
+		n, cut, err := s.sendManyLocked(ms[sent:], flags|zmq4.DONTWAIT)
+		if err == errNoBatch {
+			// The fallback seam has no batch: one frame at a time.
 			if err := s.SendMsg(lim, &ms[sent], flags); err != nil {
 				return sent, err
 			}
 			sent++
 			continue
 		}
-		n, cut, err := s.sendManyLocked(ms[sent:], flags|zmq4.DONTWAIT)
 		s.Poke()
 		sent += n
 		if err == nil {
@@ -191,6 +200,9 @@ func (s *Socket) sendManyLocked(ms []Msg, flags zmq4.Flag) (n int, cut bool, err
 	}
 	if s.broken != nil {
 		return 0, false, s.broken
+	}
+	if s.seam.handle == nil {
+		return 0, false, errNoBatch
 	}
 	s.rxs = s.rxs[:0]
 	for i := range ms {

@@ -148,13 +148,14 @@ func (s *Socket) RecvMessage(lim *Limit, flags zmq4.Flag) ([][]byte, error) {
 	}
 	msg := make([][]byte, 1, 4)
 	msg[0] = first
-	if s.direct {
-		// The rest is queued already: one call into libzmq for it all.
-		s.mu.Lock()
-		if s.closed.Load() || s.seam.handle == nil {
-			s.mu.Unlock()
-			return nil, errs.Closed
-		}
+	// The rest is queued already: one call into libzmq for it all (the
+	// fallback seam goes frame by frame).
+	s.mu.Lock()
+	if s.closed.Load() {
+		s.mu.Unlock()
+		return nil, errs.Closed
+	}
+	if s.seam.handle != nil {
 		msg, err = s.seam.recvRest(msg, s.alloc)
 		s.mu.Unlock()
 		s.Poke()
@@ -164,6 +165,7 @@ func (s *Socket) RecvMessage(lim *Limit, flags zmq4.Flag) ([][]byte, error) {
 		s.inMessage = false
 		return msg, nil
 	}
+	s.mu.Unlock()
 	for more {
 		var b []byte
 		b, more, err = s.RecvFrame(lim, flags&^zmq4.DONTWAIT)

@@ -65,7 +65,7 @@ var pins struct {
 // Tracker is done at once). b stays pinned, and must not change, until the Tracker is
 // done.
 func (s *Socket) SendPinned(lim *Limit, b []byte, flags zmq4.Flag) (*Tracker, error) {
-	if len(b) < s.PinBelow() || !s.direct {
+	if len(b) < s.PinBelow() || !s.Direct() {
 		return completed, s.SendFrame(lim, "", b, false, flags)
 	}
 	if err := pinsStart(); err != nil {
