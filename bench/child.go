@@ -49,7 +49,13 @@ func MaybeChild() {
 		os.Exit(0)
 	case "reqrep":
 		n, _ := strconv.Atoi(os.Getenv("ZG_N"))
-		m, err := reqRepOf(os.Getenv("ZG_KIND"), "tcp", n)
+		var m map[string]float64
+		var err error
+		if ep := os.Getenv("ZG_SERVER"); ep != "" {
+			m, err = requestRoundTrips(ep, os.Getenv("ZG_KIND"), n)
+		} else {
+			m, err = reqRepOf(os.Getenv("ZG_KIND"), "tcp", n)
+		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "zgbench reqrep child:", err)
 			os.Exit(2)
@@ -256,12 +262,21 @@ const sysmonAwake = "schedtrace=3600000"
 // reqRepAwakeIn runs reqRepOf(kind, "tcp", n) in a child process whose
 // runtime keeps sysmon awake, and returns its metrics.
 func reqRepAwakeIn(kind string, n int) (map[string]float64, error) {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	godebug := sysmonAwake
 	if g := os.Getenv("GODEBUG"); g != "" {
 		godebug = g + "," + sysmonAwake
 	}
-	cmd.Env = append(os.Environ(), envChild+"=reqrep", "ZG_KIND="+kind, "ZG_N="+strconv.Itoa(n), "GODEBUG="+godebug)
+	return reqRepIn(kind, "", n, "GODEBUG="+godebug)
+}
+
+// reqRepIn measures n round trips of a client of the given kind in a child
+// process with env added to its environment: against the server at ep, or
+// (ep empty) against an echo server of its own kind in the child, as
+// reqRepOf does.
+func reqRepIn(kind, ep string, n int, env ...string) (map[string]float64, error) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envChild+"=reqrep", "ZG_KIND="+kind, "ZG_N="+strconv.Itoa(n), "ZG_SERVER="+ep)
+	cmd.Env = append(cmd.Env, env...)
 	var stderr bytes.Buffer // the scheduler's state, and any error
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

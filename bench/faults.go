@@ -533,6 +533,8 @@ func threadRows() []Row {
 func Rows() []Row {
 	var rows []Row
 	rows = append(rows, throughputRows()...)
+	rows = append(rows, msgPathRows()...)
+	rows = append(rows, thresholdRows()...)
 	rows = append(rows, reqRepRows()...)
 	rows = append(rows, allocRows()...)
 	rows = append(rows, cancelRows()...)

@@ -236,6 +236,16 @@ func sharedServerReqRep(n, inFlight int, server, kind string) (map[string]float6
 	if err != nil {
 		return nil, err
 	}
+	return requestRoundTripsOf(ep, kind, n, inFlight)
+}
+
+// requestRoundTrips measures n round trips, one at a time, of a client of
+// the given kind against the server at ep.
+func requestRoundTrips(ep, kind string, n int) (map[string]float64, error) {
+	return requestRoundTripsOf(ep, kind, n, 1)
+}
+
+func requestRoundTripsOf(ep, kind string, n, inFlight int) (map[string]float64, error) {
 	rt, closeFn, err := requestClient(ep, kind)
 	if err != nil {
 		return nil, err
@@ -315,6 +325,30 @@ func reqRepRows() []Row {
 			awake("zmqguard timeout.Request", "timeout"),
 			awake("reliable.Client plain, 1 in flight", "reliable-plain"),
 			awake("reliable.Client correlated, 1 in flight", "reliable"),
+		},
+	})
+	hotIn := func(name, kind, hot string) Variant {
+		return Variant{name, func(cfg *Config) (map[string]float64, error) {
+			ep, err := sharedEchoOf("echo-pebbe")
+			if err != nil {
+				return nil, err
+			}
+			return reqRepIn(kind, ep, count(cfg), "ZMQGUARD_HOTWAIT="+hot)
+		}}
+	}
+	rows = append(rows, Row{
+		Name:     "req-rep/tcp-pebbe-server-process-hot-wait",
+		Note:     "req-rep/tcp-pebbe-server-process again, each client alone in a fresh process, with zmqguard's hot wait off (the default) and on (ZMQGUARD_HOTWAIT=1: a receive whose recent waits were short waits up to 200µs in ppoll before it parks; docs/BENCHMARKS.md)",
+		Metrics:  []Metric{{"p50-us", false, 0}, {"p99-us", false, 0}, {"req/s", true, 0}},
+		Baseline: "pebbe",
+		Variants: []Variant{
+			hotIn("pebbe", "pebbe", "0"),
+			hotIn("zmqguard zmq/, hot wait off", "zmq", "0"),
+			hotIn("zmqguard zmq/, hot wait on", "zmq", "1"),
+			hotIn("reliable.Client plain, hot wait off", "reliable-plain", "0"),
+			hotIn("reliable.Client plain, hot wait on", "reliable-plain", "1"),
+			hotIn("reliable.Client correlated, hot wait off", "reliable", "0"),
+			hotIn("reliable.Client correlated, hot wait on", "reliable", "1"),
 		},
 	})
 	for _, srv := range []struct{ mode, name, what string }{

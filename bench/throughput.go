@@ -240,29 +240,7 @@ func throughputRows() []Row {
 					}, size, count(cfg))
 				}})
 			}
-			vs = append(vs, Variant{"C libzmq (ceiling)", func(cfg *Config) (map[string]float64, error) {
-				n := count(cfg)
-				// The C loop occasionally loses its last message and its
-				// receive times out (10 s, never a hang); one retry on a
-				// fresh endpoint keeps that from failing a run. Cause not
-				// yet understood; see docs/BENCHMARKS.md.
-				var el time.Duration
-				var err error
-				for try := 0; try < 2; try++ {
-					ep, rm := bindEndpoint(tr)
-					el, err = cPushPull(ep, size, n)
-					rm()
-					if err == nil {
-						break
-					}
-				}
-				if err != nil {
-					return nil, err
-				}
-				return map[string]float64{
-					"msgs/s": float64(n) / el.Seconds(),
-				}, nil
-			}})
+			vs = append(vs, Variant{"C libzmq (ceiling)", func(cfg *Config) (map[string]float64, error) { return cCeiling(tr, size, count(cfg)) }})
 			rows = append(rows, Row{
 				Name:     fmt.Sprintf("push-pull/%s/%s", tr, sizeName(size)),
 				Note:     "PUSH->PULL throughput, one sender goroutine, one receiver; allocs/msg counts Go heap allocations of both sides",
@@ -273,6 +251,27 @@ func throughputRows() []Row {
 		}
 	}
 	return rows
+}
+
+// cCeiling runs the C loop over tr. It occasionally loses its last
+// message and its receive times out (10 s, never a hang); one retry on a
+// fresh endpoint keeps that from failing a run. Cause not yet understood;
+// see docs/BENCHMARKS.md.
+func cCeiling(tr string, size, n int) (map[string]float64, error) {
+	var el time.Duration
+	var err error
+	for try := 0; try < 2; try++ {
+		ep, rm := bindEndpoint(tr)
+		el, err = cPushPull(ep, size, n)
+		rm()
+		if err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return map[string]float64{"msgs/s": float64(n) / el.Seconds()}, nil
 }
 
 func sizeName(size int) string {

@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 		defer os.RemoveAll(dir)
 		// One go build for all: the packages share the build cache.
 		cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
-			"./lazypirate", "./timeout", "./server", "./curve", "./paranoid")
+			"./lazypirate", "./timeout", "./server", "./curve", "./paranoid", "./zerocopy")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
 			return 1
@@ -164,6 +164,24 @@ func TestExamplesTimeout(t *testing.T) {
 		assert.Contains(t, out, line)
 	}
 	assert.Equal(t, 5, len(regexp.MustCompile(`(?m)^\d\. `).FindAllString(out, -1)), "five scenarios")
+}
+
+func TestExamplesZeroCopy(t *testing.T) {
+	out := run(t, "zerocopy", 20*time.Second)
+	for _, line := range []string{
+		"relayed 20 frames of 1048576 bytes, last one intact: true",
+		"a second Close: zmq: message closed (errors.Is ErrMsgClosed: true)",
+		"received 262144 bytes; the sender's buffer is still in use: true",
+		"after the receiver let go, the tracker is done: the buffer may be reused",
+		`"fits", more frames follow: true`,
+		`"this frame is lo", truncated: true (the frame had 39 bytes)`,
+		"received 2 frames; bodies from the pool: 2",
+		`sent 64, received 64, last "event 63"`,
+		"done",
+	} {
+		assert.Contains(t, out, line)
+	}
+	assert.Regexp(t, `Go allocations per relayed frame: 0\.\d\n`, out, "less than one allocation per frame (none in steady state)")
 }
 
 func TestExamplesServer(t *testing.T) {

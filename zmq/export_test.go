@@ -1,5 +1,11 @@
 package zmq
 
+import (
+	"time"
+
+	"github.com/zmqguard/zmqguard/internal/engine"
+)
+
 // Test hooks. This file is compiled only with the tests; it reaches into
 // unexported fields so that tests can inject faults and observe states
 // that libzmq cannot be made to produce on demand.
@@ -34,3 +40,22 @@ func AuthAdmits(a *Authenticator, domain, addr string) bool {
 	ok, _ := a.admits(domain, addr, "NULL", nil)
 	return ok
 }
+
+// SetHotWait turns the engine's hot wait on or off for the process. With
+// testing on, one hot wait lasts up to an hour (so that only a wake-up
+// ends it), and neither other busy sockets nor long recent waits (a loaded
+// machine) prevent it; off restores the defaults.
+func SetHotWait(on, testing bool) {
+	engine.SetHotWait(on)
+	if testing {
+		engine.SetHotTuning(time.Hour, 0, time.Hour)
+	} else {
+		engine.SetHotTuning(-1, -1, -1)
+	}
+}
+
+// HotWait reports whether the hot wait is on.
+func HotWait() bool { return engine.HotWait() }
+
+// OnHotWait calls f each time a receive on s is about to wait hot.
+func OnHotWait(s *Socket, f func()) { s.core.OnHot(f) }

@@ -119,6 +119,62 @@ var seamBehaviours = []struct {
 		_, err := pull.Recv(zmq.DONTWAIT)
 		assert.ErrorIs(t, err, net.ErrClosed)
 	}},
+	{"messages", func(t *testing.T, c *zmq.Context, tr string) {
+		pull, push := zmqtest.Pair(t, c, tr, zmq.PULL, zmq.PUSH)
+		require.NoError(t, pull.SetRcvtimeo(5*time.Second))
+		big := bytes.Repeat([]byte("m"), 100000)
+		var m zmq.Msg
+		defer m.Close()
+		buf, err := m.Alloc(len(big))
+		require.NoError(t, err)
+		copy(buf, big)
+		require.NoError(t, push.SendMsg(&m, zmq.SNDMORE))
+		require.NoError(t, m.SetBytes([]byte("end")))
+		require.NoError(t, push.SendMsg(&m, 0))
+		tk, err := push.SendNoCopy(big, 0)
+		require.NoError(t, err)
+		out := make([]zmq.Msg, 2)
+		require.NoError(t, out[0].SetBytes([]byte("a")))
+		out[0].SetMore(true)
+		require.NoError(t, out[1].SetBytes([]byte("b")))
+		n, err := push.SendMsgs(out, 0)
+		require.NoError(t, err)
+		assert.Equal(t, 2, n)
+		_, err = push.Send("into", 0)
+		require.NoError(t, err)
+
+		require.NoError(t, pull.RecvMsg(&m, 0))
+		assert.Equal(t, big, m.Bytes())
+		assert.True(t, m.More())
+		require.NoError(t, pull.RecvMsg(&m, 0))
+		assert.Equal(t, "end", string(m.Bytes()))
+		require.NoError(t, pull.RecvMsg(&m, 0))
+		assert.Equal(t, big, m.Bytes())
+		require.NoError(t, m.SetBytes(nil)) // lets go of the frame
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		require.NoError(t, tk.Wait(ctx))
+		in := make([]zmq.Msg, 4)
+		got := 0
+		for got < 2 {
+			n, err := pull.RecvMsgs(in[got:2], 0)
+			require.NoError(t, err)
+			got += n
+		}
+		assert.Equal(t, "a", string(in[0].Bytes()))
+		assert.True(t, in[0].More())
+		assert.Equal(t, "b", string(in[1].Bytes()))
+		into := make([]byte, 2)
+		_, _, err = pull.RecvInto(into, 0)
+		assert.ErrorIs(t, err, zmq.ErrTruncated)
+		assert.Equal(t, "in", string(into))
+		for i := range in {
+			in[i].Close()
+		}
+		for i := range out {
+			out[i].Close()
+		}
+	}},
 	{"reset", func(t *testing.T, c *zmq.Context, tr string) {
 		pull, push := zmqtest.Pair(t, c, tr, zmq.PULL, zmq.PUSH)
 		require.NoError(t, push.Reset())

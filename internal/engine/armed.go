@@ -10,10 +10,8 @@ import zmq4 "github.com/pebbe/zmq4"
 type armedRecv struct {
 	on    bool
 	flags zmq4.Flag
-	// The outcome of the try, when it got a frame.
-	got  bool
-	b    []byte
-	more bool
+	k     sink // where the frame goes, and the outcome of the try
+	got   bool // the try got a frame
 }
 
 // try receives once without blocking; it runs as the wait's first look,
@@ -21,10 +19,10 @@ type armedRecv struct {
 // error in s.waitErr).
 func (a *armedRecv) try(s *Socket) bool {
 	for {
-		b, more, err := s.seam.recvFrame(a.flags | zmq4.DONTWAIT)
+		err := s.seam.recvTo(&a.k, a.flags|zmq4.DONTWAIT)
 		switch {
 		case err == nil:
-			a.got, a.b, a.more = true, b, more
+			a.got = true
 			return true
 		case isIntr(err) && s.retryEINTR.Load():
 			continue
@@ -36,19 +34,20 @@ func (a *armedRecv) try(s *Socket) bool {
 	}
 }
 
-// awaitRecv is await with the receive as its first look. got reports a
-// frame received without parking; otherwise the caller tries again, as
-// after await.
-func (s *Socket) awaitRecv(lim *Limit, flags zmq4.Flag) (b []byte, more, got bool, err error) {
-	s.armed = armedRecv{on: true, flags: flags}
+// awaitRecv is await with the receive into k as its first look. got
+// reports a frame received without parking; otherwise the caller tries
+// again, as after await.
+func (s *Socket) awaitRecv(lim *Limit, flags zmq4.Flag, k *sink) (got bool, err error) {
+	s.armed = armedRecv{on: true, flags: flags, k: *k}
 	err = s.await(lim, zmq4.POLLIN, "recv")
 	a := s.armed
 	s.armed = armedRecv{}
+	*k = a.k
 	if a.got {
-		return a.b, a.more, true, nil
+		return true, nil
 	}
 	if err != nil {
-		return nil, false, false, s.closedOr(err)
+		return false, s.closedOr(err)
 	}
-	return nil, false, false, nil
+	return false, nil
 }

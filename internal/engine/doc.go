@@ -18,7 +18,18 @@
 //     libzmq per round trip;
 //   - atomic multipart sends (send.go): a send that fails after its first
 //     frame breaks the socket until Reset, instead of gluing the next
-//     message onto the broken one.
+//     message onto the broken one;
+//   - the message path (msg.go, msgio.go): Msg, a frame in C memory the
+//     application controls (a view of libzmq's message, or a copy in a
+//     buffer of its own), received and sent one at a time or in batches
+//     with one call into libzmq per batch; receives into the caller's
+//     buffer; the per-socket allocator of received []byte bodies;
+//   - sends without a copy (tracked.go): a pinned Go buffer handed to
+//     libzmq, whose free callback runs no Go code (it pushes onto a
+//     lock-free list and writes an eventfd) and a drainer goroutine that
+//     unpins and reports completion;
+//   - the hot wait (hot.go), off unless ZMQGUARD_HOTWAIT=1: a short,
+//     rationed wait in ppoll before parking.
 //
 // A Limit bounds each call: a context, an absolute deadline, a relative
 // timeout. Package zmq uses the socket's RCVTIMEO and SNDTIMEO as the
@@ -44,7 +55,13 @@
 // load when nobody is parked). Only one goroutine may wait on a Socket at a
 // time: two parked receivers are not supported.
 //
-// The package owns no goroutines. The wait's context registration
-// (context.AfterFunc) outlives a call, keyed by the context's Done channel,
-// and is dropped at Close.
+// The package owns one goroutine, and only while sends without a copy are
+// in flight: the drainer of their completions (tracked.go), which returns
+// once none is left. The wait's context registration (context.AfterFunc)
+// outlives a call, keyed by the context's Done channel, and is dropped at
+// Close.
+//
+// A Msg belongs to no socket: its memory outlives the socket and the
+// context it came from, and only its Close (or, as a safety net that
+// reports a leak, a runtime cleanup) releases it.
 package engine

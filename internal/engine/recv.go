@@ -1,6 +1,10 @@
 package engine
 
-import zmq4 "github.com/pebbe/zmq4"
+import (
+	"time"
+
+	zmq4 "github.com/pebbe/zmq4"
+)
 
 // armAfter is how many blocking receives in a row must have had to wait
 // before the next one arms its wait first. One is not enough: in a stream,
@@ -14,20 +18,61 @@ const armAfter = 2
 // requests), it arms the wait first and tries inside it instead: one call
 // into libzmq before parking instead of two (each costs system calls).
 func (s *Socket) RecvFrame(lim *Limit, flags zmq4.Flag) ([]byte, bool, error) {
+	k := sink{kind: sinkBytes, alloc: s.alloc}
+	if err := s.recv(lim, flags, &k); err != nil {
+		return nil, false, err
+	}
+	return k.b, k.more, nil
+}
+
+// RecvInto receives one frame within lim into buf, and returns the
+// frame's size and whether more frames of its message follow. A size
+// larger than len(buf) means the frame was truncated to len(buf) bytes.
+func (s *Socket) RecvInto(lim *Limit, buf []byte, flags zmq4.Flag) (int, bool, error) {
+	k := sink{kind: sinkInto, into: buf}
+	if err := s.recv(lim, flags, &k); err != nil {
+		return 0, false, err
+	}
+	return k.n, k.more, nil
+}
+
+// RecvMsg receives one frame within lim into m: a view of libzmq's
+// message, or, under the socket's copy threshold, a copy in m's buffer.
+func (s *Socket) RecvMsg(lim *Limit, m *Msg, flags zmq4.Flag) error {
+	if m.closed {
+		return ErrMsgClosed
+	}
+	k := sink{kind: sinkMsg, msg: m, copyBelow: s.copyBelow()}
+	return s.recv(lim, flags, &k)
+}
+
+// recv receives one frame into k (see RecvFrame). With the hot wait on
+// (hot.go), a receive that has to wait on a socket whose recent waits
+// were short waits hot first, then parks.
+func (s *Socket) recv(lim *Limit, flags zmq4.Flag, k *sink) error {
 	// Only a message's first frame can have to wait: the rest are queued
 	// with it.
 	blocking := flags&zmq4.DONTWAIT == 0 && lim.Timeout != 0 && !s.inMessage
+	timed := blocking && hotOn.Load() // track waits for the hot wait
+	hotOK := timed && s.hotEligibleNow()
 	waited := false
-	if blocking && s.recvWaits >= armAfter {
-		b, more, got, err := s.awaitRecv(lim, flags)
+	var start time.Time
+	if blocking && s.recvWaits >= armAfter && !hotOK {
+		if timed {
+			start = time.Now()
+		}
+		got, err := s.awaitRecv(lim, flags, k)
 		if got {
 			// Received on the first try, without parking: the next
 			// receive tries the usual way first again.
-			s.recvWaits, s.inMessage = 0, more
-			return b, more, nil
+			s.recvWaits, s.inMessage = 0, k.more
+			if timed {
+				s.noteWait(0)
+			}
+			return nil
 		}
 		if err != nil && !errs.IsTimeout(err) {
-			return nil, false, err
+			return err
 		}
 		// Woken, or out of time (perhaps before the try): the usual way
 		// tries once more before it gives up.
@@ -37,27 +82,45 @@ func (s *Socket) RecvFrame(lim *Limit, flags zmq4.Flag) ([]byte, bool, error) {
 		s.mu.Lock()
 		if s.closed.Load() {
 			s.mu.Unlock()
-			return nil, false, errs.Closed
+			return errs.Closed
 		}
-		b, more, err := s.seam.recvFrame(flags | zmq4.DONTWAIT)
+		err := s.seam.recvTo(k, flags|zmq4.DONTWAIT)
 		s.mu.Unlock()
 		s.Poke()
 		if err == nil {
 			if blocking {
 				s.countWait(waited)
 			}
-			s.inMessage = more
-			return b, more, nil
+			if timed {
+				if waited {
+					s.noteWait(time.Since(start))
+				} else {
+					s.noteWait(0)
+				}
+			}
+			s.inMessage = k.more
+			return nil
 		}
 		if isIntr(err) && s.retryEINTR.Load() {
 			continue
 		}
 		if !isAgain(err) || flags&zmq4.DONTWAIT != 0 || lim.Timeout == 0 {
-			return nil, false, s.closedOr(errno(err))
+			return s.closedOr(errno(err))
+		}
+		if timed && !waited {
+			start = time.Now()
 		}
 		waited = true
+		if hotOK {
+			// A failed receive has processed libzmq's commands: ZMQ_FD
+			// signals the next one, so the hot wait needs no look first.
+			if s.hotWait(lim, start) {
+				continue
+			}
+			hotOK = false
+		}
 		if err := s.await(lim, zmq4.POLLIN, "recv"); err != nil {
-			return nil, false, err
+			return err
 		}
 	}
 }
@@ -85,6 +148,24 @@ func (s *Socket) RecvMessage(lim *Limit, flags zmq4.Flag) ([][]byte, error) {
 	}
 	msg := make([][]byte, 1, 4)
 	msg[0] = first
+	// The rest is queued already: one call into libzmq for it all (the
+	// fallback seam goes frame by frame).
+	s.mu.Lock()
+	if s.closed.Load() {
+		s.mu.Unlock()
+		return nil, errs.Closed
+	}
+	if s.seam.handle != nil {
+		msg, err = s.seam.recvRest(msg, s.alloc)
+		s.mu.Unlock()
+		s.Poke()
+		if err != nil {
+			return nil, s.closedOr(errno(err))
+		}
+		s.inMessage = false
+		return msg, nil
+	}
+	s.mu.Unlock()
 	for more {
 		var b []byte
 		b, more, err = s.RecvFrame(lim, flags&^zmq4.DONTWAIT)

@@ -2,18 +2,34 @@ package engine
 
 /*
 #cgo !windows pkg-config: libzmq
+#define _GNU_SOURCE
 #include <zmq.h>
 #include <stdlib.h>
 #include <errno.h>
+#include <string.h>
+#include <stdint.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+#include <poll.h>
+#include <time.h>
 
 // zg_rx is a receive slot owned by one socket. It lives in C memory so that
 // receiving a frame costs no Go allocation beyond the frame's bytes.
+//
+// The same struct holds the libzmq message of a Msg (see msg.go).
 typedef struct {
 	zmq_msg_t msg;
 	void *data;
 	size_t size;
 	int more;
 	int err;
+	// A Msg's own copy of a small frame (copied set: the frame is
+	// buf[0:size], and msg was released), in C memory that the Msg owns
+	// and reuses.
+	int copied;
+	char *buf;
+	size_t cap;
+	int cut; // zg_send_many's outcome, on the socket's slot
 } zg_rx;
 
 static zg_rx *zg_rx_new(void) {
@@ -24,7 +40,58 @@ static zg_rx *zg_rx_new(void) {
 
 static void zg_rx_free(zg_rx *rx) {
 	zmq_msg_close(&rx->msg);
+	free(rx->buf);
 	free(rx);
+}
+
+// zg_rx_grow makes rx's copy buffer hold at least n bytes; 0 on success.
+static int zg_rx_grow(zg_rx *rx, size_t n) {
+	if (n <= rx->cap) return 0;
+	size_t c = 64;
+	while (c < n) c *= 2;
+	char *b = (char *)realloc(rx->buf, c);
+	if (b == NULL) return ENOMEM;
+	rx->buf = b;
+	rx->cap = c;
+	return 0;
+}
+
+// zg_vsm is the largest frame that libzmq keeps inside the zmq_msg_t
+// itself (msg_t::max_vsm_size on 64-bit): such a message holds no buffer
+// of libzmq's, so releasing it early gains nothing.
+#define zg_vsm 33
+
+// zg_rx_keep records the frame just received into rx: a frame of at most
+// copymax bytes is copied into rx's buffer and libzmq's message released
+// at once (unless it lives inside the zmq_msg_t), so that a small frame
+// does not keep one of libzmq's shared receive buffers alive; a larger
+// one stays in msg (zero copy).
+static void zg_rx_keep(zg_rx *rx, size_t copymax) {
+	size_t sz = zmq_msg_size(&rx->msg);
+	void *data = zmq_msg_data(&rx->msg);
+	rx->size = sz;
+	rx->more = zmq_msg_more(&rx->msg);
+	if (sz <= copymax && (sz <= rx->cap || zg_rx_grow(rx, sz) == 0)) {
+		memcpy(rx->buf, data, sz);
+		if (sz > zg_vsm) {
+			zmq_msg_close(&rx->msg);
+			zmq_msg_init(&rx->msg);
+		}
+		rx->data = NULL;
+		rx->copied = 1;
+		return;
+	}
+	rx->data = data;
+	rx->copied = 0;
+}
+
+// zg_rx_empty records that rx holds no frame (after a send, or a failed
+// receive: libzmq empties the message in both cases).
+static void zg_rx_empty(zg_rx *rx) {
+	rx->data = NULL;
+	rx->size = 0;
+	rx->copied = 0;
+	rx->more = 0;
 }
 
 static int zg_recv(void *s, zg_rx *rx, int flags) {
@@ -37,6 +104,273 @@ static int zg_recv(void *s, zg_rx *rx, int flags) {
 	rx->size = zmq_msg_size(&rx->msg);
 	rx->more = zmq_msg_more(&rx->msg);
 	return 0;
+}
+
+// zg_recv_msg receives one frame into rx (see zg_rx_keep).
+static int zg_recv_msg(void *s, zg_rx *rx, int flags, size_t copymax) {
+	if (zmq_msg_recv(&rx->msg, s, flags) < 0) {
+		rx->err = zmq_errno();
+		zg_rx_empty(rx);
+		return -1;
+	}
+	zg_rx_keep(rx, copymax);
+	return 0;
+}
+
+// zg_recv_many receives up to n frames into the zg_rx at rxs, the first
+// with flags and the rest without waiting (see zg_rx_keep), and returns
+// how many it received; when the first fails it returns -1 with the
+// errno in *err. rxs holds the pointers as integers, so that cgo's
+// pointer check has nothing to scan in the Go array that carries them.
+static int zg_recv_many(void *s, uintptr_t *rxs, int n, int flags, size_t copymax, int *err) {
+	for (int i = 0; i < n; i++) {
+		zg_rx *rx = (zg_rx *)rxs[i];
+		if (zmq_msg_recv(&rx->msg, s, i == 0 ? flags : (flags | ZMQ_DONTWAIT)) < 0) {
+			zg_rx_empty(rx);
+			if (i == 0) {
+				*err = zmq_errno();
+				return -1;
+			}
+			return i;
+		}
+		zg_rx_keep(rx, copymax);
+	}
+	return n;
+}
+
+// zg_rest_new returns an array of n empty zg_rx, or NULL.
+static zg_rx *zg_rest_new(int n) {
+	zg_rx *a = (zg_rx *)calloc(n, sizeof(zg_rx));
+	if (a) for (int i = 0; i < n; i++) zmq_msg_init(&a[i].msg);
+	return a;
+}
+
+// zg_rest_free frees an array from zg_rest_new.
+static void zg_rest_free(zg_rx *a, int n) {
+	for (int i = 0; i < n; i++) zmq_msg_close(&a[i].msg);
+	free(a);
+}
+
+// zg_recv_rest receives the rest of a message whose first frame said more
+// follows, up to n frames, into the array a, as views; it returns how
+// many, having stopped after the message's last frame, or -1 with the
+// errno in *err. libzmq delivers a message whole, so the rest never has
+// to be waited for.
+static int zg_recv_rest(void *s, zg_rx *a, int n, int *err) {
+	for (int i = 0; i < n; i++) {
+		zg_rx *rx = &a[i];
+		int rc;
+		do {
+			rc = zmq_msg_recv(&rx->msg, s, ZMQ_DONTWAIT);
+		} while (rc < 0 && zmq_errno() == EINTR);
+		if (rc < 0) {
+			*err = zmq_errno();
+			zg_rx_empty(rx);
+			return -1;
+		}
+		zg_rx_keep(rx, 0);
+		if (!rx->more) return i + 1;
+	}
+	return n;
+}
+
+// zg_msg_send sends rx, with SNDMORE when rx->more is set: its copy from
+// the buffer (libzmq copies it), else its message without a copy (libzmq
+// owns the content). Either way rx is empty afterwards. It returns the
+// errno, or 0.
+static int zg_msg_send(void *s, zg_rx *rx, int flags) {
+	if (rx->more) flags |= ZMQ_SNDMORE;
+	int rc;
+	if (rx->copied) {
+		rc = zmq_send(s, rx->buf, rx->size, flags);
+	} else {
+		rc = zmq_msg_send(&rx->msg, s, flags);
+	}
+	if (rc < 0) return zmq_errno();
+	zg_rx_empty(rx);
+	return 0;
+}
+
+// zg_send_many sends the Msgs at rxs (pointers as integers, as in
+// zg_recv_many) in order, as zg_msg_send does, and returns how many were
+// sent; *err is the errno of the one that failed, or 0, and *cut is set
+// when a frame sent with SNDMORE came before it.
+static int zg_send_many(void *s, uintptr_t *rxs, int n, int flags, int *err, int *cut) {
+	int more = 0;
+	for (int i = 0; i < n; i++) {
+		zg_rx *rx = (zg_rx *)rxs[i];
+		int next = rx->more;
+		int e = zg_msg_send(s, rx, flags);
+		if (e != 0) {
+			*err = e;
+			*cut = more;
+			return i;
+		}
+		more = next;
+	}
+	*err = 0;
+	*cut = 0;
+	return n;
+}
+
+// zg_msg_alloc replaces rx's content by size bytes of libzmq's memory and
+// returns them, or NULL.
+static void *zg_msg_alloc(zg_rx *rx, size_t size) {
+	int more = rx->more;
+	zg_rx_empty(rx);
+	rx->more = more;
+	zmq_msg_close(&rx->msg);
+	if (zmq_msg_init_size(&rx->msg, size) != 0) {
+		zmq_msg_init(&rx->msg);
+		return NULL;
+	}
+	rx->data = zmq_msg_data(&rx->msg);
+	rx->size = size;
+	return rx->data;
+}
+
+// zg_msg_copy replaces rx's content by a libzmq message holding a copy
+// of size bytes at data (memcpy: for a large frame, the copy zmq_send
+// would make); 0 on success.
+static int zg_msg_copy(zg_rx *rx, const void *data, size_t size) {
+	void *p = zg_msg_alloc(rx, size);
+	if (p == NULL && size > 0) return ENOMEM;
+	if (size > 0) memcpy(p, data, size);
+	return 0;
+}
+
+// zg_msg_reset releases rx's content (rx stays usable).
+static void zg_msg_reset(zg_rx *rx) {
+	zmq_msg_close(&rx->msg);
+	zmq_msg_init(&rx->msg);
+	int more = rx->more;
+	zg_rx_empty(rx);
+	rx->more = more;
+}
+
+// zg_rx_release releases the messages of the first n zg_rx of a.
+static void zg_rx_release(zg_rx *a, int n) {
+	for (int i = 0; i < n; i++) zg_msg_reset(&a[i]);
+}
+
+// Tracked sends without a copy (tracked.go). libzmq calls zg_pin_done on
+// whatever thread drops the message's last reference, often its I/O
+// thread: it runs no Go code, only pushes the send's node onto a lock-free
+// stack and, when the stack was empty, writes an eventfd that a goroutine
+// waits on in the netpoller.
+typedef struct zg_pin {
+	struct zg_pin *next;
+	uintptr_t token;
+} zg_pin;
+
+static zg_pin *zg_pins_done;
+static int zg_pins_efd = -1;
+
+// zg_pins_init creates the eventfd once; it returns it, or -errno.
+static int zg_pins_init(void) {
+	if (zg_pins_efd < 0) {
+		int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (fd < 0) return -errno;
+		zg_pins_efd = fd;
+	}
+	return zg_pins_efd;
+}
+
+static void zg_pin_done(void *data, void *hint) {
+	zg_pin *p = (zg_pin *)hint;
+	zg_pin *old = __atomic_load_n(&zg_pins_done, __ATOMIC_RELAXED);
+	do {
+		p->next = old;
+	} while (!__atomic_compare_exchange_n(&zg_pins_done, &old, p, 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+	if (old == NULL) {
+		uint64_t one = 1;
+		ssize_t w;
+		do {
+			w = write(zg_pins_efd, &one, sizeof one);
+		} while (w < 0 && errno == EINTR);
+	}
+}
+
+// zg_pins_take takes every node pushed so far (the drainer reads the
+// eventfd first, then takes, so that no push goes unnoticed).
+static zg_pin *zg_pins_take(void) {
+	return __atomic_exchange_n(&zg_pins_done, NULL, __ATOMIC_ACQUIRE);
+}
+
+// zg_pins_free frees a taken list.
+static void zg_pins_free(zg_pin *p) {
+	while (p != NULL) {
+		zg_pin *next = p->next;
+		free(p);
+		p = next;
+	}
+}
+
+// zg_send_pinned sends size bytes at data without copying them: libzmq
+// calls zg_pin_done with a node carrying token once it no longer needs
+// them. It returns the errno, or 0; on failure libzmq never calls back.
+static int zg_send_pinned(void *s, void *data, size_t size, uintptr_t token, int flags) {
+	zg_pin *p = (zg_pin *)malloc(sizeof(zg_pin));
+	if (p == NULL) return ENOMEM;
+	p->next = NULL;
+	p->token = token;
+	zmq_msg_t m;
+	if (zmq_msg_init_data(&m, data, size, zg_pin_done, p) != 0) {
+		int e = zmq_errno();
+		free(p);
+		return e;
+	}
+	if (zmq_msg_send(&m, s, flags) < 0) {
+		int e = zmq_errno();
+		// Closing the unsent message calls zg_pin_done at once; token 0
+		// tells the drainer that nothing was sent (the caller, told by
+		// the errno, drains it).
+		p->token = 0;
+		zmq_msg_close(&m);
+		return e;
+	}
+	return 0;
+}
+
+// zg_hot_wait blocks the calling thread in ppoll(2) until libzmq's
+// ZMQ_FD (zfd) signals, the slot's eventfd (efd: cancel, Close, a poke)
+// is written, or timeout_ns passes. It returns 1 for ZMQ_FD, 2 for the
+// eventfd (which it resets), 0 for the timeout or a signal.
+static int zg_hot_wait(int zfd, int efd, long timeout_ns) {
+	struct pollfd p[2];
+	p[0].fd = zfd;
+	p[0].events = POLLIN;
+	p[0].revents = 0;
+	p[1].fd = efd;
+	p[1].events = POLLIN;
+	p[1].revents = 0;
+	struct timespec ts;
+	ts.tv_sec = timeout_ns / 1000000000L;
+	ts.tv_nsec = timeout_ns % 1000000000L;
+	int rc = ppoll(p, 2, &ts, NULL);
+	if (rc <= 0) return 0;
+	if (p[1].revents) {
+		uint64_t v;
+		ssize_t r = read(efd, &v, sizeof v);
+		(void)r;
+		return 2;
+	}
+	return 1;
+}
+
+// zg_hot_new returns a new non-blocking eventfd, or -errno.
+static int zg_hot_new(void) {
+	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+// zg_hot_poke writes the eventfd of a hot wait.
+static void zg_hot_poke(int efd) {
+	uint64_t one = 1;
+	ssize_t w;
+	do {
+		w = write(efd, &one, sizeof one);
+	} while (w < 0 && errno == EINTR);
 }
 
 // zg_send returns the errno on failure and 0 on success.
@@ -94,6 +428,7 @@ type seam struct {
 	raw    *zmq4.Socket
 	handle unsafe.Pointer // libzmq socket, nil when using the fallback
 	rx     *C.zg_rx       // receive slot, nil when using the fallback
+	rest   []C.zg_rx      // slots of recvRest, C memory, made on first use
 }
 
 func newSeam(raw *zmq4.Socket, direct bool) seam {
@@ -105,39 +440,306 @@ func newSeam(raw *zmq4.Socket, direct bool) seam {
 	return s
 }
 
+// crx is a libzmq message in C memory with the outcome of its last
+// receive: the socket's receive slot, and the message of a Msg.
+type crx = C.zg_rx
+
+func rxNew() *crx { return C.zg_rx_new() }
+
+func rxFree(rx *crx) { C.zg_rx_free(rx) }
+
+// rxReset releases rx's content; rx stays usable.
+func rxReset(rx *crx) { C.zg_msg_reset(rx) }
+
+// rxAlloc replaces rx's content by size bytes of libzmq's memory and
+// returns them (nil when libzmq is out of memory).
+func rxAlloc(rx *crx, size int) unsafe.Pointer {
+	return C.zg_msg_alloc(rx, C.size_t(size))
+}
+
+// rxView returns rx's bytes (its message, or its copy) as a slice of C
+// memory.
+func rxView(rx *crx) []byte {
+	if rx.size == 0 {
+		return []byte{}
+	}
+	if rx.copied != 0 {
+		return unsafe.Slice((*byte)(unsafe.Pointer(rx.buf)), int(rx.size))
+	}
+	return unsafe.Slice((*byte)(rx.data), int(rx.size))
+}
+
+// rxCopyMsg makes rx a libzmq message holding a copy of b, copied in C;
+// false when out of memory.
+func rxCopyMsg(rx *crx, b []byte) bool {
+	var p unsafe.Pointer
+	if len(b) > 0 {
+		p = unsafe.Pointer(unsafe.SliceData(b))
+	}
+	return C.zg_msg_copy(rx, p, C.size_t(len(b))) == 0
+}
+
+// rxSetCopy makes rx a copy of b, in its buffer; false when out of memory.
+func rxSetCopy(rx *crx, b []byte) bool {
+	if rx.copied == 0 && rx.data != nil {
+		rxReset(rx)
+	}
+	if C.size_t(len(b)) > rx.cap && C.zg_rx_grow(rx, C.size_t(len(b))) != 0 {
+		return false
+	}
+	if len(b) > 0 {
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(rx.buf)), len(b)), b)
+	}
+	rx.size, rx.copied = C.size_t(len(b)), 1
+	return true
+}
+
 // free releases the receive slot. Call it once, after the socket is closed.
 func (s *seam) free() {
 	if s.rx != nil {
 		C.zg_rx_free(s.rx)
 		s.rx = nil
 	}
+	if s.rest != nil {
+		C.zg_rest_free(&s.rest[0], C.int(len(s.rest)))
+		s.rest = nil
+	}
 	s.handle = nil
+}
+
+// restSlots is how many frames of a message's rest recvRest takes per
+// call into libzmq.
+const restSlots = 16
+
+// recvRest receives the rest of a message whose first frame said more
+// follows, in one call into libzmq per restSlots frames, and appends each
+// frame to msg as a new slice (or one from alloc). It returns the message.
+func (s *seam) recvRest(msg [][]byte, alloc func(int) []byte) ([][]byte, error) {
+	if s.rest == nil {
+		a := C.zg_rest_new(restSlots)
+		if a == nil {
+			return msg, errs.Errno(12) // ENOMEM
+		}
+		s.rest = unsafe.Slice(a, restSlots)
+	}
+	for {
+		n := int(C.zg_recv_rest(s.handle, &s.rest[0], C.int(len(s.rest)), &s.rx.err))
+		if n < 0 {
+			return msg, syscall.Errno(s.rx.err)
+		}
+		held := 0
+		for i := range n {
+			rx := &s.rest[i]
+			held += int(rx.size)
+			var b []byte
+			switch size := int(rx.size); {
+			case alloc != nil:
+				b = allocCopy(alloc, rxView(rx))
+			case size <= math.MaxInt32:
+				b = C.GoBytes(rx.data, C.int(size))
+			default:
+				b = make([]byte, size)
+				copy(b, rxView(rx))
+			}
+			msg = append(msg, b)
+		}
+		last := n < len(s.rest) || s.rest[n-1].more == 0
+		if held >= 64<<10 {
+			// Large frames are not kept alive until the next message;
+			// small ones go with the next receive.
+			C.zg_rx_release(&s.rest[0], C.int(n))
+		}
+		if last {
+			return msg, nil
+		}
+	}
+}
+
+// sink says where a received frame goes, and holds the outcome.
+type sink struct {
+	kind      sinkKind
+	msg       *Msg             // sinkMsg
+	into      []byte           // sinkInto
+	copyBelow int              // sinkMsg: frames under this size are copied
+	alloc     func(int) []byte // sinkBytes: the socket's allocator, or nil
+
+	b    []byte // sinkBytes: the frame
+	n    int    // the frame's size (sinkInto: may exceed len(into))
+	more bool
+}
+
+type sinkKind uint8
+
+const (
+	sinkBytes sinkKind = iota // a new []byte (or one from the allocator)
+	sinkInto                  // copied into the caller's buffer
+	sinkMsg                   // into a Msg
+)
+
+// recvTo receives one frame into k. err is a syscall.Errno, or a
+// pebbe/zmq4 error on the fallback.
+func (s *seam) recvTo(k *sink, flags zmq4.Flag) error {
+	if k.kind == sinkMsg {
+		return k.msg.recvFrom(s, flags, k)
+	}
+	if s.rx == nil {
+		data, err := s.raw.RecvBytes(flags)
+		if err != nil {
+			return rawErrno(err)
+		}
+		more, err := s.raw.GetRcvmore()
+		if err != nil {
+			return rawErrno(err)
+		}
+		k.n, k.more = len(data), more
+		switch k.kind {
+		case sinkInto:
+			copy(k.into, data)
+		default:
+			k.b = data
+			if k.alloc != nil {
+				k.b = allocCopy(k.alloc, data)
+			}
+		}
+		return nil
+	}
+	if C.zg_recv(s.handle, s.rx, C.int(flags)) != 0 {
+		return syscall.Errno(s.rx.err)
+	}
+	n := int(s.rx.size)
+	k.n, k.more = n, s.rx.more != 0
+	switch {
+	case k.kind == sinkInto:
+		if n > 0 && len(k.into) > 0 {
+			copy(k.into, unsafe.Slice((*byte)(s.rx.data), n))
+		}
+	case k.alloc != nil:
+		k.b = allocCopy(k.alloc, rxView(s.rx))
+	case n <= math.MaxInt32:
+		// One allocation, not zeroed before the copy (make + copy would
+		// clear it first).
+		k.b = C.GoBytes(s.rx.data, C.int(n))
+	default:
+		k.b = make([]byte, n)
+		copy(k.b, unsafe.Slice((*byte)(s.rx.data), n))
+	}
+	return nil
+}
+
+// allocCopy copies a frame into memory from the socket's allocator; a
+// buffer too short for the frame is not used (the frame gets a new one).
+func allocCopy(alloc func(int) []byte, data []byte) []byte {
+	b := alloc(len(data))
+	if cap(b) < len(data) {
+		b = make([]byte, len(data))
+	}
+	b = b[:len(data)]
+	copy(b, data)
+	return b
 }
 
 // recvFrame receives one frame. more reports whether another frame of the
 // same message follows. err is a syscall.Errno, or a pebbe/zmq4 error on
 // the fallback.
 func (s *seam) recvFrame(flags zmq4.Flag) (data []byte, more bool, err error) {
-	if s.rx == nil {
-		data, err = s.raw.RecvBytes(flags)
-		if err != nil {
-			return nil, false, rawErrno(err)
-		}
-		more, err = s.raw.GetRcvmore()
-		return data, more, rawErrno(err)
+	k := sink{kind: sinkBytes}
+	err = s.recvTo(&k, flags)
+	return k.b, k.more, err
+}
+
+// recvMsg receives one frame into rx (the C half of a Msg); one of at
+// most copyMax bytes is copied into rx's buffer (see zg_rx_keep).
+func (s *seam) recvMsg(rx *crx, flags zmq4.Flag, copyMax int) error {
+	if C.zg_recv_msg(s.handle, rx, C.int(flags), C.size_t(max(copyMax, 0))) != 0 {
+		return syscall.Errno(rx.err)
 	}
-	if C.zg_recv(s.handle, s.rx, C.int(flags)) != 0 {
-		return nil, false, syscall.Errno(s.rx.err)
+	return nil
+}
+
+// recvMany receives up to len(rxs) frames into the Msgs' C halves in one
+// call into libzmq, the first with flags and the rest without waiting,
+// and returns how many it received.
+func (s *seam) recvMany(rxs []uintptr, flags zmq4.Flag, copyMax int) (int, error) {
+	n := C.zg_recv_many(s.handle, (*C.uintptr_t)(unsafe.Pointer(unsafe.SliceData(rxs))), C.int(len(rxs)), C.int(flags), C.size_t(max(copyMax, 0)), &s.rx.err)
+	if n < 0 {
+		return 0, syscall.Errno(s.rx.err)
 	}
-	n := int(s.rx.size)
-	if n <= math.MaxInt32 {
-		// One allocation, not zeroed before the copy (make + copy would
-		// clear it first).
-		return C.GoBytes(s.rx.data, C.int(n)), s.rx.more != 0, nil
+	return int(n), nil
+}
+
+// sendMany sends the Msgs' C halves at rxs in one call into libzmq (see
+// zg_send_many), and returns how many were sent, with the errno of the
+// one that failed and whether a frame sent with SNDMORE preceded it.
+func (s *seam) sendMany(rxs []uintptr, flags zmq4.Flag) (n int, cut bool, err error) {
+	n = int(C.zg_send_many(s.handle, (*C.uintptr_t)(unsafe.Pointer(unsafe.SliceData(rxs))), C.int(len(rxs)), C.int(flags), &s.rx.err, &s.rx.cut))
+	if e := s.rx.err; e != 0 {
+		return n, s.rx.cut != 0, syscall.Errno(e)
 	}
-	data = make([]byte, n)
-	copy(data, unsafe.Slice((*byte)(s.rx.data), n))
-	return data, s.rx.more != 0, nil
+	return n, false, nil
+}
+
+func cint(v int) C.int { return C.int(v) }
+
+// hotWait blocks this thread until zfd signals (1), efd is written (2), or
+// d passes (0); see zg_hot_wait.
+func hotWait(zfd, efd int, d int64) int {
+	return int(C.zg_hot_wait(C.int(zfd), C.int(efd), C.long(d)))
+}
+
+// hotNew returns a new eventfd for a hot-wait slot.
+func hotNew() (int, error) {
+	fd := C.zg_hot_new()
+	if fd < 0 {
+		return 0, syscall.Errno(-fd)
+	}
+	return int(fd), nil
+}
+
+// hotPoke writes a hot-wait slot's eventfd.
+func hotPoke(efd int) { C.zg_hot_poke(C.int(efd)) }
+
+// sendRx sends rx (see zg_msg_send).
+func (s *seam) sendRx(rx *crx, flags zmq4.Flag) error {
+	if e := C.zg_msg_send(s.handle, rx, C.int(flags)); e != 0 {
+		return syscall.Errno(e)
+	}
+	return nil
+}
+
+// sendPinned sends data without a copy: zg_pin_done reports token once
+// libzmq is done with the bytes, which must stay pinned until then.
+func (s *seam) sendPinned(data []byte, token uintptr, flags zmq4.Flag) error {
+	var p unsafe.Pointer
+	if len(data) > 0 {
+		p = unsafe.Pointer(unsafe.SliceData(data))
+	}
+	if e := C.zg_send_pinned(s.handle, p, C.size_t(len(data)), C.uintptr_t(token), C.int(flags)); e != 0 {
+		return syscall.Errno(e)
+	}
+	return nil
+}
+
+// pinsInit creates the eventfd that libzmq's threads write when a send
+// without a copy completes, once per process, and returns it.
+func pinsInit() (int, error) {
+	fd := C.zg_pins_init()
+	if fd < 0 {
+		return 0, syscall.Errno(-fd)
+	}
+	return int(fd), nil
+}
+
+// pinsTake takes the tokens of every completed send without a copy (0 for
+// a send that libzmq refused) and appends them to dst.
+func pinsTake(dst []uintptr) []uintptr {
+	head := C.zg_pins_take()
+	for p := head; p != nil; p = p.next {
+		dst = append(dst, uintptr(p.token))
+	}
+	if head != nil {
+		C.zg_pins_free(head)
+	}
+	return dst
 }
 
 // sendFrame sends one frame; libzmq copies the bytes before it returns.

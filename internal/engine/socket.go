@@ -49,6 +49,26 @@ type Socket struct {
 	// parked is set while a goroutine waits on ZMQ_FD (see Poke).
 	parked atomic.Bool
 
+	// The hot wait (hot.go): the socket's id for hotRecent, the slot of
+	// the hot wait in progress, the socket's ZMQ_FD, and its recent
+	// waits.
+	id         uint64
+	hot        atomic.Pointer[hotSlot]
+	hotZFD     int
+	recentWait time.Duration
+	onHot      func() // tests
+
+	// alloc, when set, provides the memory of every frame received as a
+	// []byte (SetAllocator); copyBelowN is the copy threshold of Msg
+	// receives (0: DefaultCopyBelow), pinBelowN that of SendPinned (0:
+	// DefaultPinBelow).
+	alloc      func(int) []byte
+	copyBelowN int
+	pinBelowN  int
+	// Scratch of the batched receives and sends, reused: the Msgs' C
+	// halves (kept alive by the Msgs).
+	rxs []uintptr
+
 	// broken is set when a multipart send failed half-way; every later
 	// send returns it until Reset.
 	broken error
@@ -65,6 +85,7 @@ func (s *Socket) Init(raw *zmq4.Socket, direct bool, retryEINTR *atomic.Bool) {
 	s.retryEINTR, s.direct = retryEINTR, direct
 	s.readyFn = s.ready
 	s.wakeFn = s.wake
+	s.id = socketIDs.Add(1)
 	s.adopt(raw)
 }
 
@@ -76,6 +97,7 @@ func (s *Socket) adopt(raw *zmq4.Socket) {
 	runtime.SetFinalizer(raw, nil)
 	s.seam = newSeam(raw, s.direct)
 	s.inMessage, s.recvWaits = false, 0
+	s.hotFDLocked()
 }
 
 // Closed reports whether Close has begun.
@@ -121,6 +143,7 @@ func (s *Socket) Call(f func(raw *zmq4.Socket) error) error {
 // seam. Call it once.
 func (s *Socket) Close(release func(raw *zmq4.Socket) error) error {
 	s.closed.Store(true)
+	s.hotPoke()
 	s.closeWaiter()
 	s.mu.Lock()
 	// A waiter created meanwhile (by a call that took mu before closed
@@ -144,6 +167,7 @@ func (s *Socket) Close(release func(raw *zmq4.Socket) error) error {
 // send.
 func (s *Socket) ResetLocked(raw *zmq4.Socket, retire func(old *zmq4.Socket)) {
 	old := s.seam
+	s.hotPoke()
 	s.closeWaiter()
 	retire(old.raw)
 	old.free()

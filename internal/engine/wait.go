@@ -179,6 +179,7 @@ func (s *Socket) Poke() {
 	if !s.parked.Load() {
 		return
 	}
+	s.hotPoke()
 	if w := s.w.Load(); w != nil {
 		w.setDeadline(aLongTimeAgo)
 	}
@@ -232,6 +233,7 @@ func (s *Socket) unwatchLocked() {
 
 // wake ends the current wait, if any, as its deadline would.
 func (s *Socket) wake() {
+	s.hotPoke()
 	if w := s.w.Load(); w != nil {
 		w.setDeadline(aLongTimeAgo)
 	}

@@ -1,0 +1,263 @@
+package engine
+
+import (
+	"os"
+	"runtime"
+	"sync/atomic"
+	"time"
+)
+
+// The hot wait, an opt-in (ZMQGUARD_HOTWAIT=1 in the environment, or
+// SetHotWait). A receive whose recent waits were short, on a socket that
+// is the only busy one in the process, waits a little inside C first, with
+// its OS thread blocked in ppoll(2) on ZMQ_FD, before it parks in the
+// netpoller: the way pebbe's blocking receive waits, but bounded and
+// rationed.
+//
+// Why: when a goroutine parks and every P goes idle, the runtime's sysmon
+// thread falls into a deep sleep, and the first cgo call after the
+// wake-up (the receive that takes the reply) has to wake it; the
+// goroutine also resumes on whichever thread polled the netpoller. A
+// thread blocked in cgo keeps its P busy, so sysmon never sleeps deeply,
+// and the reply wakes that very thread. Measured on the project's
+// 2-core VM, it did not pay reliably (docs/BENCHMARKS.md, "The hot wait"),
+// so it is off unless asked for.
+//
+// The bounds that keep the no-hang promises:
+//   - a hot wait lasts at most hotMax, then the receive parks as usual;
+//   - only GOMAXPROCS-1 goroutines of the process hot-wait at once (none
+//     with GOMAXPROCS=1), so at least one P always runs goroutines; the
+//     others park at once, and 2000 waiting sockets still hold a handful
+//     of threads;
+//   - only a socket whose recent waits were short (recentWait below
+//     hotEligible) hot-waits, so an idle server never holds a slot, and
+//     only while no other socket of the process received lately
+//     (hotAlone): with an in-process peer busy, sysmon hands the held P to
+//     a new spinning thread, which measured slower;
+//   - cancel, Close and a poke from another goroutine write the slot's
+//     eventfd, which ends the hot wait at once.
+const (
+	hotMaxDefault      = 200 * time.Microsecond
+	hotEligibleDefault = 150 * time.Microsecond
+	maxHotSlots        = 8
+	// hotWindowDefault: a socket that finished a wait this recently
+	// counts as busy (see hotAlone).
+	hotWindowDefault = 2 * time.Millisecond
+)
+
+// hotMax bounds one hot wait, and hotWindow is the busy window of
+// hotAlone. Tests change them: a long bound tells a wake-up from the end
+// of the budget, and a zero window lets a test's own peer socket be busy.
+var (
+	hotMax      = hotMaxDefault
+	hotWindow   = hotWindowDefault
+	hotEligible = hotEligibleDefault
+)
+
+// SetHotTuning sets hotMax, hotWindow and hotEligible (tests only: a
+// loaded test machine's waits are long; negative values restore the
+// defaults). Call it while no receive waits.
+func SetHotTuning(max, window, eligible time.Duration) {
+	if max < 0 {
+		max = hotMaxDefault
+	}
+	if window < 0 {
+		window = hotWindowDefault
+	}
+	if eligible < 0 {
+		eligible = hotEligibleDefault
+	}
+	hotMax, hotWindow, hotEligible = max, window, eligible
+}
+
+// hotSlot is one of the process's hot-wait slots: its eventfd, created by
+// the first hot wait that takes the slot (so a process holds only the
+// eventfds of the slots it used, GOMAXPROCS-1 at most).
+type hotSlot struct {
+	busy atomic.Bool
+	made bool // efd was created (by the slot's holder)
+	efd  int
+}
+
+var hotSlots [maxHotSlots]hotSlot
+
+// hotOn turns the hot wait on for the process.
+var hotOn = func() *atomic.Bool {
+	var b atomic.Bool
+	switch os.Getenv("ZMQGUARD_HOTWAIT") {
+	case "1", "on", "true":
+		b.Store(true)
+	}
+	return &b
+}()
+
+// SetHotWait turns the hot wait on or off for the whole process (the
+// environment's ZMQGUARD_HOTWAIT sets it at start).
+func SetHotWait(on bool) { hotOn.Store(on) }
+
+// HotWait reports whether the hot wait is on.
+func HotWait() bool { return hotOn.Load() }
+
+// hotAcquire takes a free slot, or returns nil.
+func hotAcquire() *hotSlot {
+	n := min(runtime.GOMAXPROCS(0)-1, maxHotSlots)
+	for i := range max(n, 0) {
+		sl := &hotSlots[i]
+		if sl.busy.Load() || !sl.busy.CompareAndSwap(false, true) {
+			continue
+		}
+		if !sl.made {
+			fd, err := hotNew()
+			if err != nil {
+				sl.busy.Store(false)
+				return nil
+			}
+			sl.efd, sl.made = fd, true
+		}
+		return sl
+	}
+	return nil
+}
+
+// hotEligibleNow reports whether this socket's recent waits were short
+// enough for a hot wait, and no other socket of the process is busy.
+func (s *Socket) hotEligibleNow() bool {
+	return hotOn.Load() && s.recentWait < hotEligible && s.hotZFD >= 0 && hotAlone(s.id)
+}
+
+// noteWait records how long a receive waited (0: it did not wait).
+func (s *Socket) noteWait(d time.Duration) {
+	// An average over about the last 8 waits.
+	s.recentWait += (d - s.recentWait) / 8
+	hotSeen(s.id)
+}
+
+// The sockets that received lately, as (socket id, nanotime) pairs. A hot
+// wait pays when the process is otherwise idle: then the runtime puts
+// sysmon into its deep sleep at every wait, which the hot wait prevents.
+// When another socket is busy too (an in-process server, a second
+// stream), some P is busy anyway, and a thread held in ppoll only gets
+// its P handed to a new spinning thread by sysmon: slower on 2 cores.
+var hotRecent [4]struct {
+	id   atomic.Uint64
+	when atomic.Int64
+}
+
+var socketIDs atomic.Uint64
+
+// hotSeen records that socket id finished a receive now.
+func hotSeen(id uint64) {
+	now := nanotime()
+	oldest := 0
+	for i := range hotRecent {
+		e := &hotRecent[i]
+		if e.id.Load() == id {
+			e.when.Store(now)
+			return
+		}
+		if e.when.Load() < hotRecent[oldest].when.Load() {
+			oldest = i
+		}
+	}
+	hotRecent[oldest].id.Store(id)
+	hotRecent[oldest].when.Store(now)
+}
+
+// hotAlone reports whether no socket but id received within hotWindow.
+func hotAlone(id uint64) bool {
+	now := nanotime()
+	for i := range hotRecent {
+		e := &hotRecent[i]
+		if e.id.Load() != id && now-e.when.Load() < int64(hotWindow) {
+			return false
+		}
+	}
+	return true
+}
+
+var epoch = time.Now()
+
+func nanotime() int64 { return int64(time.Since(epoch)) }
+
+// hotWait waits inside C for up to hotMax (and never past lim's deadline)
+// for the socket to signal. It reports whether the caller should try its
+// receive again (a signal, a poke, a wake-up); false means the hot wait
+// did not happen or ran out, and the caller parks as usual.
+func (s *Socket) hotWait(lim *Limit, start time.Time) bool {
+	if lim.Ctx.Err() != nil || s.closed.Load() {
+		return false
+	}
+	if lim.Deadline.IsZero() && lim.Timeout >= 0 {
+		// Fixed here as await would fix it, so that no wait stretches it.
+		lim.Deadline = start.Add(lim.Timeout)
+	}
+	budget := hotMax - time.Since(start)
+	if !lim.Deadline.IsZero() {
+		budget = min(budget, time.Until(lim.Deadline))
+	}
+	if d, ok := lim.Ctx.Deadline(); ok {
+		budget = min(budget, time.Until(d))
+	}
+	if budget <= 0 {
+		return false
+	}
+	sl := hotAcquire()
+	if sl == nil {
+		return false
+	}
+	defer sl.busy.Store(false)
+	s.watchCtx(lim)
+	s.hot.Store(sl)
+	s.parked.Store(true)
+	// A cancel, Close or poke that came before the store above is seen
+	// here; one that comes after writes the slot's eventfd.
+	if f := s.onHot; f != nil {
+		f()
+	}
+	var r int
+	if !s.closed.Load() && lim.Ctx.Err() == nil {
+		r = hotWait(s.hotZFD, sl.efd, int64(budget))
+	}
+	s.parked.Store(false)
+	s.hot.Store(nil)
+	return r != 0
+}
+
+// watchCtx registers lim's context for wake-ups (see watchLocked).
+func (s *Socket) watchCtx(lim *Limit) {
+	if lim.Ctx.Done() == nil {
+		return
+	}
+	s.mu.Lock()
+	if !s.closed.Load() {
+		s.watchLocked(lim.Ctx)
+	}
+	s.mu.Unlock()
+}
+
+// hotPoke ends a hot wait in progress on this socket, if any.
+func (s *Socket) hotPoke() {
+	if sl := s.hot.Load(); sl != nil {
+		hotPoke(sl.efd)
+	}
+}
+
+// hotFD caches the socket's ZMQ_FD for hot waits (-1: none). The caller
+// holds s.mu.
+func (s *Socket) hotFDLocked() {
+	s.hotZFD = -1
+	if s.seam.handle == nil {
+		return
+	}
+	if fd, err := s.seam.fd(); err == nil {
+		s.hotZFD = fd
+	}
+}
+
+// OnHot calls f each time a receive is about to wait hot (tests only).
+// Install it before another goroutine uses the socket.
+func (s *Socket) OnHot(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onHot = f
+}

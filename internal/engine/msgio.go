@@ -1,0 +1,249 @@
+package engine
+
+import (
+	"errors"
+	"unsafe"
+
+	zmq4 "github.com/pebbe/zmq4"
+)
+
+// errNoBatch says that the seam is pebbe's calls (no batches): the caller
+// goes one frame at a time.
+var errNoBatch = errors.New("engine: no batches over the fallback seam")
+
+// SetAllocator makes alloc provide the memory of every frame the socket
+// receives as a []byte (nil: a new slice per frame). alloc is called with
+// the socket's lock held and must not use the socket; a slice shorter
+// than the frame is not used.
+func (s *Socket) SetAllocator(alloc func(size int) []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.alloc = alloc
+}
+
+// SetCopyBelow sets the copy threshold of Msg receives (see
+// DefaultCopyBelow); n <= 0 restores the default.
+func (s *Socket) SetCopyBelow(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.copyBelowN = n
+}
+
+// SetPinBelow sets the threshold under which SendPinned copies (see
+// DefaultPinBelow); n <= 0 restores the default.
+func (s *Socket) SetPinBelow(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pinBelowN = n
+}
+
+// PinBelow returns the threshold under which SendPinned copies.
+func (s *Socket) PinBelow() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pinBelowN <= 0 {
+		return DefaultPinBelow
+	}
+	return s.pinBelowN
+}
+
+// CopyBelow returns the copy threshold.
+func (s *Socket) CopyBelow() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.copyBelow()
+}
+
+func (s *Socket) copyBelow() int {
+	if s.copyBelowN <= 0 {
+		return DefaultCopyBelow
+	}
+	return s.copyBelowN
+}
+
+// RecvMsgs receives up to len(ms) frames into ms in one call into libzmq:
+// it waits within lim for the first, then takes those already queued. It
+// returns how many it received. Frames under the copy threshold are
+// copied into their Msg's buffer, larger ones are views.
+func (s *Socket) RecvMsgs(lim *Limit, ms []Msg, flags zmq4.Flag) (int, error) {
+	if len(ms) == 0 {
+		return 0, nil
+	}
+	for i := range ms {
+		if ms[i].closed {
+			return 0, ErrMsgClosed
+		}
+	}
+	for {
+		n, err := s.recvManyLocked(ms, flags|zmq4.DONTWAIT)
+		if err == errNoBatch {
+			// The fallback seam has no batch: one frame, the usual way.
+			if err := s.RecvMsg(lim, &ms[0], flags); err != nil {
+				return 0, err
+			}
+			return 1, nil
+		}
+		s.Poke()
+		if err == nil {
+			s.inMessage = ms[n-1].More()
+			return n, nil
+		}
+		if isIntr(err) && s.retryEINTR.Load() {
+			continue
+		}
+		if !isAgain(err) || flags&zmq4.DONTWAIT != 0 || lim.Timeout == 0 {
+			return 0, s.closedOr(errno(err))
+		}
+		if err := s.await(lim, zmq4.POLLIN, "recv"); err != nil {
+			return 0, err
+		}
+	}
+}
+
+func (s *Socket) recvManyLocked(ms []Msg, flags zmq4.Flag) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return 0, errs.Closed
+	}
+	if s.seam.handle == nil {
+		return 0, errNoBatch
+	}
+	s.rxs = s.rxs[:0]
+	for i := range ms {
+		rx := ms[i].rx
+		if rx == nil {
+			rx = ms[i].cmsg()
+		}
+		s.rxs = append(s.rxs, uintptr(unsafe.Pointer(rx)))
+	}
+	return s.seam.recvMany(s.rxs, flags, s.copyBelow()-1)
+}
+
+// SendMsg sends m as one frame within lim, with SNDMORE when its More is
+// set: libzmq's message (received, or from Alloc) without a copy, a copy
+// from the Msg's buffer as zmq_send does. On success m is empty.
+func (s *Socket) SendMsg(lim *Limit, m *Msg, flags zmq4.Flag) error {
+	if m.closed {
+		return ErrMsgClosed
+	}
+	rx := m.cmsg()
+	return s.sendLoop(lim, flags, func(f zmq4.Flag) error {
+		if s.seam.handle != nil {
+			return s.seam.sendRx(rx, f)
+		}
+		if rx.more != 0 {
+			f |= zmq4.SNDMORE
+		}
+		if err := s.seam.sendFrame(m.Bytes(), f); err != nil {
+			return err
+		}
+		rxSetCopy(rx, nil)
+		rx.copied, rx.more = 0, 0
+		return nil
+	})
+}
+
+// SendMsgs sends each Msg of ms as one frame, with SNDMORE when its More
+// is set, in one call into libzmq: views without a copy, copies from the
+// Msgs' buffers. It waits within lim when the socket
+// cannot take the next message, and returns how many frames it sent; the
+// sent Msgs are empty.
+func (s *Socket) SendMsgs(lim *Limit, ms []Msg, flags zmq4.Flag) (int, error) {
+	for i := range ms {
+		if ms[i].closed {
+			return 0, ErrMsgClosed
+		}
+	}
+	sent := 0
+	for sent < len(ms) {
+		n, cut, err := s.sendManyLocked(ms[sent:], flags|zmq4.DONTWAIT)
+		if err == errNoBatch {
+			// The fallback seam has no batch: one frame at a time.
+			if err := s.SendMsg(lim, &ms[sent], flags); err != nil {
+				return sent, err
+			}
+			sent++
+			continue
+		}
+		s.Poke()
+		sent += n
+		if err == nil {
+			continue
+		}
+		if cut {
+			// A message cut in the middle: libzmq refuses only a
+			// message's first frame for HWM, so this is a real failure.
+			return sent, s.breakSends(sent, len(ms), errno(err))
+		}
+		if isIntr(err) && s.retryEINTR.Load() {
+			continue
+		}
+		if !isAgain(err) || flags&zmq4.DONTWAIT != 0 || lim.Timeout == 0 {
+			return sent, s.closedOr(errno(err))
+		}
+		if err := s.await(lim, zmq4.POLLOUT, "send"); err != nil {
+			return sent, err
+		}
+	}
+	return sent, nil
+}
+
+// sendManyLocked sends ms in one call into libzmq, and returns how many
+// it sent. cut reports a failure after a frame sent with SNDMORE (a
+// message cut in two).
+func (s *Socket) sendManyLocked(ms []Msg, flags zmq4.Flag) (n int, cut bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return 0, false, errs.Closed
+	}
+	if s.broken != nil {
+		return 0, false, s.broken
+	}
+	if s.seam.handle == nil {
+		return 0, false, errNoBatch
+	}
+	s.rxs = s.rxs[:0]
+	for i := range ms {
+		rx := ms[i].rx
+		if rx == nil {
+			rx = ms[i].cmsg()
+		}
+		s.rxs = append(s.rxs, uintptr(unsafe.Pointer(rx)))
+	}
+	return s.seam.sendMany(s.rxs, flags)
+}
+
+// sendLoop makes try (one send with the flags it is given, under the
+// socket lock) until it succeeds, fails for good, or lim ends.
+func (s *Socket) sendLoop(lim *Limit, flags zmq4.Flag, try func(zmq4.Flag) error) error {
+	for {
+		err := s.tryLocked(flags|zmq4.DONTWAIT, try)
+		s.Poke()
+		if err == nil {
+			return nil
+		}
+		if isIntr(err) && s.retryEINTR.Load() {
+			continue
+		}
+		if !isAgain(err) || flags&zmq4.DONTWAIT != 0 || lim.Timeout == 0 {
+			return s.closedOr(errno(err))
+		}
+		if err := s.await(lim, zmq4.POLLOUT, "send"); err != nil {
+			return err
+		}
+	}
+}
+
+func (s *Socket) tryLocked(flags zmq4.Flag, try func(zmq4.Flag) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return errs.Closed
+	}
+	if s.broken != nil {
+		return s.broken
+	}
+	return try(flags)
+}

@@ -1,0 +1,142 @@
+package zmq_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/zmqguard/zmqguard/internal/zmqtest"
+	"github.com/zmqguard/zmqguard/timeout"
+	"github.com/zmqguard/zmqguard/zmq"
+)
+
+// hotREQ returns a REQ socket whose recent receives waited briefly (so its
+// next receive that must wait waits hot) and its REP peer, with the hot
+// wait on and one hot wait lasting up to an hour, so that only a wake-up
+// can end it.
+func hotREQ(t *testing.T) (req, rep *zmq.Socket) {
+	t.Helper()
+	was := zmq.HotWait()
+	zmq.SetHotWait(true, true)
+	t.Cleanup(func() { zmq.SetHotWait(was, false) })
+	c := zmqtest.Context(t)
+	rep, req = zmqtest.Pair(t, c, "tcp", zmq.REP, zmq.REQ)
+	for range 20 {
+		_, err := req.Send("ping", 0)
+		require.NoError(t, err)
+		_, err = rep.Recv(0)
+		require.NoError(t, err)
+		_, err = rep.Send("pong", 0)
+		require.NoError(t, err)
+		_, err = req.Recv(0)
+		require.NoError(t, err)
+	}
+	return req, rep
+}
+
+func TestHotWaitEndsAtOnceOnCancel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real sockets")
+	}
+	req, rep := hotREQ(t)
+	// The backstop ends the test if the receive never waits hot.
+	backstop, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stop()
+	ctx, cancel := context.WithCancel(backstop)
+	defer cancel()
+	var cancelled time.Time
+	var once sync.Once
+	zmq.OnHotWait(req, func() {
+		once.Do(func() {
+			// The receive is about to block in C; cancel from another
+			// goroutine once it is there.
+			go func() { cancelled = time.Now(); cancel() }()
+		})
+	})
+	_, err := req.Send("no reply", 0)
+	require.NoError(t, err)
+	_, err = rep.Recv(0) // the request is taken; no reply follows
+	require.NoError(t, err)
+	_, err = timeout.RecvBytes(ctx, req)
+	returned := time.Now()
+	require.ErrorIs(t, err, context.Canceled)
+	var hit bool
+	once.Do(func() { hit = true })
+	require.False(t, hit, "the receive never waited hot")
+	assert.Less(t, returned.Sub(cancelled), time.Second, "a cancel ends the hot wait at once, not after its bound (1 h here)")
+}
+
+func TestHotWaitEndsAtOnceOnClose(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real sockets")
+	}
+	req, _ := hotREQ(t)
+	hot := make(chan struct{})
+	var once sync.Once
+	zmq.OnHotWait(req, func() { once.Do(func() { close(hot) }) })
+	_, err := req.Send("no reply", 0)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() {
+		_, err := req.RecvBytes(0)
+		done <- err
+	}()
+	select {
+	case <-hot:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the receive never waited hot")
+	}
+	closed := time.Now()
+	require.NoError(t, req.Close())
+	select {
+	case err := <-done:
+		assert.True(t, errors.Is(err, net.ErrClosed), "got %v", err)
+		assert.Less(t, time.Since(closed), time.Second)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not end the hot wait")
+	}
+}
+
+func TestHotWaitReceivesAndHonoursDeadline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real sockets")
+	}
+	req, rep := hotREQ(t)
+	var hot sync.WaitGroup
+	hot.Add(1)
+	var once sync.Once
+	zmq.OnHotWait(req, func() { once.Do(hot.Done) })
+	_, err := req.Send("ask", 0)
+	require.NoError(t, err)
+	go func() {
+		hot.Wait() // reply only once the client waits hot
+		msg, err := rep.Recv(0)
+		if err == nil {
+			rep.Send("answer to "+msg, 0)
+		}
+	}()
+	require.NoError(t, req.SetRcvtimeo(10*time.Second)) // backstop
+	got, err := req.Recv(0)
+	require.NoError(t, err)
+	assert.Equal(t, "answer to ask", got)
+
+	// A deadline inside a long hot wait ends it on time.
+	_, err = req.Send("again", 0)
+	require.NoError(t, err)
+	_, err = rep.Recv(0)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = timeout.RecvBytes(ctx, req)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	el := time.Since(start)
+	assert.GreaterOrEqual(t, el, 50*time.Millisecond)
+	assert.Less(t, el, 50*time.Millisecond+time.Second)
+}
