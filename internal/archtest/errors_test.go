@@ -19,6 +19,7 @@ import (
 	"github.com/zmqguard/zmqguard/heartbeat"
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
 	"github.com/zmqguard/zmqguard/reliable"
+	"github.com/zmqguard/zmqguard/reliable/bstar"
 	"github.com/zmqguard/zmqguard/reliable/ppp"
 	"github.com/zmqguard/zmqguard/timeout"
 	"github.com/zmqguard/zmqguard/zmq"
@@ -33,6 +34,7 @@ var closedErrors = map[string]error{
 	"reliable.ErrServerClosed": reliable.ErrServerClosed,
 	"ppp.ErrQueueClosed":       ppp.ErrQueueClosed,
 	"ppp.ErrWorkerClosed":      ppp.ErrWorkerClosed,
+	"bstar.ErrClosed":          bstar.ErrClosed,
 }
 
 // TestClosedErrorsMatchNetErrClosed: every closed error matches
