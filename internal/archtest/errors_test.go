@@ -20,6 +20,7 @@ import (
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
 	"github.com/zmqguard/zmqguard/reliable"
 	"github.com/zmqguard/zmqguard/reliable/bstar"
+	"github.com/zmqguard/zmqguard/reliable/mdp"
 	"github.com/zmqguard/zmqguard/reliable/ppp"
 	"github.com/zmqguard/zmqguard/timeout"
 	"github.com/zmqguard/zmqguard/zmq"
@@ -35,6 +36,8 @@ var closedErrors = map[string]error{
 	"ppp.ErrQueueClosed":       ppp.ErrQueueClosed,
 	"ppp.ErrWorkerClosed":      ppp.ErrWorkerClosed,
 	"bstar.ErrClosed":          bstar.ErrClosed,
+	"mdp.ErrBrokerClosed":      mdp.ErrBrokerClosed,
+	"mdp.ErrWorkerClosed":      mdp.ErrWorkerClosed,
 }
 
 // TestClosedErrorsMatchNetErrClosed: every closed error matches

@@ -1,0 +1,4 @@
+package mdp_test
+
+func runWorkerPeer() error { return nil }
+func runBrokerPeer() error { return nil }

@@ -1,0 +1,158 @@
+package mdp_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/zmqguard/zmqguard/reliable"
+	"github.com/zmqguard/zmqguard/reliable/mdp"
+	"github.com/zmqguard/zmqguard/zmq"
+)
+
+// The heartbeat of in-process tests.
+const (
+	ivl      = 100 * time.Millisecond
+	liveness = 3
+)
+
+// echo echoes the request; "sleep:<duration>" sleeps first (until ctx
+// ends), "fail" fails, "panic" panics.
+func echo(ctx context.Context, req [][]byte) ([][]byte, error) {
+	last := string(req[len(req)-1])
+	if d, ok := strings.CutPrefix(last, "sleep:"); ok {
+		dur, err := time.ParseDuration(d)
+		if err != nil {
+			return nil, err
+		}
+		t := time.NewTimer(dur)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	switch last {
+	case "fail":
+		return nil, errors.New("it failed")
+	case "panic":
+		panic("boom")
+	}
+	return req, nil
+}
+
+// named returns a handler that answers "<name>:<request>".
+func named(name string) reliable.Handler {
+	return func(ctx context.Context, req [][]byte) ([][]byte, error) {
+		return [][]byte{[]byte(name + ":" + string(req[len(req)-1]))}, nil
+	}
+}
+
+// events collects a component's events, to await them.
+type events[E any] chan E
+
+func (ch events[E]) hook(ev E) {
+	select {
+	case ch <- ev:
+	default:
+	}
+}
+
+// await waits for an event that match accepts and returns it.
+func (ch events[E]) await(t testing.TB, d time.Duration, what string, match func(E) bool) E {
+	t.Helper()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case ev := <-ch:
+			if match(ev) {
+				return ev
+			}
+		case <-timer.C:
+			t.Fatalf("no %s within %v", what, d)
+		}
+	}
+}
+
+type brokerEvents struct{ events[mdp.BrokerEvent] }
+
+// joined waits for a worker to register for service.
+func (ch brokerEvents) joined(t testing.TB, service string) mdp.BrokerEvent {
+	t.Helper()
+	return ch.await(t, 10*time.Second, service+" worker-joined", func(ev mdp.BrokerEvent) bool {
+		return ev.Kind == mdp.BrokerWorkerJoined && ev.Service == service
+	})
+}
+
+func (ch brokerEvents) kind(t testing.TB, k mdp.BrokerEventKind) mdp.BrokerEvent {
+	t.Helper()
+	return ch.await(t, 10*time.Second, k.String(), func(ev mdp.BrokerEvent) bool { return ev.Kind == k })
+}
+
+// startBroker runs a Broker on tcp until the test ends.
+func startBroker(t testing.TB, zctx *zmq.Context, opts ...mdp.BrokerOption) (*mdp.Broker, brokerEvents) {
+	t.Helper()
+	evs := brokerEvents{make(events[mdp.BrokerEvent], 1024)}
+	opts = append([]mdp.BrokerOption{mdp.WithBrokerHeartbeat(ivl, liveness), mdp.WithBrokerEventHook(evs.hook)}, opts...)
+	b, err := mdp.NewBroker(zctx, "tcp://127.0.0.1:*", opts...)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- b.Run(context.Background()) }()
+	t.Cleanup(func() {
+		require.NoError(t, b.Close())
+		require.ErrorIs(t, <-done, mdp.ErrBrokerClosed)
+	})
+	return b, evs
+}
+
+// startWorker runs a Worker until the test ends.
+func startWorker(t testing.TB, zctx *zmq.Context, brokers []string, service string, h reliable.Handler, opts ...mdp.WorkerOption) *mdp.Worker {
+	t.Helper()
+	opts = append([]mdp.WorkerOption{mdp.WithWorkerHeartbeat(ivl, liveness),
+		mdp.WithWorkerBackoff(reliable.Backoff{Initial: 50 * time.Millisecond, Max: 50 * time.Millisecond})}, opts...)
+	w, err := mdp.NewWorker(zctx, brokers, service, h, opts...)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(context.Background()) }()
+	t.Cleanup(func() {
+		require.NoError(t, w.Close())
+		require.ErrorIs(t, <-done, mdp.ErrWorkerClosed)
+	})
+	return w
+}
+
+// newClient returns a Client closed when the test ends.
+func newClient(t testing.TB, zctx *zmq.Context, brokers []string, opts ...mdp.ClientOption) *mdp.Client {
+	t.Helper()
+	c, err := mdp.NewClient(zctx, brokers, opts...)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// testCtx is a context that ends with the test, bounded by d.
+func testCtx(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func frames(ss ...string) [][]byte {
+	out := make([][]byte, len(ss))
+	for i, s := range ss {
+		out[i] = []byte(s)
+	}
+	return out
+}
+
+// runWorkerPeer and runBrokerPeer are defined in chaos_test.go.
+var _ = fmt.Sprint
+var _ = os.Getenv
