@@ -131,13 +131,13 @@ func (l *brokerLoop) fromClient(client []byte, msg [][]byte) {
 	if err != nil {
 		b.ctr.malformed.Add(1)
 		if len(msg) > 3 { // there is a service frame to answer with
-			l.failBack(client, string(msg[3]), wire.CodeMalformed, err.Error())
+			l.refuse(client, string(msg[3]), wire.CodeMalformed, err.Error())
 		}
 		return
 	}
 	if p := b.cfg.pair; p != nil && !p.Admit() {
 		b.ctr.refused.Add(1)
-		l.failBack(client, name, wire.CodePassive, "this broker is passive: its Binary Star peer is active")
+		l.refuse(client, name, wire.CodePassive, "this broker is passive: its Binary Star peer is active")
 		return
 	}
 	if strings.HasPrefix(name, MMIPrefix) {
@@ -152,16 +152,16 @@ func (l *brokerLoop) fromClient(client []byte, msg [][]byte) {
 	switch {
 	case svc == nil:
 		b.ctr.overloaded.Add(1)
-		l.failBack(client, name, wire.CodeOverloaded, "too many services")
+		l.refuse(client, name, wire.CodeOverloaded, "too many services")
 		return
 	case len(svc.queue) >= b.cfg.serviceQueue:
 		b.ctr.overloaded.Add(1)
-		l.failBack(client, name, wire.CodeOverloaded, "too many requests waiting for the service")
+		l.refuse(client, name, wire.CodeOverloaded, "too many requests waiting for the service")
 		l.forgetIfUnused(svc)
 		return
 	case l.held+size > b.cfg.queueBytes:
 		b.ctr.overloaded.Add(1)
-		l.failBack(client, name, wire.CodeOverloaded, "the broker holds too many bytes")
+		l.refuse(client, name, wire.CodeOverloaded, "the broker holds too many bytes")
 		l.forgetIfUnused(svc)
 		return
 	}
@@ -436,8 +436,14 @@ func (l *brokerLoop) lost(req *request, worker string) {
 
 // failRequest answers a held request with an error reply.
 func (l *brokerLoop) failRequest(req *request, code, message string) {
-	l.b.emit(BrokerEvent{Kind: BrokerRequestFailed, Service: req.svc.name, Code: code})
-	l.failBack(req.client, req.svc.name, code, message)
+	l.refuse(req.client, req.svc.name, code, message)
+}
+
+// refuse answers a client's request for service name with an error reply,
+// and reports it.
+func (l *brokerLoop) refuse(client []byte, name, code, message string) {
+	l.b.emit(BrokerEvent{Kind: BrokerRequestFailed, Service: name, Code: code})
+	l.failBack(client, name, code, message)
 }
 
 // failBack sends a client an error reply: an MDP reply whose body is

@@ -3,16 +3,16 @@ package mdp_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/zmqguard/zmqguard/internal/zmqtest"
 	"github.com/zmqguard/zmqguard/reliable"
 	"github.com/zmqguard/zmqguard/reliable/mdp"
+	"github.com/zmqguard/zmqguard/timeout"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -153,6 +153,71 @@ func frames(ss ...string) [][]byte {
 	return out
 }
 
-// runWorkerPeer and runBrokerPeer are defined in chaos_test.go.
-var _ = fmt.Sprint
-var _ = os.Getenv
+// dealer returns a DEALER connected to endpoint, to speak MDP by hand.
+func dealer(t testing.TB, zctx *zmq.Context, endpoint string) *zmq.Socket {
+	t.Helper()
+	s := zmqtest.Socket(t, zctx, zmq.DEALER)
+	require.NoError(t, s.SetLinger(0))
+	require.NoError(t, s.Connect(endpoint))
+	return s
+}
+
+// send sends one message of frames on s.
+func send(t testing.TB, s *zmq.Socket, msg [][]byte) {
+	t.Helper()
+	err := timeout.SendMessage(testCtx(t, 5*time.Second), s, msg)
+	require.NoError(t, err)
+}
+
+// recv receives one message from s within d.
+func recv(t testing.TB, s *zmq.Socket, d time.Duration) [][]byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	msg, err := timeout.RecvMessageBytes(ctx, s)
+	require.NoError(t, err)
+	return msg
+}
+
+// recvWorker receives MDP/Worker messages on a raw worker socket until
+// one has the command want, within d.
+func recvWorker(t testing.TB, s *zmq.Socket, want mdp.Command, d time.Duration) mdp.WorkerMessage {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		left := time.Until(deadline)
+		require.Positive(t, left, "no %v", want)
+		m, err := mdp.ParseWorkerMessage(recv(t, s, left))
+		require.NoError(t, err)
+		if m.Command == want {
+			return m
+		}
+	}
+}
+
+// sendWorker sends an MDP/Worker message on a raw worker socket.
+func sendWorker(t testing.TB, s *zmq.Socket, m mdp.WorkerMessage) {
+	t.Helper()
+	send(t, s, m.Frames())
+}
+
+// waitFor polls cond until it holds or d passes (for counters that have no
+// event to await).
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// remote returns the *reliable.RemoteError in err, or fails.
+func remote(t testing.TB, err error) *reliable.RemoteError {
+	t.Helper()
+	var re *reliable.RemoteError
+	require.ErrorAs(t, err, &re)
+	return re
+}

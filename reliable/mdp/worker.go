@@ -40,7 +40,8 @@ import (
 // replaced is dropped: that broker has already given the request up.
 //
 // Requests are served one at a time, in arrival order, with the rules of
-// reliable.Handler: a handler's error, a deadline it gave up at, a panic
+// reliable.Handler (except that a handler failing once Run is stopping is
+// not answered: the broker gives its request to another worker): a handler's error, a deadline it gave up at, a panic
 // or a runtime.Goexit is sent as an error reply, an MDP reply whose body
 // is [wire.PlainErrorMarker, code, message], which the Client returns as
 // a *reliable.RemoteError.
@@ -128,7 +129,9 @@ func (w *Worker) Stats() WorkerStats {
 
 // Run registers with the brokers and serves requests until ctx is done or
 // Close is called, registering again with each broker that goes silent or
-// sends DISCONNECT. Before it returns it closes its sockets, cancels the
+// sends DISCONNECT. Before it returns it sends each broker DISCONNECT (so
+// that a request it holds goes to another worker at once), closes its
+// sockets (lingering up to DefaultWorkerDisconnectLinger), cancels the
 // handler's context and waits for the running handler, at most the
 // shutdown grace (WithWorkerShutdownGrace). It returns ctx's error, or
 // ErrWorkerClosed after Close, or the error that prevented a connection,
@@ -270,6 +273,13 @@ func (w *Worker) session(ctx context.Context, i int, jobs chan<- wjob) (heard, d
 		w.mu.Lock()
 		w.conns[i].sock = nil
 		w.mu.Unlock()
+		if ctx.Err() != nil {
+			// Run is stopping: tell the broker, so that it gives a request
+			// this worker holds to another worker now, instead of after
+			// the worker's expiry.
+			_, _ = sock.SendMessageDontwait(WorkerMessage{Command: CommandDisconnect}.Frames())
+			_ = sock.SetLinger(DefaultWorkerDisconnectLinger)
+		}
 		sock.Close()
 	}()
 	// A READY that cannot be queued is not fatal: the broker will not
@@ -361,6 +371,13 @@ func (w *Worker) serve(ctx context.Context, j wjob) {
 		handler.Run(ctx, w.handler, j.body, &out)
 	}()
 	<-done
+	if out.Ending != handler.Replied && ctx.Err() != nil {
+		// Run is stopping, and the handler gave up with its context: no
+		// answer. The DISCONNECT each connection sends as it closes makes
+		// the broker give the request to another worker.
+		w.dropped.Add(1)
+		return
+	}
 	body := wire.Reply(nil, false, wire.KindReply, out.Reply)
 	if out.Ending != handler.Replied {
 		body = wire.Reply(nil, false, wire.KindError, wire.EncodeErrorBody(out.Code, out.Message))

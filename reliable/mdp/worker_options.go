@@ -16,6 +16,9 @@ const (
 	// DefaultWorkerShutdownGrace bounds how long Run waits, when it stops,
 	// for a handler that ignores its cancelled context.
 	DefaultWorkerShutdownGrace = 5 * time.Second
+	// DefaultWorkerDisconnectLinger bounds how long a stopping worker's
+	// sockets try to deliver the DISCONNECT it sends each broker.
+	DefaultWorkerDisconnectLinger = 100 * time.Millisecond
 	// DefaultWorkerBacklog bounds the requests a worker holds while its
 	// handler is busy (see WithWorkerBacklog).
 	DefaultWorkerBacklog = 16
