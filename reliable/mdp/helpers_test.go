@@ -221,3 +221,8 @@ func remote(t testing.TB, err error) *reliable.RemoteError {
 	require.ErrorAs(t, err, &re)
 	return re
 }
+
+var (
+	errorsAs = errors.As
+	errorsIs = errors.Is
+)
