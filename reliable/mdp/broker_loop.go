@@ -70,9 +70,13 @@ type request struct {
 func newBrokerLoop(b *Broker, start time.Time) *brokerLoop {
 	return &brokerLoop{
 		b: b, sock: b.sock,
-		workers:    make(map[string]*bWorker),
-		services:   make(map[string]*service),
-		starving:   make(map[*service]struct{}),
+		workers:  make(map[string]*bWorker),
+		services: make(map[string]*service),
+		starving: make(map[*service]struct{}),
+		// A worker registered with the broker before it restarted sends
+		// its next HEARTBEAT within two intervals (the zguide's worker
+		// heartbeats after a poll of one interval), is told DISCONNECT and
+		// registers again.
 		graceUntil: start.Add(2 * b.cfg.interval),
 	}
 }

@@ -108,11 +108,13 @@ func WithBrokerRetries(n int) BrokerOption {
 // WithServiceWait bounds how long a request waits for its service to
 // have a worker (DefaultServiceWait; positive). A request that has waited
 // that long while its service had no worker is answered with
-// wire.CodeNoService, except in the broker's first two heartbeat
+// wire.CodeNoService, but not in the broker's first two heartbeat
 // intervals, which leave the workers of a restarted broker the time to
-// register again (docs/MAJORDOMO.md). A request whose service has workers,
-// all busy, waits for one however long it takes. Choose it below the
-// clients' attempt timeout, or they never see the answer.
+// register again (docs/MAJORDOMO.md). A request whose service has
+// workers, all busy, waits for one however long it takes. Choose it below
+// the clients' attempt timeout, or they never see the answer (and, right
+// after the broker starts, a client whose attempt timeout is shorter than
+// two heartbeat intervals retries once before it does).
 func WithServiceWait(d time.Duration) BrokerOption {
 	return func(c *brokerConfig) error {
 		if d <= 0 {

@@ -532,12 +532,15 @@ func TestChaosBothBrokersKilled(t *testing.T) {
 		failover = append(failover, l.awaitFresh(t, killed))
 		second := pp.index(l.activeBroker())
 		require.NotEqual(t, first, second)
+		l.mu.Lock()
+		failed := len(l.failed)
+		l.mu.Unlock()
 		pp.procs[second].Kill()
 		outage := time.Now()
 		waitFor(t, chaosHang, "a request to give up", func() bool {
 			l.mu.Lock()
 			defer l.mu.Unlock()
-			return len(l.failed) > 0
+			return len(l.failed) > failed
 		})
 		restarted := time.Now()
 		pp.start(t, 0) // the primary serves before it hears the backup
