@@ -5,6 +5,9 @@
 //	zmqguard serve ENDPOINT            run an always-reply echo (or --exec) server
 //	zmqguard ping ENDPOINT             echo requests at an interval, like ping(8)
 //	zmqguard bench ENDPOINT            round-trip latency and throughput
+//	zmqguard broker ENDPOINT           run a Majordomo broker (--peer: one of a Binary Star pair)
+//	zmqguard req --service NAME ENDPOINT MESSAGE...   a Majordomo request
+//	zmqguard worker --service NAME ENDPOINT...        a Majordomo echo (or --exec) worker
 //
 // Install it with
 //
@@ -53,6 +56,11 @@ Usage:
   zmqguard ping  [flags] ENDPOINT             echo requests at an interval, like ping(8)
   zmqguard bench [flags] ENDPOINT             round-trip latency and throughput
 
+Majordomo (service-oriented request/reply through a broker):
+  zmqguard broker [flags] ENDPOINT                       run a broker (--peer: Binary Star)
+  zmqguard req --service NAME [flags] ENDPOINT MESSAGE... send a request for a service
+  zmqguard worker --service NAME [flags] ENDPOINT...      run a worker for a service
+
 Run "zmqguard COMMAND --help" for a command's flags.
 ENDPOINT is a ZeroMQ endpoint such as tcp://127.0.0.1:5555 or ipc:///tmp/s.
 
@@ -72,7 +80,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "req":
+		if hasFlag(args[1:], "service") {
+			return runMDPReq(args[1:], stdout, stderr)
+		}
 		return runReq(args[1:], stdout, stderr)
+	case "broker":
+		return runBroker(args[1:], stdout, stderr)
+	case "worker":
+		if isMDPWorker(args[1:]) {
+			return runMDPWorker(args[1:], stdout, stderr)
+		}
+		fmt.Fprintln(stderr, "zmqguard worker: --service NAME is required (a Majordomo worker)")
+		return exitUsage
 	case "serve":
 		return runServe(args[1:], stdout, stderr)
 	case "ping":

@@ -79,7 +79,13 @@ func runReq(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	start := time.Now()
 	reply, err := c.Request(ctx, parts...)
-	res := reqResult{Reply: strs(reply), Attempts: c.Stats().Attempts, ElapsedMs: ms(time.Since(start))}
+	return printReply(stdout, stderr, reply, err, c.Stats().Attempts, start, *asJSON)
+}
+
+// printReply prints a request's outcome, as text or --json, and returns
+// the exit code: 0 for a reply, 3 for an error reply, 2 for no reply.
+func printReply(stdout, stderr io.Writer, reply [][]byte, err error, attempts uint64, start time.Time, asJSON bool) int {
+	res := reqResult{Reply: strs(reply), Attempts: attempts, ElapsedMs: ms(time.Since(start))}
 	exit := exitOK
 	var re *reliable.RemoteError
 	switch {
@@ -93,7 +99,7 @@ func runReq(args []string, stdout, stderr io.Writer) int {
 		res.Error, res.Message = "failed", err.Error()
 		exit = exitFail
 	}
-	if *asJSON {
+	if asJSON {
 		printJSON(stdout, res)
 	}
 	switch {
@@ -101,7 +107,7 @@ func runReq(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "zmqguard req: error reply: %s: %s\n", re.Code, re.Message)
 	case exit != exitOK:
 		fmt.Fprintf(stderr, "zmqguard req: %v\n", err)
-	case !*asJSON:
+	case !asJSON:
 		for _, frame := range res.Reply {
 			fmt.Fprintln(stdout, frame)
 		}
