@@ -534,6 +534,7 @@ func Rows() []Row {
 	var rows []Row
 	rows = append(rows, throughputRows()...)
 	rows = append(rows, reqRepRows()...)
+	rows = append(rows, mdpRows()...)
 	rows = append(rows, allocRows()...)
 	rows = append(rows, cancelRows()...)
 	rows = append(rows, recoveryRows()...)
