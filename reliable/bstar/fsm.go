@@ -58,10 +58,6 @@ func (s State) String() string {
 	return fmt.Sprintf("State(%d)", int(s))
 }
 
-// serves reports whether a server in state s takes client requests
-// without further ado.
-func (s State) serves() bool { return s == StatePrimary || s == StateActive }
-
 // Input is what drives the state machine: a state heard from the peer, or
 // a client request.
 type Input int

@@ -321,7 +321,7 @@ func TestBrokerBounds(t *testing.T) {
 		send(t, raw, mdp.ClientRequest("svc", frames("waits")))
 	}
 	waitFor(t, 5*time.Second, "2 waiting", func() bool { return b.Stats().Waiting == 2 })
-	overloaded := func(body ...[]byte) string {
+	overloaded := func() string {
 		t.Helper()
 		got := recv(t, raw, 5*time.Second)
 		service, body, err := mdp.ParseClientMessage(got)

@@ -202,14 +202,6 @@ func (l *chaosLoad) finish(t *testing.T) {
 	}
 }
 
-// answeredAt returns when the request with body was answered.
-func (l *chaosLoad) answeredAt(body string) (time.Time, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	at, ok := l.answered[body]
-	return at, ok
-}
-
 // awaitAnswer waits until the request with body is answered or failed,
 // and returns when it was answered (zero if it failed).
 func (l *chaosLoad) awaitAnswer(t *testing.T, body string) time.Time {
