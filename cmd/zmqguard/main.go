@@ -36,6 +36,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -177,6 +178,25 @@ func checkEndpoint(ep string) error {
 		return fmt.Errorf("bad endpoint %q: inproc endpoints only work inside one process", ep)
 	}
 	return nil
+}
+
+// emitter prints a command's events, as JSON lines or as text, from any
+// goroutine.
+type emitter struct {
+	mu     sync.Mutex // also held by a command writing other lines meanwhile
+	w      io.Writer
+	asJSON bool
+}
+
+// emit prints ev as a JSON line, or text (if not empty) as a line.
+func (e *emitter) emit(ev any, text string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.asJSON {
+		printJSON(e.w, ev)
+	} else if text != "" {
+		fmt.Fprintln(e.w, text)
+	}
 }
 
 // printJSON writes v as one line of JSON.

@@ -87,16 +87,7 @@ func runBroker(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
-	var outMu sync.Mutex
-	emit := func(ev brokerEvent, text string) {
-		outMu.Lock()
-		defer outMu.Unlock()
-		if *asJSON {
-			printJSON(stdout, ev)
-		} else if text != "" {
-			fmt.Fprintln(stdout, text)
-		}
-	}
+	emit := (&emitter{w: stdout, asJSON: *asJSON}).emit
 	opts := []mdp.BrokerOption{mdp.WithBrokerHeartbeat(*heartbeat, *liveness), mdp.WithServiceWait(*serviceWait),
 		mdp.WithBrokerRetries(*retries)}
 	if *verbose {
@@ -174,34 +165,15 @@ func runMDPReq(args []string, stdout, stderr io.Writer) int {
 		"times, on the next broker if several are given (a Binary Star pair).\n"+
 		"Exit codes: 0 reply, 2 no reply, 3 error reply, 64 usage.", stdout)
 	service := f.String("service", "", "the service to ask")
-	timeout := f.Duration("timeout", mdp.DefaultAttemptTimeout, "how long each attempt waits for the reply")
-	retries := f.Int("retries", mdp.DefaultMaxAttempts-1, "retries after the first attempt")
-	var extra stringList
-	f.Var(&extra, "endpoint", "another broker to fail over to (repeatable)")
-	asJSON := f.Bool("json", false, "print the result as JSON")
-	pos, code := f.parse(args, stderr)
+	r := newReqFlags(f, mdp.DefaultAttemptTimeout, mdp.DefaultMaxAttempts, "another broker to fail over to (repeatable)")
+	brokers, parts, code := r.parse(args, stderr, func() string {
+		if len(*service) == 0 || len(*service) > mdp.MaxServiceName {
+			return fmt.Sprintf("--service must name a service (1 to %d bytes)", mdp.MaxServiceName)
+		}
+		return ""
+	})
 	if code >= 0 {
 		return code
-	}
-	switch {
-	case len(pos) < 2:
-		return f.usageError(stderr, "want ENDPOINT and at least one MESSAGE frame")
-	case len(*service) == 0 || len(*service) > mdp.MaxServiceName:
-		return f.usageError(stderr, "--service must name a service (1 to %d bytes)", mdp.MaxServiceName)
-	case *timeout <= 0:
-		return f.usageError(stderr, "--timeout must be positive")
-	case *retries < 0:
-		return f.usageError(stderr, "--retries must not be negative")
-	}
-	brokers := append([]string{pos[0]}, extra...)
-	for _, ep := range brokers {
-		if err := checkEndpoint(ep); err != nil {
-			return f.usageError(stderr, "%v", err)
-		}
-	}
-	parts := make([][]byte, 0, len(pos)-1)
-	for _, m := range pos[1:] {
-		parts = append(parts, []byte(m))
 	}
 	zctx, err := zmq.NewContext(zmq.WithLinger(0))
 	if err != nil {
@@ -209,7 +181,7 @@ func runMDPReq(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	defer zctx.Term()
-	c, err := mdp.NewClient(zctx, brokers, mdp.WithAttemptTimeout(*timeout), mdp.WithMaxAttempts(*retries+1))
+	c, err := mdp.NewClient(zctx, brokers, mdp.WithAttemptTimeout(*r.timeout), mdp.WithMaxAttempts(*r.retries+1))
 	if err != nil {
 		return f.usageError(stderr, "%v", err)
 	}
@@ -218,7 +190,7 @@ func runMDPReq(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	start := time.Now()
 	reply, err := c.Request(ctx, *service, parts...)
-	return printReply(stdout, stderr, reply, err, c.Stats().Attempts, start, *asJSON)
+	return printReply(stdout, stderr, reply, err, c.Stats().Attempts, start, *r.asJSON)
 }
 
 // isMDPWorker reports whether worker's arguments are for the Majordomo
