@@ -119,14 +119,10 @@ func TestBrokerNoService(t *testing.T) {
 	assert.Zero(t, st.HeldBytes)
 
 	// A worker that registers within the wait serves the request.
-	res := make(chan error, 1)
-	go func() {
-		_, err := c.Request(ctx, "late", []byte("x"))
-		res <- err
-	}()
+	res := goRequest(ctx, c, "late", "x")
 	waitFor(t, 5*time.Second, "the request to wait", func() bool { return b.Stats().Waiting == 1 })
 	startWorker(t, zctx, []string{b.Endpoint()}, "late", echo)
-	require.NoError(t, <-res)
+	require.NoError(t, (<-res).err)
 }
 
 // TestBrokerNoServiceAfterLastWorkerLeft: requests waiting for a service
@@ -135,25 +131,17 @@ func TestBrokerNoServiceAfterLastWorkerLeft(t *testing.T) {
 	const wait = 300 * time.Millisecond
 	zctx := zmqtest.Context(t, zmq.WithLinger(0))
 	b, evs := startBroker(t, zctx, mdp.WithServiceWait(wait))
-	raw := dealer(t, zctx, b.Endpoint())
-	sendWorker(t, raw, mdp.WorkerMessage{Command: mdp.CommandReady, Service: "svc"})
-	evs.joined(t, "svc")
+	raw := rawWorker(t, zctx, b, evs, "svc")
 	c := newClient(t, zctx, []string{b.Endpoint()}, mdp.WithAttemptTimeout(5*time.Second))
 	ctx := testCtx(t, 10*time.Second)
-	res := make(chan error, 2)
-	for range 2 {
-		go func() {
-			_, err := c.Request(ctx, "svc", []byte("x"))
-			res <- err
-		}()
-	}
+	res := []<-chan result{goRequest(ctx, c, "svc", "x"), goRequest(ctx, c, "svc", "x")}
 	recvWorker(t, raw, mdp.CommandRequest, 5*time.Second)
 	waitFor(t, 5*time.Second, "the second request to wait", func() bool { return b.Stats().Waiting == 1 })
 	left := time.Now()
 	sendWorker(t, raw, mdp.WorkerMessage{Command: mdp.CommandDisconnect})
 	// The first request is retried (it waits too), the second waits.
-	for range 2 {
-		assert.Equal(t, wire.CodeNoService, remote(t, <-res).Code)
+	for _, r := range res {
+		assert.Equal(t, wire.CodeNoService, remote(t, (<-r).err).Code)
 	}
 	took := time.Since(left)
 	assert.GreaterOrEqual(t, took, wait)
@@ -171,17 +159,10 @@ func TestBrokerNoServiceAfterLastWorkerLeft(t *testing.T) {
 func TestBrokerRetriesRequestOfDeadWorker(t *testing.T) {
 	zctx := zmqtest.Context(t, zmq.WithLinger(0))
 	b, evs := startBroker(t, zctx)
-	raw := dealer(t, zctx, b.Endpoint())
-	sendWorker(t, raw, mdp.WorkerMessage{Command: mdp.CommandReady, Service: "svc"})
-	evs.joined(t, "svc")
+	raw := rawWorker(t, zctx, b, evs, "svc")
 	c := newClient(t, zctx, []string{b.Endpoint()}, mdp.WithAttemptTimeout(5*time.Second), mdp.WithMaxAttempts(1))
 	ctx := testCtx(t, 10*time.Second)
-	res := make(chan [][]byte, 1)
-	go func() {
-		r, err := c.Request(ctx, "svc", []byte("hello"))
-		assert.NoError(t, err)
-		res <- r
-	}()
+	res := goRequest(ctx, c, "svc", "hello")
 	req := recvWorker(t, raw, mdp.CommandRequest, 5*time.Second)
 	assert.Equal(t, frames("hello"), req.Body)
 	startWorker(t, zctx, []string{b.Endpoint()}, "svc", named("second"))
@@ -192,7 +173,7 @@ func TestBrokerRetriesRequestOfDeadWorker(t *testing.T) {
 	took := time.Since(silent)
 	assert.Equal(t, "svc", ev.Service)
 	assert.Less(t, took, liveness*ivl+time.Second)
-	assert.Equal(t, frames("second:hello"), <-res)
+	assert.Equal(t, frames("second:hello"), answer(t, res))
 
 	// The late reply of the expired worker is dropped; the broker does not
 	// know it any more and tells it to register again.
@@ -211,17 +192,10 @@ func TestBrokerRetriesRequestOfDeadWorker(t *testing.T) {
 func TestBrokerStaleReplyAfterReregistering(t *testing.T) {
 	zctx := zmqtest.Context(t, zmq.WithLinger(0))
 	b, evs := startBroker(t, zctx)
-	raw := dealer(t, zctx, b.Endpoint())
-	sendWorker(t, raw, mdp.WorkerMessage{Command: mdp.CommandReady, Service: "svc"})
-	evs.joined(t, "svc")
+	raw := rawWorker(t, zctx, b, evs, "svc")
 	c := newClient(t, zctx, []string{b.Endpoint()}, mdp.WithAttemptTimeout(10*time.Second), mdp.WithMaxAttempts(1))
 	ctx := testCtx(t, 20*time.Second)
-	res := make(chan [][]byte, 2)
-	go func() {
-		r, err := c.Request(ctx, "svc", []byte("one"))
-		assert.NoError(t, err)
-		res <- r
-	}()
+	res := goRequest(ctx, c, "svc", "one")
 	first := recvWorker(t, raw, mdp.CommandRequest, 5*time.Second)
 	evs.kind(t, mdp.BrokerWorkerExpired) // first goes back to the queue
 	// raw registers again (same identity), gets the retried request.
@@ -231,7 +205,7 @@ func TestBrokerStaleReplyAfterReregistering(t *testing.T) {
 	assert.NotEqual(t, first.Client, second.Client, "each dispatch has its own tag")
 	sendWorker(t, raw, mdp.WorkerMessage{Command: mdp.CommandReply, Client: first.Client, Body: frames("stale")})
 	sendWorker(t, raw, mdp.WorkerMessage{Command: mdp.CommandReply, Client: second.Client, Body: frames("fresh")})
-	assert.Equal(t, frames("fresh"), <-res)
+	assert.Equal(t, frames("fresh"), answer(t, res))
 	assert.EqualValues(t, 1, b.Stats().Stale)
 }
 
@@ -240,19 +214,13 @@ func TestBrokerStaleReplyAfterReregistering(t *testing.T) {
 func TestBrokerWorkerLost(t *testing.T) {
 	zctx := zmqtest.Context(t, zmq.WithLinger(0))
 	b, evs := startBroker(t, zctx, mdp.WithBrokerRetries(0))
-	raw := dealer(t, zctx, b.Endpoint())
-	sendWorker(t, raw, mdp.WorkerMessage{Command: mdp.CommandReady, Service: "svc"})
-	evs.joined(t, "svc")
+	raw := rawWorker(t, zctx, b, evs, "svc")
 	c := newClient(t, zctx, []string{b.Endpoint()}, mdp.WithAttemptTimeout(5*time.Second))
 	ctx := testCtx(t, 10*time.Second)
-	res := make(chan error, 1)
-	go func() {
-		_, err := c.Request(ctx, "svc", []byte("x"))
-		res <- err
-	}()
+	res := goRequest(ctx, c, "svc", "x")
 	recvWorker(t, raw, mdp.CommandRequest, 5*time.Second)
 	sendWorker(t, raw, mdp.WorkerMessage{Command: mdp.CommandDisconnect})
-	re := remote(t, <-res)
+	re := remote(t, (<-res).err)
 	assert.Equal(t, wire.CodeWorkerLost, re.Code)
 	assert.EqualValues(t, 1, c.Stats().Attempts, "worker-lost is an answer: the request may have run")
 	assert.EqualValues(t, 1, b.Stats().WorkerLost)

@@ -352,22 +352,28 @@ func (r chaosReport) check(t *testing.T, brokerRetries int) {
 	assert.Equal(t, r.Sent, r.Answered+r.Failed+r.Wrong+r.Hung)
 }
 
+// workerFaultSetup starts a broker in this process (to read its counters),
+// three worker processes taking 100 ms over each request, and the load.
+func workerFaultSetup(t *testing.T) (*mdp.Broker, brokerEvents, []*testpeer.Proc, *chaosLoad) {
+	zctx := zmqtest.Context(t, zmq.WithLinger(0))
+	b, evs := startBroker(t, zctx, mdp.WithBrokerHeartbeat(chaosIvl, chaosLiveness))
+	var workers []*testpeer.Proc
+	for range 3 {
+		workers = append(workers, startWorkerProc(t, []string{b.Endpoint()}, 100*time.Millisecond))
+		evs.joined(t, "echo")
+	}
+	return b, evs, workers, startLoad(t, zctx, []string{b.Endpoint()}, 4, 6)
+}
+
 // TestChaosWorkersKilled SIGKILLs the worker holding a request, again and
 // again, starting a new worker each time: the broker gives the request to
 // another worker, so nothing is lost; the request ran twice when the dead
 // worker had executed it (window W1 of docs/MAJORDOMO.md).
 func TestChaosWorkersKilled(t *testing.T) {
 	faults := 3 * chaosScale()
-	zctx := zmqtest.Context(t, zmq.WithLinger(0))
-	b, evs := startBroker(t, zctx, mdp.WithBrokerHeartbeat(chaosIvl, chaosLiveness))
+	b, evs, workers, l := workerFaultSetup(t)
 	brokers := []string{b.Endpoint()}
-	var workers []*testpeer.Proc
-	for range 3 {
-		workers = append(workers, startWorkerProc(t, brokers, 100*time.Millisecond))
-		evs.joined(t, "echo")
-	}
 	live := slices.Clone(workers)
-	l := startLoad(t, zctx, brokers, 4, 6)
 	var recovery []time.Duration
 	for i := range faults {
 		victim := live[i%3]
@@ -403,15 +409,7 @@ func TestChaosWorkersKilled(t *testing.T) {
 // reply is dropped and it registers again.
 func TestChaosWorkerFrozen(t *testing.T) {
 	faults := 2 * chaosScale()
-	zctx := zmqtest.Context(t, zmq.WithLinger(0))
-	b, evs := startBroker(t, zctx, mdp.WithBrokerHeartbeat(chaosIvl, chaosLiveness))
-	brokers := []string{b.Endpoint()}
-	var workers []*testpeer.Proc
-	for range 3 {
-		workers = append(workers, startWorkerProc(t, brokers, 100*time.Millisecond))
-		evs.joined(t, "echo")
-	}
-	l := startLoad(t, zctx, brokers, 4, 6)
+	b, evs, workers, l := workerFaultSetup(t)
 	var recovery []time.Duration
 	for i := range faults {
 		victim := workers[i%3]

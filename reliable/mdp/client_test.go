@@ -41,12 +41,7 @@ func TestClientDropsStaleReplies(t *testing.T) {
 	fb, ep := fakeClientBroker(t, zctx)
 	c := newClient(t, zctx, []string{ep})
 	ctx := testCtx(t, 10*time.Second)
-	res := make(chan [][]byte, 1)
-	go func() {
-		r, err := c.Request(ctx, "svc", []byte("one"))
-		assert.NoError(t, err)
-		res <- r
-	}()
+	res := goRequest(ctx, c, "svc", "one")
 	id, service, body := takeRequest(t, fb)
 	assert.Equal(t, "svc", service)
 	assert.Equal(t, frames("one"), body)
@@ -54,23 +49,19 @@ func TestClientDropsStaleReplies(t *testing.T) {
 	send(t, fb, frames(string(id), "", "MDPC99", "svc", "bad header"))
 	send(t, fb, append([][]byte{id}, mdp.ClientRequest("svc", frames("answer"))...))
 	send(t, fb, append([][]byte{id}, mdp.ClientRequest("svc", frames("duplicate"))...))
-	assert.Equal(t, frames("answer"), <-res)
+	assert.Equal(t, frames("answer"), answer(t, res))
 
 	// The next request reuses the socket. The duplicate, drained before
 	// it is sent or arriving while it waits, is dropped: it names another
 	// service. (A duplicate for the same service would be taken for the
 	// answer: the client relies on a broker sending one reply per request,
 	// as the zguide's and zmqguard's do; see docs/MAJORDOMO.md.)
-	go func() {
-		r, err := c.Request(ctx, "svc2", []byte("two"))
-		assert.NoError(t, err)
-		res <- r
-	}()
+	res = goRequest(ctx, c, "svc2", "two")
 	id2, _, body := takeRequest(t, fb)
 	assert.Equal(t, id, id2, "the socket of a successful request is reused")
 	assert.Equal(t, frames("two"), body)
 	send(t, fb, append([][]byte{id}, mdp.ClientRequest("svc2", frames("answer two"))...))
-	assert.Equal(t, frames("answer two"), <-res)
+	assert.Equal(t, frames("answer two"), answer(t, res))
 	st := c.Stats()
 	assert.EqualValues(t, 1, st.Malformed)
 	assert.EqualValues(t, 2, st.StaleDropped)
@@ -162,14 +153,10 @@ func TestClientClose(t *testing.T) {
 	zctx := zmqtest.Context(t, zmq.WithLinger(0))
 	fb, ep := fakeClientBroker(t, zctx)
 	c := newClient(t, zctx, []string{ep}, mdp.WithAttemptTimeout(time.Minute))
-	res := make(chan error, 1)
-	go func() {
-		_, err := c.Request(context.Background(), "svc", []byte("x"))
-		res <- err
-	}()
+	res := goRequest(context.Background(), c, "svc", "x")
 	takeRequest(t, fb)
 	require.NoError(t, c.Close())
-	err := <-res
+	err := (<-res).err
 	assert.ErrorIs(t, err, reliable.ErrClientClosed)
 	assert.ErrorIs(t, err, net.ErrClosed)
 	_, err = c.Request(context.Background(), "svc", []byte("x"))
@@ -183,11 +170,7 @@ func TestClientMaxInFlight(t *testing.T) {
 	zctx := zmqtest.Context(t, zmq.WithLinger(0))
 	fb, ep := fakeClientBroker(t, zctx)
 	c := newClient(t, zctx, []string{ep}, mdp.WithMaxInFlight(1), mdp.WithAttemptTimeout(time.Minute))
-	res := make(chan error, 1)
-	go func() {
-		_, err := c.Request(context.Background(), "svc", []byte("x"))
-		res <- err
-	}()
+	res := goRequest(context.Background(), c, "svc", "x")
 	id, _, _ := takeRequest(t, fb)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
@@ -196,7 +179,7 @@ func TestClientMaxInFlight(t *testing.T) {
 	require.ErrorAs(t, err, &nr)
 	assert.Zero(t, nr.Attempts, "it never had a turn")
 	send(t, fb, append([][]byte{id}, mdp.ClientRequest("svc", frames("x"))...))
-	require.NoError(t, <-res)
+	require.NoError(t, (<-res).err)
 }
 
 // TestClientConcurrent: many goroutines share a client; every reply

@@ -226,3 +226,39 @@ var (
 	errorsAs = errors.As
 	errorsIs = errors.Is
 )
+
+// result is what a request returned.
+type result struct {
+	reply [][]byte
+	err   error
+}
+
+// goRequest sends a request on its own goroutine; the channel gets its
+// result.
+func goRequest(ctx context.Context, c *mdp.Client, service, body string) <-chan result {
+	res := make(chan result, 1)
+	go func() {
+		r, err := c.Request(ctx, service, []byte(body))
+		res <- result{r, err}
+	}()
+	return res
+}
+
+// answer returns the reply of a request started by goRequest, which must
+// have succeeded.
+func answer(t testing.TB, res <-chan result) [][]byte {
+	t.Helper()
+	r := <-res
+	require.NoError(t, r.err)
+	return r.reply
+}
+
+// rawWorker connects a DEALER to broker b that registers for service by
+// hand, and waits until the broker has it.
+func rawWorker(t testing.TB, zctx *zmq.Context, b *mdp.Broker, evs brokerEvents, service string) *zmq.Socket {
+	t.Helper()
+	raw := dealer(t, zctx, b.Endpoint())
+	sendWorker(t, raw, mdp.WorkerMessage{Command: mdp.CommandReady, Service: service})
+	evs.joined(t, service)
+	return raw
+}

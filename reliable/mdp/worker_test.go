@@ -192,19 +192,14 @@ func TestWorkerCloseDisconnects(t *testing.T) {
 	go func() { done <- w.Run(context.Background()) }()
 	evs.joined(t, "svc")
 	c := newClient(t, zctx, []string{b.Endpoint()}, mdp.WithAttemptTimeout(10*time.Second), mdp.WithMaxAttempts(1))
-	res := make(chan [][]byte, 1)
-	go func() {
-		r, err := c.Request(testCtx(t, 20*time.Second), "svc", []byte("x"))
-		assert.NoError(t, err)
-		res <- r
-	}()
+	res := goRequest(testCtx(t, 20*time.Second), c, "svc", "x")
 	<-started
 	startWorker(t, zctx, []string{b.Endpoint()}, "svc", named("other"), opts...)
 	evs.joined(t, "svc")
 	require.NoError(t, w.Close())
 	require.ErrorIs(t, <-done, mdp.ErrWorkerClosed)
 	evs.kind(t, mdp.BrokerWorkerDisconnected)
-	assert.Equal(t, frames("other:x"), <-res, "retried long before a minute's heartbeat")
+	assert.Equal(t, frames("other:x"), answer(t, res), "retried long before a minute's heartbeat")
 }
 
 func TestWorkerHandlerStuck(t *testing.T) {
