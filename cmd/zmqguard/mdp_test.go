@@ -2,13 +2,14 @@ package main_test
 
 import (
 	"encoding/json"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/zmqguard/zmqguard/internal/zmqtest"
 )
 
 // broker starts `zmqguard broker` with args and returns its endpoint.
@@ -29,12 +30,7 @@ func mdpWorker(t *testing.T, args ...string) func() string {
 }
 
 // freeEndpoint returns a tcp endpoint whose port was free a moment ago.
-func freeEndpoint(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return "tcp://" + l.Addr().String()
-}
+func freeEndpoint(t *testing.T) string { return zmqtest.FreeTCP(t, 1)[0] }
 
 // reqUntil runs `zmqguard req` with args until it exits 0 (a worker may
 // still be registering), and returns that result.

@@ -74,14 +74,7 @@ func (s *side) await(t *testing.T, st bstar.State) {
 // freeEndpoints returns two tcp endpoints whose ports were free a moment
 // ago.
 func freeEndpoints(t *testing.T) (string, string) {
-	t.Helper()
-	var eps []string
-	for range 2 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		eps = append(eps, "tcp://"+l.Addr().String())
-		require.NoError(t, l.Close())
-	}
+	eps := zmqtest.FreeTCP(t, 2)
 	return eps[0], eps[1]
 }
 

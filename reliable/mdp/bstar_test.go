@@ -2,7 +2,6 @@ package mdp_test
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
@@ -15,19 +14,6 @@ import (
 	"github.com/zmqguard/zmqguard/reliable/wire"
 	"github.com/zmqguard/zmqguard/zmq"
 )
-
-// freePorts returns n tcp endpoints whose ports were free a moment ago.
-func freePorts(t testing.TB, n int) []string {
-	t.Helper()
-	var eps []string
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		eps = append(eps, "tcp://"+l.Addr().String())
-		require.NoError(t, l.Close())
-	}
-	return eps
-}
 
 // pairBroker runs one broker of a Binary Star pair; stop closes it.
 type pairBroker struct {
@@ -69,7 +55,7 @@ func (pb *pairBroker) await(t *testing.T, s bstar.State) {
 // worker registered with both serves on.
 func TestBrokerBinaryStar(t *testing.T) {
 	zctx := zmqtest.Context(t, zmq.WithLinger(0))
-	eps := freePorts(t, 4) // primary and backup frontends, then state endpoints
+	eps := zmqtest.FreeTCP(t, 4) // primary and backup frontends, then state endpoints
 	primary := startPairBroker(t, zctx, bstar.Primary, eps[0], eps[2], eps[3])
 	backup := startPairBroker(t, zctx, bstar.Backup, eps[1], eps[3], eps[2])
 	primary.await(t, bstar.StateActive)
@@ -104,7 +90,7 @@ func TestBrokerBinaryStar(t *testing.T) {
 // (here, two primaries) stops and returns it.
 func TestBrokerBinaryStarFatal(t *testing.T) {
 	zctx := zmqtest.Context(t, zmq.WithLinger(0))
-	eps := freePorts(t, 4)
+	eps := zmqtest.FreeTCP(t, 4)
 	a := startPairBroker(t, zctx, bstar.Primary, eps[0], eps[1], eps[3])
 	b := startPairBroker(t, zctx, bstar.Primary, eps[2], eps[3], eps[1])
 	// The first to hear the other stops; the other may never hear it.

@@ -445,7 +445,7 @@ type pairProcs struct {
 }
 
 func startPairProcs(t *testing.T) *pairProcs {
-	eps := freePorts(t, 4)
+	eps := zmqtest.FreeTCP(t, 4)
 	pp := &pairProcs{frontends: [2]string{eps[0], eps[1]}, states: [2]string{eps[2], eps[3]}}
 	pp.start(t, 0)
 	pp.start(t, 1)
