@@ -47,6 +47,7 @@ type service struct {
 // bWorker is a worker the broker knows.
 type bWorker struct {
 	id   string
+	rid  []byte // id, as the routing frame
 	svc  *service
 	busy *request // the request it holds
 	// tag numbers the dispatch of busy. It starts the client address the
@@ -181,7 +182,8 @@ func (l *brokerLoop) mmi(client []byte, name string, body [][]byte) {
 	code := MMINotImplemented
 	if name == MMIService {
 		code = MMINotFound
-		if svc := l.services[string(body[0])]; svc != nil && svc.workers > 0 {
+		// The service name is the body's last frame, as in the zguide.
+		if svc := l.services[string(body[len(body)-1])]; svc != nil && svc.workers > 0 {
 			code = MMIFound
 		}
 	}
@@ -239,7 +241,7 @@ func (l *brokerLoop) join(id, name string) {
 		l.disconnect(id)
 		return
 	}
-	w := &bWorker{id: id, svc: svc}
+	w := &bWorker{id: id, rid: []byte(id), svc: svc}
 	l.workers[id] = w
 	svc.workers++
 	b.ctr.workers.Add(1)
@@ -340,7 +342,7 @@ func (l *brokerLoop) dispatch(svc *service) {
 		addr := binary.BigEndian.AppendUint64(make([]byte, 0, tagLen+len(req.client)), l.lastTag)
 		addr = append(addr, req.client...)
 		msg := make([][]byte, 0, 6+len(req.body))
-		msg = append(msg, []byte(w.id))
+		msg = append(msg, w.rid)
 		msg = append(msg, WorkerMessage{Command: CommandRequest, Client: addr, Body: req.body}.Frames()...)
 		if _, err := l.sock.SendMessageDontwait(msg); err != nil {
 			// Unreachable (ROUTER_MANDATORY) or not keeping up: forget
@@ -493,7 +495,7 @@ func (l *brokerLoop) housekeeping(now time.Time) {
 		if w == nil {
 			continue // not one of ours (a shared tracker)
 		}
-		if _, err := l.sock.SendMessageDontwait(append([][]byte{[]byte(id)}, hb...)); err != nil {
+		if _, err := l.sock.SendMessageDontwait(append([][]byte{w.rid}, hb...)); err != nil {
 			b.ctr.unroutable.Add(1)
 			l.drop(w, BrokerWorkerExpired) // its connection is gone
 			continue

@@ -3,10 +3,12 @@ package mdp_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
@@ -261,4 +263,12 @@ func rawWorker(t testing.TB, zctx *zmq.Context, b *mdp.Broker, evs brokerEvents,
 	sendWorker(t, raw, mdp.WorkerMessage{Command: mdp.CommandReady, Service: service})
 	evs.joined(t, service)
 	return raw
+}
+
+// servedAll waits until w has counted n requests served: it counts a reply
+// once sent, a moment after the client may have it.
+func servedAll(t testing.TB, w *mdp.Worker, n uint64) {
+	t.Helper()
+	waitFor(t, 5*time.Second, fmt.Sprintf("the worker to count %d served", n), func() bool { return w.Stats().Served >= n })
+	assert.Equal(t, n, w.Stats().Served)
 }
