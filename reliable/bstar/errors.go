@@ -15,6 +15,7 @@ var (
 
 type closedError struct{}
 
+// Error returns the message.
 func (closedError) Error() string { return "bstar: pair closed" }
 
 // Is makes the error match net.ErrClosed.

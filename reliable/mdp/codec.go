@@ -90,6 +90,7 @@ func malformed(format string, a ...any) error {
 // WorkerMessage is an MDP/Worker message, as the frames after the empty
 // frame and the header.
 type WorkerMessage struct {
+	// Command is the message's command.
 	Command Command
 	// Service is READY's service name.
 	Service string

@@ -30,6 +30,7 @@ var (
 // closedError matches net.ErrClosed, as a closed socket's error does.
 type closedError struct{ msg string }
 
+// Error returns the message.
 func (e *closedError) Error() string { return e.msg }
 
 // Is makes the error match net.ErrClosed.
