@@ -29,13 +29,13 @@ MODULES ?= . bench examples cmd/zmqguard
 # first failure. Use as: $(each_module) <command>
 each_module = set -e; for m in $(MODULES); do echo "== module $$m"; (cd "$$m" && $$cmd); done
 
-.PHONY: all help deps test demo lint bench bench-quick soak churn pirates fuzz examples clean
+.PHONY: all help deps test demo demo-majordomo lint bench bench-quick soak churn pirates chaos fuzz examples clean
 
 all: test lint
 
 help:
-	@echo "targets: deps test demo lint bench bench-quick soak churn pirates fuzz examples clean"
-	@echo "vars:    GO=$(GO) FUZZTIME=$(FUZZTIME) SOAK=$(SOAK) CHURN=$(CHURN) PIRATES=$(PIRATES) ZMQGUARD_PYTHON=$(ZMQGUARD_PYTHON)"
+	@echo "targets: deps test demo demo-majordomo lint bench bench-quick soak churn pirates chaos fuzz examples clean"
+	@echo "vars:    GO=$(GO) FUZZTIME=$(FUZZTIME) SOAK=$(SOAK) CHURN=$(CHURN) PIRATES=$(PIRATES) CHAOS=$(CHAOS) ZMQGUARD_PYTHON=$(ZMQGUARD_PYTHON)"
 
 # libzmq3-dev, pkg-config and python3-zmq; silent and fast when present.
 deps:
@@ -46,6 +46,11 @@ test: deps
 
 demo: deps
 	cd examples && $(GO) run ./lazypirate
+
+# Majordomo with Binary Star: a broker pair, two workers and a client while
+# the active broker and a worker are killed (examples/majordomo).
+demo-majordomo: deps
+	cd examples && $(GO) run ./majordomo
 
 # gofmt must list nothing; staticcheck is pinned and run through the module
 # proxy and build cache (no global install; `go run pkg@version` ignores go.mod).
@@ -90,6 +95,14 @@ pirates: deps
 	$(GO) test -count=3 -run 'TestClientRidesOutOutage' -v ./reliable && \
 	cd cmd/zmqguard && $(GO) test -count=3 -run 'TestReqRidesOutRestart' -v .
 
+# The Majordomo and Binary Star chaos tests (reliable/mdp/chaos_test.go) with
+# CHAOS times the faults of their short versions, which `make test` runs:
+# workers SIGKILLed and SIGSTOPped mid-request, the active broker of a pair
+# SIGKILLed and restarted, both brokers killed. Each prints its report.
+CHAOS ?= 10
+chaos: deps
+	@$(call nogo,reliable/mdp); set -x; ZMQGUARD_CHAOS=$(CHAOS) $(GO) test -race -count=1 -v -run '^TestChaos' -timeout 1h ./reliable/mdp
+
 # Runs every Fuzz target for FUZZTIME, one at a time (go test -fuzz takes one
 # target in one package). FUZZTIME is a count of executions (100000x) by
 # default: with a duration, Go 1.26's fuzz coordinator can fail a target
@@ -110,7 +123,8 @@ fuzz: deps
 	done
 
 # Runs every example program and checks its output: examples/examples_test.go
-# (lazypirate, timeout, server, curve) and examples/migrate/migrate_test.go.
+# (lazypirate, timeout, server, curve, paranoid, majordomo) and
+# examples/migrate/migrate_test.go.
 examples: deps
 	@$(call nogo,examples); $(WITH_PYTHON) set -x; cd examples && $(GO) test -count=1 ./...
 

@@ -19,7 +19,7 @@ func TestQuick(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs real sockets and a child process")
 	}
-	cfg := &Config{Quick: true, Rounds: 1, Filter: regexp.MustCompile(`^(push-pull/inproc/16B|req-rep/inproc|allocs/single-16B|cancel-wakeup|dead-peer/sigkill)$`)}
+	cfg := &Config{Quick: true, Rounds: 1, Filter: regexp.MustCompile(`^(push-pull/inproc/16B|req-rep/inproc|allocs/single-16B|cancel-wakeup|dead-peer/sigkill|mdp/1-worker)$`)}
 	rep := Run(cfg, Rows())
 	if rep.Failures > 0 {
 		t.Fatalf("%d variant runs failed:\n%s", rep.Failures, rep.Table())
@@ -34,8 +34,8 @@ func TestQuick(t *testing.T) {
 			t.Errorf("%s/%s/%s: no ratio", r.Row, r.Variant, r.Metric)
 		}
 	}
-	if len(rows) != 5 {
-		t.Errorf("ran rows %v, want 5", rows)
+	if len(rows) != 6 {
+		t.Errorf("ran rows %v, want 6", rows)
 	}
 	if _, err := json.Marshal(rep); err != nil {
 		t.Fatal(err)

@@ -38,6 +38,12 @@ func MaybeChild() {
 	case "echo-pebbe":
 		fmt.Fprintln(os.Stderr, "zgbench pebbe echo child:", runPebbeEchoChild(os.Getenv("ZG_BIND")))
 		os.Exit(2)
+	case "mdbroker":
+		fmt.Fprintln(os.Stderr, "zgbench mdp broker child:", runMDBrokerChild(os.Getenv("ZG_BIND")))
+		os.Exit(2)
+	case "mdbroker-pebbe":
+		fmt.Fprintln(os.Stderr, "zgbench pebbe mdp broker child:", runPebbeMDBrokerChild(os.Getenv("ZG_BIND")))
+		os.Exit(2)
 	case "threads":
 		n, _ := strconv.Atoi(os.Getenv("ZG_N"))
 		th, err := runThreadsChild(os.Getenv("ZG_VARIANT"), n)
@@ -138,7 +144,9 @@ type child struct {
 func startEcho(bind string) (*child, error) { return startEchoOf("echo", bind) }
 
 // startEchoOf starts an echo child of the given mode ("echo": zmqguard,
-// "echo-pebbe": raw pebbe/zmq4).
+// "echo-pebbe": raw pebbe/zmq4), or another child that prints READY
+// <endpoint> once bound (the mdp rows' brokers, "mdbroker" and
+// "mdbroker-pebbe").
 func startEchoOf(mode, bind string) (*child, error) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envChild+"="+mode, "ZG_BIND="+bind)

@@ -536,6 +536,7 @@ func Rows() []Row {
 	rows = append(rows, msgPathRows()...)
 	rows = append(rows, thresholdRows()...)
 	rows = append(rows, reqRepRows()...)
+	rows = append(rows, mdpRows()...)
 	rows = append(rows, allocRows()...)
 	rows = append(rows, cancelRows()...)
 	rows = append(rows, recoveryRows()...)

@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 		defer os.RemoveAll(dir)
 		// One go build for all: the packages share the build cache.
 		cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
-			"./lazypirate", "./timeout", "./server", "./curve", "./paranoid", "./zerocopy")
+			"./lazypirate", "./timeout", "./server", "./curve", "./paranoid", "./zerocopy", "./majordomo")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
 			return 1
@@ -148,6 +148,38 @@ func TestExamplesParanoid(t *testing.T) {
 	assert.Regexp(t, `worker deaths detected   [2-9] \(.*w3: silent.*\)`, sum)
 	assert.Regexp(t, `requests retried         [2-9] `, sum)
 	assert.Regexp(t, `workers alive at the end .*w1.*w3`, sum)
+}
+
+func TestExamplesMajordomo(t *testing.T) {
+	out := run(t, "majordomo", 60*time.Second)
+	assert.Contains(t, out, "primary broker: pair primary -> active on peer-backup")
+	assert.Contains(t, out, "backup broker: pair backup -> passive on peer-active")
+	// w2 is killed holding a request: the broker gives it to w1.
+	assert.Regexp(t, `w2 took req-\d+: SIGKILL\n`, out)
+	assert.Contains(t, out, "primary broker: a worker died holding a request: giving it to another worker")
+	assert.Regexp(t, `request +\d+: answered by w1 via the primary broker in .*, attempt 1 \(its first worker w2 was SIGKILLed holding it; the broker gave it to w1\)`, out)
+	// The active broker is killed while a worker holds request 7: the
+	// client retries on the backup, which takes over.
+	assert.Regexp(t, `w[12] took req-7: SIGKILL the active broker \(primary\)`, out)
+	assert.Contains(t, out, "backup broker: pair passive -> active on client-request")
+	assert.Regexp(t, `request  7: answered by w[12] via the backup broker in .*, attempt [2-4] \(the primary broker died while w[12] held it; the client retried on the other broker\)`, out)
+	assert.Contains(t, out, "req-7 ran twice: once for the dead primary broker")
+	// The primary comes back passive.
+	assert.Contains(t, out, "primary broker restarted")
+	assert.Contains(t, out, "primary broker: pair primary -> passive on peer-active")
+	for i := 1; i <= 12; i++ {
+		assert.Regexp(t, fmt.Sprintf(`request %2d: answered by w[12] via the (primary|backup) broker in`, i), out)
+	}
+	for i := 8; i <= 12; i++ {
+		assert.Regexp(t, fmt.Sprintf(`request %2d: answered by w[12] via the backup broker`, i), out)
+	}
+	sum := section(out, "== summary")
+	require.NotEmpty(t, sum)
+	assert.Contains(t, sum, "requests answered        12 of 12")
+	assert.Contains(t, sum, "requests failed          0")
+	assert.Contains(t, sum, "broker killed            primary, while req-7 was held")
+	assert.Contains(t, sum, "executions               14 for 12 requests")
+	assert.Contains(t, sum, "active broker at the end backup")
 }
 
 func TestExamplesTimeout(t *testing.T) {

@@ -7,10 +7,13 @@
 //	zmqguard bench ENDPOINT            round-trip latency and throughput
 //	zmqguard queue FRONTEND BACKEND    run a Paranoid Pirate queue
 //	zmqguard worker ENDPOINT           run a Paranoid Pirate echo (or --exec) worker
+//	zmqguard broker ENDPOINT           run a Majordomo broker (--peer: one of a Binary Star pair)
+//	zmqguard req --service NAME ENDPOINT MESSAGE...   a Majordomo request
+//	zmqguard worker --service NAME ENDPOINT...        a Majordomo echo (or --exec) worker
 //
 // Install it with
 //
-//	go install github.com/zmqguard/zmqguard/cmd/zmqguard@latest
+//	cd cmd/zmqguard && go install .
 //
 // Every command takes --help, and --json to print one JSON document on
 // stdout for scripts (serve prints one JSON object per line). Errors go to
@@ -35,6 +38,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -57,6 +61,11 @@ Usage:
   zmqguard queue  [flags] FRONTEND BACKEND     run a Paranoid Pirate queue
   zmqguard worker [flags] ENDPOINT             run a Paranoid Pirate echo worker
 
+Majordomo (service-oriented request/reply through a broker):
+  zmqguard broker [flags] ENDPOINT                       run a broker (--peer: Binary Star)
+  zmqguard req --service NAME [flags] ENDPOINT MESSAGE... send a request for a service
+  zmqguard worker --service NAME [flags] ENDPOINT...      run a worker for a service
+
 Run "zmqguard COMMAND --help" for a command's flags.
 ENDPOINT is a ZeroMQ endpoint such as tcp://127.0.0.1:5555 or ipc:///tmp/s.
 
@@ -76,7 +85,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "req":
+		if hasFlag(args[1:], "service") {
+			return runMDPReq(args[1:], stdout, stderr)
+		}
 		return runReq(args[1:], stdout, stderr)
+	case "broker":
+		return runBroker(args[1:], stdout, stderr)
+	case "worker":
+		if isMDPWorker(args[1:]) {
+			return runMDPWorker(args[1:], stdout, stderr)
+		}
+		return runWorker(args[1:], stdout, stderr)
 	case "serve":
 		return runServe(args[1:], stdout, stderr)
 	case "ping":
@@ -85,8 +104,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runBench(args[1:], stdout, stderr)
 	case "queue":
 		return runQueue(args[1:], stdout, stderr)
-	case "worker":
-		return runWorker(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
@@ -166,6 +183,25 @@ func checkEndpoint(ep string) error {
 		return fmt.Errorf("bad endpoint %q: inproc endpoints only work inside one process", ep)
 	}
 	return nil
+}
+
+// emitter prints a command's events, as JSON lines or as text, from any
+// goroutine.
+type emitter struct {
+	mu     sync.Mutex // also held by a command writing other lines meanwhile
+	w      io.Writer
+	asJSON bool
+}
+
+// emit prints ev as a JSON line, or text (if not empty) as a line.
+func (e *emitter) emit(ev any, text string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.asJSON {
+		printJSON(e.w, ev)
+	} else if text != "" {
+		fmt.Fprintln(e.w, text)
+	}
 }
 
 // printJSON writes v as one line of JSON.

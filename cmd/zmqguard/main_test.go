@@ -87,15 +87,32 @@ func zg(t *testing.T, args ...string) result {
 // endpoint; the process is stopped with SIGTERM at cleanup, and must exit 0.
 func serve(t *testing.T, args ...string) (endpoint string, stopped func() string) {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"serve"}, append(args, "tcp://127.0.0.1:*")...)...)
+	first, stop := daemon(t, append([]string{"serve"}, append(args, "tcp://127.0.0.1:*")...)...)
+	if strings.HasPrefix(first, "{") {
+		var ev struct{ Event, Endpoint string }
+		require.NoError(t, json.Unmarshal([]byte(first), &ev))
+		require.Equal(t, "listening", ev.Event)
+		return ev.Endpoint, stop
+	}
+	ep, ok := strings.CutPrefix(strings.TrimSpace(first), "serving on ")
+	require.True(t, ok, "first line %q", first)
+	return ep, stop
+}
+
+// daemon starts a long-running zmqguard command and returns the first line
+// it prints and a function that stops it with SIGTERM (it must exit 0) and
+// returns the rest of its output; it is stopped at cleanup too.
+func daemon(t *testing.T, args ...string) (first string, stopped func() string) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	errOut := &syncBuffer{}
 	cmd.Stderr = errOut
 	require.NoError(t, cmd.Start())
 	lines := bufio.NewReader(stdout)
-	first, err := lines.ReadString('\n')
-	require.NoError(t, err, "serve printed nothing; stderr: %s", errOut.String())
+	first, err = lines.ReadString('\n')
+	require.NoError(t, err, "zmqguard %q printed nothing; stderr: %s", args, errOut.String())
 	var rest bytes.Buffer
 	copied := make(chan struct{})
 	go func() { defer close(copied); _, _ = io.Copy(&rest, lines) }()
@@ -106,20 +123,12 @@ func serve(t *testing.T, args ...string) (endpoint string, stopped func() string
 		}
 		require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 		<-copied
-		require.NoError(t, cmd.Wait(), "serve exit; stderr: %s", errOut.String())
+		require.NoError(t, cmd.Wait(), "zmqguard %q exit; stderr: %s", args, errOut.String())
 		out = rest.String()
 		return out
 	}
 	t.Cleanup(func() { stop() })
-	if strings.HasPrefix(first, "{") {
-		var ev struct{ Event, Endpoint string }
-		require.NoError(t, json.Unmarshal([]byte(first), &ev))
-		require.Equal(t, "listening", ev.Event)
-		return ev.Endpoint, stop
-	}
-	ep, ok := strings.CutPrefix(strings.TrimSpace(first), "serving on ")
-	require.True(t, ok, "first line %q", first)
-	return ep, stop
+	return first, stop
 }
 
 // syncBuffer is a bytes.Buffer safe for one writer and one reader.

@@ -32,33 +32,11 @@ func runReq(args []string, stdout, stderr io.Writer) int {
 		"(--retries + 1) × --timeout plus the backoff pauses: while no server is\n"+
 		"connected it waits for one within it, spending no attempt. Exit codes:\n"+
 		"0 reply, 2 no reply, 3 error reply, 64 usage.", stdout)
-	timeout := f.Duration("timeout", reliable.DefaultAttemptTimeout, "how long each attempt waits for the reply")
-	retries := f.Int("retries", reliable.DefaultMaxAttempts-1, "retries after the first attempt")
-	var extra stringList
-	f.Var(&extra, "endpoint", "another endpoint to fail over to (repeatable)")
+	r := newReqFlags(f, reliable.DefaultAttemptTimeout, reliable.DefaultMaxAttempts, "another endpoint to fail over to (repeatable)")
 	plain := f.Bool("plain", false, "use a plain REQ envelope, for servers that pop [identity, \"\", body] themselves")
-	asJSON := f.Bool("json", false, "print the result as JSON")
-	pos, code := f.parse(args, stderr)
+	endpoints, parts, code := r.parse(args, stderr, nil)
 	if code >= 0 {
 		return code
-	}
-	switch {
-	case len(pos) < 2:
-		return f.usageError(stderr, "want ENDPOINT and at least one MESSAGE frame")
-	case *timeout <= 0:
-		return f.usageError(stderr, "--timeout must be positive")
-	case *retries < 0:
-		return f.usageError(stderr, "--retries must not be negative")
-	}
-	endpoints := append([]string{pos[0]}, extra...)
-	for _, ep := range endpoints {
-		if err := checkEndpoint(ep); err != nil {
-			return f.usageError(stderr, "%v", err)
-		}
-	}
-	parts := make([][]byte, 0, len(pos)-1)
-	for _, m := range pos[1:] {
-		parts = append(parts, []byte(m))
 	}
 
 	zctx, err := zmq.NewContext(zmq.WithLinger(0))
@@ -72,7 +50,7 @@ func runReq(args []string, stdout, stderr io.Writer) int {
 		mode = reliable.Plain
 	}
 	c, err := reliable.NewClient(zctx, endpoints, reliable.WithMode(mode),
-		reliable.WithAttemptTimeout(*timeout), reliable.WithMaxAttempts(*retries+1))
+		reliable.WithAttemptTimeout(*r.timeout), reliable.WithMaxAttempts(*r.retries+1))
 	if err != nil {
 		return f.usageError(stderr, "%v", err)
 	}
@@ -82,7 +60,69 @@ func runReq(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	start := time.Now()
 	reply, err := c.Request(ctx, parts...)
-	res := reqResult{Reply: strs(reply), Attempts: c.Stats().Attempts, ElapsedMs: ms(time.Since(start))}
+	return printReply(stdout, stderr, reply, err, c.Stats().Attempts, start, *r.asJSON)
+}
+
+// reqFlags are the flags and arguments of req, with or without --service.
+type reqFlags struct {
+	f       *cmdFlags
+	timeout *time.Duration
+	retries *int
+	extra   stringList
+	asJSON  *bool
+}
+
+// newReqFlags defines req's common flags on f, with the client's default
+// attempt timeout and attempts.
+func newReqFlags(f *cmdFlags, timeout time.Duration, attempts int, endpointUsage string) *reqFlags {
+	r := &reqFlags{f: f}
+	r.timeout = f.Duration("timeout", timeout, "how long each attempt waits for the reply")
+	r.retries = f.Int("retries", attempts-1, "retries after the first attempt")
+	f.Var(&r.extra, "endpoint", endpointUsage)
+	r.asJSON = f.Bool("json", false, "print the result as JSON")
+	return r
+}
+
+// parse parses args into the endpoints (ENDPOINT, then --endpoint's) and
+// the request's frames (MESSAGE...). check, if not nil, says what else is
+// wrong with the flags (empty: nothing). It returns a non-negative exit
+// code when the command must stop.
+func (r *reqFlags) parse(args []string, stderr io.Writer, check func() string) (endpoints []string, parts [][]byte, code int) {
+	f := r.f
+	pos, code := f.parse(args, stderr)
+	if code >= 0 {
+		return nil, nil, code
+	}
+	problem := ""
+	switch {
+	case len(pos) < 2:
+		problem = "want ENDPOINT and at least one MESSAGE frame"
+	case *r.timeout <= 0:
+		problem = "--timeout must be positive"
+	case *r.retries < 0:
+		problem = "--retries must not be negative"
+	case check != nil:
+		problem = check()
+	}
+	if problem != "" {
+		return nil, nil, f.usageError(stderr, "%s", problem)
+	}
+	endpoints = append([]string{pos[0]}, r.extra...)
+	for _, ep := range endpoints {
+		if err := checkEndpoint(ep); err != nil {
+			return nil, nil, f.usageError(stderr, "%v", err)
+		}
+	}
+	for _, m := range pos[1:] {
+		parts = append(parts, []byte(m))
+	}
+	return endpoints, parts, -1
+}
+
+// printReply prints a request's outcome, as text or --json, and returns
+// the exit code: 0 for a reply, 3 for an error reply, 2 for no reply.
+func printReply(stdout, stderr io.Writer, reply [][]byte, err error, attempts uint64, start time.Time, asJSON bool) int {
+	res := reqResult{Reply: strs(reply), Attempts: attempts, ElapsedMs: ms(time.Since(start))}
 	exit := exitOK
 	var re *reliable.RemoteError
 	switch {
@@ -96,7 +136,7 @@ func runReq(args []string, stdout, stderr io.Writer) int {
 		res.Error, res.Message = "failed", err.Error()
 		exit = exitFail
 	}
-	if *asJSON {
+	if asJSON {
 		printJSON(stdout, res)
 	}
 	switch {
@@ -104,7 +144,7 @@ func runReq(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "zmqguard req: error reply: %s: %s\n", re.Code, re.Message)
 	case exit != exitOK:
 		fmt.Fprintf(stderr, "zmqguard req: %v\n", err)
-	case !*asJSON:
+	case !asJSON:
 		for _, frame := range res.Reply {
 			fmt.Fprintln(stdout, frame)
 		}

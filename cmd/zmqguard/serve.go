@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -43,16 +42,8 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 
-	var outMu sync.Mutex
-	emit := func(ev serveEvent, text string) {
-		outMu.Lock()
-		defer outMu.Unlock()
-		if *asJSON {
-			printJSON(stdout, ev)
-		} else if text != "" {
-			fmt.Fprintln(stdout, text)
-		}
-	}
+	out := &emitter{w: stdout, asJSON: *asJSON}
+	emit := out.emit
 	handler := hf.handler()
 	logged := func(ctx context.Context, req [][]byte) ([][]byte, error) {
 		rep, err := handler(ctx, req)
@@ -66,9 +57,9 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 			if *asJSON {
 				emit(ev, "")
 			} else {
-				outMu.Lock()
+				out.mu.Lock()
 				fmt.Fprintln(stderr, text)
-				outMu.Unlock()
+				out.mu.Unlock()
 			}
 		}
 		return rep, err

@@ -19,6 +19,8 @@ import (
 	"github.com/zmqguard/zmqguard/heartbeat"
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
 	"github.com/zmqguard/zmqguard/reliable"
+	"github.com/zmqguard/zmqguard/reliable/bstar"
+	"github.com/zmqguard/zmqguard/reliable/mdp"
 	"github.com/zmqguard/zmqguard/reliable/ppp"
 	"github.com/zmqguard/zmqguard/timeout"
 	"github.com/zmqguard/zmqguard/zmq"
@@ -33,6 +35,9 @@ var closedErrors = map[string]error{
 	"reliable.ErrServerClosed": reliable.ErrServerClosed,
 	"ppp.ErrQueueClosed":       ppp.ErrQueueClosed,
 	"ppp.ErrWorkerClosed":      ppp.ErrWorkerClosed,
+	"bstar.ErrClosed":          bstar.ErrClosed,
+	"mdp.ErrBrokerClosed":      mdp.ErrBrokerClosed,
+	"mdp.ErrWorkerClosed":      mdp.ErrWorkerClosed,
 }
 
 // notConnectionErrors say "closed" of something that is not a connection,

@@ -83,6 +83,19 @@ func StartPy(t testing.TB, script string, args ...string) *PyPeer {
 	return p
 }
 
+// Next returns the peer's next output line, or false if it exited or said
+// nothing more within d.
+func (p *PyPeer) Next(d time.Duration) (string, bool) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case l, ok := <-p.Lines:
+		return l, ok
+	case <-t.C:
+		return "", false
+	}
+}
+
 // CloseStdin closes the peer's stdin: it exits (status 0) soon after.
 func (p *PyPeer) CloseStdin() { p.stdin.Close() }
 

@@ -272,6 +272,20 @@ func (p *Proc) TotalExecutions() int {
 	return n
 }
 
+// NextExec waits until the peer starts executing a request it has not
+// reported yet, and returns its body: unlike AwaitExec it first drops the
+// executions already reported, so the request it returns is the latest.
+func (p *Proc) NextExec(ctx context.Context) (string, error) {
+	for {
+		select {
+		case <-p.execCh:
+			continue
+		default:
+		}
+		return p.AwaitExec(ctx)
+	}
+}
+
 // AwaitExec waits until the peer executes a request, and returns its body.
 func (p *Proc) AwaitExec(ctx context.Context) (string, error) {
 	select {

@@ -2,6 +2,7 @@ package zmqtest
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -56,6 +57,23 @@ func Endpoint(t testing.TB, transport string) string {
 	}
 	t.Fatalf("unknown transport %q", transport)
 	return ""
+}
+
+// FreeTCP returns n tcp endpoints on 127.0.0.1 whose ports were free a
+// moment ago, for peers that must bind a known endpoint (and bind it again
+// after a restart), and for endpoints where nothing listens.
+func FreeTCP(t testing.TB, n int) []string {
+	t.Helper()
+	eps := make([]string, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		eps = append(eps, "tcp://"+l.Addr().String())
+		l.Close()
+	}
+	return eps
 }
 
 // Bind binds s to an endpoint of transport and returns the endpoint that

@@ -13,6 +13,15 @@ const (
 	// it gave the request to died before replying (docs/PPP.md). The
 	// request may or may not have been executed.
 	CodeWorkerLost = "worker-lost"
+	// CodeNoService is sent by a Majordomo broker (docs/MAJORDOMO.md) for
+	// a request whose service had no worker for the broker's service wait.
+	// The request was not executed.
+	CodeNoService = "no-service"
+	// CodePassive is sent by the passive server of a Binary Star pair
+	// (docs/BINARY-STAR.md): it takes no requests while its peer is
+	// active. The request was not executed; a client retries it on the
+	// peer.
+	CodePassive = "passive"
 )
 
 // PlainErrorMarker is the first frame of an error reply to a client that
@@ -40,6 +49,19 @@ func ParseErrorBody(body [][]byte) (code, message string, err error) {
 	// Clip before converting: a peer's overlong text costs no more than
 	// MaxErrorText bytes here.
 	return string(clip(body[0])), string(clip(body[1])), nil
+}
+
+// ParsePlainError reports whether body is an error reply in the plain
+// form, [PlainErrorMarker, code, message], and returns its code and
+// message, each clipped to MaxErrorText bytes. A successful reply that is
+// exactly three frames starting with PlainErrorMarker looks the same
+// (docs/PROTOCOL.md section 6).
+func ParsePlainError(body [][]byte) (code, message string, ok bool) {
+	if len(body) != 3 || string(body[0]) != PlainErrorMarker {
+		return "", "", false
+	}
+	code, message, _ = ParseErrorBody(body[1:])
+	return code, message, true
 }
 
 // clip is the one place error texts are bounded, in both directions.

@@ -106,6 +106,24 @@ func TestErrorBodyClippedBothWays(t *testing.T) {
 	assert.True(t, errors.As(err, &me))
 }
 
+func TestParsePlainError(t *testing.T) {
+	code, msg, ok := ParsePlainError(Reply(nil, false, KindError, EncodeErrorBody(CodeNoService, "no worker")))
+	require.True(t, ok)
+	assert.Equal(t, CodeNoService, code)
+	assert.Equal(t, "no worker", msg)
+
+	long := strings.Repeat("x", 2*MaxErrorText)
+	code, msg, ok = ParsePlainError(fr(PlainErrorMarker, long, long))
+	require.True(t, ok)
+	assert.Len(t, code, MaxErrorText)
+	assert.Len(t, msg, MaxErrorText)
+
+	for _, body := range [][][]byte{nil, fr("ok"), fr(PlainErrorMarker, "a"), fr("zgerr", "a", "b"), fr(PlainErrorMarker, "a", "b", "c")} {
+		_, _, ok := ParsePlainError(body)
+		assert.False(t, ok, "%q", body)
+	}
+}
+
 func TestSplitEnvelope(t *testing.T) {
 	env, body, ok := SplitEnvelope(fr("tag", "rid", "", "a", "", "b"))
 	require.True(t, ok)

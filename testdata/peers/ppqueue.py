@@ -23,41 +23,15 @@ is *). Exits 0 on SIGTERM, or on stdin EOF with --exit-on-stdin-eof.
 
 import argparse
 import collections
-import os
-import signal
 import sys
-import threading
 import time
 
 import zmq
 
+from peerlib import install_exit_handlers, say
+
 PPP_READY = b"\x01"
 PPP_HEARTBEAT = b"\x02"
-
-
-def say(line):
-    """One stdout line in one write, flushed (a signal cannot split it)."""
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
-
-
-def install_exit_handlers(exit_on_stdin_eof):
-    """Exit cleanly (SystemExit(0)) on SIGTERM and, optionally, stdin EOF."""
-
-    def on_term(signum, frame):
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, on_term)
-    if exit_on_stdin_eof:
-        main_id = threading.main_thread().ident
-
-        def watch_stdin():
-            while os.read(0, 4096):
-                pass
-            signal.pthread_kill(main_id, signal.SIGTERM)
-
-        threading.Thread(target=watch_stdin, daemon=True).start()
 
 
 class WorkerQueue:
