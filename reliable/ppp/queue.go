@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zmqguard/zmqguard/heartbeat"
+	"github.com/zmqguard/zmqguard/internal/lifecycle"
 	"github.com/zmqguard/zmqguard/internal/option"
 	"github.com/zmqguard/zmqguard/timeout"
 	"github.com/zmqguard/zmqguard/zmq"
@@ -56,7 +57,7 @@ type Queue struct {
 	tr       *heartbeat.Tracker
 	ownTr    bool
 
-	life runOnce
+	life *lifecycle.Once
 
 	deadMu sync.Mutex
 	dead   []string      // workers the tracker declared Dead
@@ -82,7 +83,7 @@ func NewQueue(zctx *zmq.Context, frontend, backend string, opts ...QueueOption) 
 	if err := option.Apply(&cfg, opts); err != nil {
 		return nil, err
 	}
-	q := &Queue{cfg: cfg, tr: cfg.tracker, life: newRunOnce(), deadCh: make(chan struct{}, 1)}
+	q := &Queue{cfg: cfg, tr: cfg.tracker, life: lifecycle.New(), deadCh: make(chan struct{}, 1)}
 	var err error
 	if q.frontend, q.feAddr, err = q.bind(zctx, frontend, DefaultQueueShutdownLinger); err != nil {
 		return nil, fmt.Errorf("reliable: ppp.NewQueue: frontend: %w", err)
@@ -157,12 +158,11 @@ func (q *Queue) Stats() QueueStats {
 // back the requests it holds with wire.CodeShutdown, closes its sockets
 // and returns ctx's error, or ErrQueueClosed after Close.
 func (q *Queue) Run(ctx context.Context) error {
-	ctx, cancel, err := q.life.start(ctx, ErrQueueClosed, ErrQueueRunning)
+	ctx, err := q.life.Start(ctx, ErrQueueClosed, ErrQueueRunning)
 	if err != nil {
 		return err
 	}
-	defer q.life.end()
-	defer cancel()
+	defer q.life.Stopped()
 
 	remove := q.tr.OnChange(func(ev heartbeat.Event) {
 		if ev.To != heartbeat.Dead {
@@ -242,14 +242,14 @@ loop:
 	}
 	q.frontend.Close()
 	q.backend.Close()
-	return q.life.result(ctx, ErrQueueClosed)
+	return q.life.Err(ctx, ErrQueueClosed)
 }
 
 // Close stops Run and waits for it, or closes the sockets if Run never
 // ran. It closes the queue's own tracker. Close is idempotent and returns
 // nil.
 func (q *Queue) Close() error {
-	first, ran := q.life.close()
+	first, ran := q.life.Close()
 	if !first {
 		return nil
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/zmqguard/zmqguard/heartbeat"
 	"github.com/zmqguard/zmqguard/internal/handler"
+	"github.com/zmqguard/zmqguard/internal/lifecycle"
 	"github.com/zmqguard/zmqguard/internal/option"
 	"github.com/zmqguard/zmqguard/reliable"
 	"github.com/zmqguard/zmqguard/reliable/wire"
@@ -51,7 +52,7 @@ type Worker struct {
 	tr       *heartbeat.Tracker
 	ownTr    bool
 
-	life runOnce
+	life *lifecycle.Once
 
 	mu   sync.Mutex // guards the fields below and sends on sock
 	sock *zmq.Socket
@@ -81,7 +82,7 @@ func NewWorker(zctx *zmq.Context, endpoint string, h reliable.Handler, opts ...W
 	if err := option.Apply(&cfg, opts); err != nil {
 		return nil, err
 	}
-	w := &Worker{zctx: zctx, endpoint: endpoint, handler: h, cfg: cfg, tr: cfg.tracker, life: newRunOnce()}
+	w := &Worker{zctx: zctx, endpoint: endpoint, handler: h, cfg: cfg, tr: cfg.tracker, life: lifecycle.New()}
 	if w.tr == nil {
 		tr, err := heartbeat.New(heartbeat.WithPolicy(heartbeat.Policy{Interval: cfg.interval, Liveness: cfg.liveness}))
 		if err != nil {
@@ -110,11 +111,13 @@ func (w *Worker) Stats() WorkerStats {
 // after Close, or the error that prevented a connection, in each case
 // wrapped with ErrHandlerStuck if the handler outlived the grace.
 func (w *Worker) Run(ctx context.Context) error {
-	ctx, cancel, err := w.life.start(ctx, ErrWorkerClosed, ErrWorkerRunning)
+	ctx, err := w.life.Start(ctx, ErrWorkerClosed, ErrWorkerRunning)
 	if err != nil {
 		return err
 	}
-	defer w.life.end()
+	defer w.life.Stopped()
+	// Cancelled when the loop ends, before the handler is awaited.
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
 	jobs := make(chan job, w.cfg.backlog)
@@ -168,14 +171,14 @@ func (w *Worker) loop(ctx context.Context, jobs chan<- job) error {
 			break
 		}
 	}
-	return w.life.result(ctx, ErrWorkerClosed)
+	return w.life.Err(ctx, ErrWorkerClosed)
 }
 
 // Close stops Run and waits for it to return, which is bounded by the
 // shutdown grace (see Run). It closes the worker's own tracker. Close is
 // idempotent and returns nil.
 func (w *Worker) Close() error {
-	if first, _ := w.life.close(); !first {
+	if first, _ := w.life.Close(); !first {
 		return nil
 	}
 	if w.ownTr {
