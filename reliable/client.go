@@ -60,6 +60,7 @@ type call struct {
 type reply struct {
 	kind wire.Kind
 	body [][]byte
+	err  error // the reply is not acceptable (checkReply): the attempt fails with err
 }
 
 // NewClient creates a client for the given endpoints, on zctx. The
@@ -150,6 +151,9 @@ func (c *Client) Request(ctx context.Context, parts ...[]byte) ([][]byte, error)
 	}
 	if c.isClosed() {
 		return nil, ErrClientClosed
+	}
+	if err := c.checkRequest(parts); err != nil {
+		return nil, err
 	}
 	if c.plain != nil {
 		return c.plain.request(ctx, parts)

@@ -185,6 +185,10 @@ func pause(ctx context.Context, down <-chan struct{}, deadline time.Time, d time
 // finish turns a reply into the request's result.
 func (c *Client) finish(seq uint64, n int, addr string, r reply, start time.Time) ([][]byte, error) {
 	c.emit(ClientEvent{Kind: EventReply, Seq: seq, Attempt: n, Endpoint: addr, Elapsed: time.Since(start)})
+	if r.err != nil {
+		c.attemptFailed(seq, n, addr, r.err, start)
+		return nil, r.err
+	}
 	if r.kind != wire.KindError {
 		return r.body, nil
 	}
@@ -218,7 +222,7 @@ func (c *Client) dispatch(ep *endpoint, msg [][]byte) {
 		return
 	}
 	select {
-	case cl.replies <- reply{kind: kind, body: msg[2:]}:
+	case cl.replies <- reply{kind: kind, body: msg[2:], err: c.checkReply(msg[2:])}:
 	default: // a duplicate of the same attempt's reply
 		c.counters.stale.Add(1)
 	}

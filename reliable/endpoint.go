@@ -37,6 +37,7 @@ type endpoint struct {
 	readTok chan struct{}
 
 	monDone chan struct{}
+	relink  *relink // correlated mode: reconnects what libzmq gave up on
 }
 
 // openEndpoint creates and connects the endpoint's socket and starts
@@ -44,6 +45,9 @@ type endpoint struct {
 func openEndpoint(zctx *zmq.Context, cfg *clientConfig, addr string, typ zmq.Type, closing context.Context) (*endpoint, error) {
 	ep := &endpoint{addr: addr, readTok: make(chan struct{}, 1), closing: closing}
 	ep.readTok <- struct{}{}
+	if typ == zmq.DEALER {
+		ep.relink = &relink{delay: relinkDelay(cfg.reconnect)}
+	}
 	if err := ep.open(zctx, cfg, typ); err != nil {
 		return nil, err
 	}
@@ -72,7 +76,11 @@ func (ep *endpoint) open(zctx *zmq.Context, cfg *clientConfig, typ zmq.Type) err
 	if strings.HasPrefix(addr, "inproc://") {
 		ep.setUp(true)
 	} else {
-		mon, err := s.StartMonitor(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CLOSED)
+		events := zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CLOSED
+		if ep.relink != nil {
+			events |= relinkEvents
+		}
+		mon, err := s.StartMonitor(events)
 		if err != nil {
 			s.Close()
 			return err
@@ -98,6 +106,7 @@ func configureClientSocket(s *zmq.Socket, cfg *clientConfig) error {
 		func() error { return s.SetReconnectIvl(cfg.reconnect) },
 		func() error { return s.SetSndhwm(cfg.hwm) },
 		func() error { return s.SetRcvhwm(cfg.hwm) },
+		func() error { return s.SetMaxmsgsize(frameLimit(cfg.maxReply)) },
 	}
 	if cfg.setup != nil {
 		steps = append(steps, func() error { return cfg.setup(s) })
@@ -114,6 +123,7 @@ func configureClientSocket(s *zmq.Socket, cfg *clientConfig) error {
 func (ep *endpoint) watch(mon *zmq.Monitor, done chan struct{}) {
 	defer close(done)
 	for ev := range mon.Events() {
+		ep.relinkOn(ev)
 		switch ev.Event {
 		case zmq.EVENT_HANDSHAKE_SUCCEEDED:
 			ep.setUp(true)
@@ -202,6 +212,7 @@ func (ep *endpoint) health() (up bool, failures int, lastUsed time.Time) {
 // for the watcher. Requests still holding the endpoint get net.ErrClosed
 // from the socket, never a nil one.
 func (ep *endpoint) shutdown() {
+	ep.relinkStop()
 	ep.sock.Close()
 	if ep.monDone != nil {
 		<-ep.monDone

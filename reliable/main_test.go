@@ -9,6 +9,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	testpeer.Register("hostile-server", runHostileServer)
 	testpeer.MaybeRun() // when re-executed as a peer process
 	goleak.VerifyTestMain(m)
 }

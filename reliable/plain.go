@@ -98,6 +98,9 @@ func (p *plainConn) attempt(ctx context.Context, ep *endpoint, seq uint64, n int
 		return fail(c.waitError(err, ctx, wctx))
 	}
 	c.emit(ClientEvent{Kind: EventReply, Seq: seq, Attempt: n, Endpoint: ep.addr, Elapsed: time.Since(start)})
+	if err := c.checkReply(body); err != nil {
+		return fail(err)
+	}
 	if len(body) == 3 && string(body[0]) == wire.PlainErrorMarker {
 		code, message, _ := wire.ParseErrorBody(body[1:])
 		return nil, &RemoteError{Code: code, Message: message}

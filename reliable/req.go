@@ -24,7 +24,13 @@ const DefaultReqTimeout = DefaultAttemptTimeout
 //
 // Differences from a plain REQ: sends and receives time out after
 // DefaultReqTimeout unless set otherwise, ZMQ_IMMEDIATE is on (a request
-// is never queued for a peer that is not connected) and LINGER is 0.
+// is never queued for a peer that is not connected), LINGER is 0, and
+// replies are bounded: ZMQ_MAXMSGSIZE is DefaultMaxReplySize (libzmq drops
+// the connection of a server that announces a larger frame, and the
+// receive times out), and RecvMessage and RecvMessageBytes refuse a reply
+// whose frames together exceed it with a *TooLargeError (the reply is
+// consumed; the next Send works). SetMaxmsgsize changes both; -1 removes
+// the bound.
 //
 // A ReqSocket is not safe for concurrent use, like any socket; Close may
 // be called from any goroutine.
@@ -32,6 +38,7 @@ type ReqSocket struct {
 	*zmq.Socket
 	awaiting bool // a request was sent and its reply not fully received
 	resets   int
+	maxReply int64 // ZMQ_MAXMSGSIZE, and the bound of a whole reply; -1: none
 }
 
 // NewReqSocket creates a self-healing REQ socket in zctx. Replace
@@ -52,13 +59,36 @@ func NewReqSocket(zctx *zmq.Context) (*ReqSocket, error) {
 		func() error { return s.SetImmediate(true) },
 		func() error { return s.SetRcvtimeo(DefaultReqTimeout) },
 		func() error { return s.SetSndtimeo(DefaultReqTimeout) },
+		func() error { return s.SetMaxmsgsize(DefaultMaxReplySize) },
 	} {
 		if err := f(); err != nil {
 			s.Close()
 			return nil, err
 		}
 	}
-	return &ReqSocket{Socket: s}, nil
+	return &ReqSocket{Socket: s, maxReply: DefaultMaxReplySize}, nil
+}
+
+// SetMaxmsgsize sets ZMQ_MAXMSGSIZE, which bounds each frame of a reply,
+// and the bound RecvMessage and RecvMessageBytes apply to a whole reply;
+// -1 removes both.
+func (r *ReqSocket) SetMaxmsgsize(n int64) error {
+	if err := r.Socket.SetMaxmsgsize(n); err != nil {
+		return err
+	}
+	r.maxReply = n
+	return nil
+}
+
+// checkSize refuses a whole reply over the bound.
+func (r *ReqSocket) checkSize(msg [][]byte) error {
+	if r.maxReply <= 0 {
+		return nil
+	}
+	if n := messageSize(msg); n > r.maxReply {
+		return &TooLargeError{What: "reply", Size: n, Frames: len(msg), Limit: r.maxReply}
+	}
+	return nil
 }
 
 // Resets returns how many times the socket repaired itself.
@@ -166,14 +196,31 @@ func (r *ReqSocket) RecvBytes(flags zmq.Flag) ([]byte, error) {
 	return b, r.afterRecv(flags, last, err)
 }
 
-// RecvMessage receives a reply; on failure the socket repairs itself.
+// RecvMessage receives a reply; on failure the socket repairs itself. A
+// reply over the size bound is consumed and refused with a
+// *TooLargeError.
 func (r *ReqSocket) RecvMessage(flags zmq.Flag) ([]string, error) {
-	m, err := r.Socket.RecvMessage(flags)
-	return m, r.afterRecv(flags, true, err)
+	m, err := r.RecvMessageBytes(flags)
+	if err != nil {
+		return []string{}, err
+	}
+	out := make([]string, len(m))
+	for i, b := range m {
+		out[i] = string(b)
+	}
+	return out, nil
 }
 
 // RecvMessageBytes receives a reply; on failure the socket repairs itself.
+// A reply over the size bound is consumed and refused with a
+// *TooLargeError.
 func (r *ReqSocket) RecvMessageBytes(flags zmq.Flag) ([][]byte, error) {
 	m, err := r.Socket.RecvMessageBytes(flags)
-	return m, r.afterRecv(flags, true, err)
+	if err := r.afterRecv(flags, true, err); err != nil {
+		return m, err
+	}
+	if err := r.checkSize(m); err != nil {
+		return [][]byte{}, err
+	}
+	return m, nil
 }

@@ -13,6 +13,10 @@ const (
 	// it gave the request to died before replying (docs/PPP.md). The
 	// request may or may not have been executed.
 	CodeWorkerLost = "worker-lost"
+	// CodeTooLarge is sent by a server for a request over its limits: more
+	// bytes in all its frames together, or more frames, than it takes.
+	// The request was not executed; sending it again gets the same answer.
+	CodeTooLarge = "too-large"
 )
 
 // PlainErrorMarker is the first frame of an error reply to a client that
