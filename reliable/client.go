@@ -79,6 +79,7 @@ func NewClient(zctx *zmq.Context, endpoints []string, opts ...ClientOption) (*Cl
 	}
 	c := &Client{cfg: cfg, zctx: zctx, clientID: randomID(), pending: make(map[uint64]*call)}
 	c.closing, c.stopClosing = context.WithCancelCause(context.Background())
+	c.closing = withStop(c.closing, c.stopClosing) // Context.Term ends it too
 	if cfg.mode == Plain {
 		c.plain = newPlainConn(c, endpoints)
 		return c, nil
@@ -106,7 +107,9 @@ func (c *Client) Stats() ClientStats { return c.counters.snapshot() }
 // Close closes the client's sockets and waits for its goroutines. Requests
 // in flight, and requests waiting for their turn in Plain mode, return
 // ErrClientClosed at once instead of waiting out their attempts. Close is
-// idempotent.
+// idempotent. A client whose zmq.Context is terminated (Context.Term
+// closes its sockets) behaves as closed from then on; Close it all the
+// same.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zmqguard/zmqguard/zmq"
@@ -38,6 +39,9 @@ type endpoint struct {
 
 	monDone chan struct{}
 	relink  *relink // correlated mode: reconnects what libzmq gave up on
+	// quitting is set when the endpoint closes its socket itself; a socket
+	// closed without it was closed under the client (socketLost).
+	quitting atomic.Bool
 }
 
 // openEndpoint creates and connects the endpoint's socket and starts
@@ -65,6 +69,7 @@ func (ep *endpoint) open(zctx *zmq.Context, cfg *clientConfig, typ zmq.Type) err
 		s.Close()
 		return err
 	}
+	ep.quitting.Store(false)
 	ep.mu.Lock()
 	ep.sock, ep.mon, ep.monDone = s, nil, nil
 	ep.up, ep.upCh = false, make(chan struct{})
@@ -122,6 +127,7 @@ func configureClientSocket(s *zmq.Socket, cfg *clientConfig) error {
 // watch folds monitor events into the up/down state.
 func (ep *endpoint) watch(mon *zmq.Monitor, done chan struct{}) {
 	defer close(done)
+	defer ep.socketLost()
 	for ev := range mon.Events() {
 		ep.relinkOn(ev)
 		switch ev.Event {
@@ -212,6 +218,7 @@ func (ep *endpoint) health() (up bool, failures int, lastUsed time.Time) {
 // for the watcher. Requests still holding the endpoint get net.ErrClosed
 // from the socket, never a nil one.
 func (ep *endpoint) shutdown() {
+	ep.quitting.Store(true)
 	ep.relinkStop()
 	ep.sock.Close()
 	if ep.monDone != nil {
