@@ -73,6 +73,9 @@ func NewClient(zctx *zmq.Context, endpoints []string, opts ...ClientOption) (*Cl
 	if len(endpoints) == 0 {
 		return nil, errors.New("reliable: NewClient: no endpoints")
 	}
+	if err := checkEndpoints(endpoints); err != nil {
+		return nil, err
+	}
 	cfg := defaultClientConfig()
 	if err := option.Apply(&cfg, opts); err != nil {
 		return nil, err

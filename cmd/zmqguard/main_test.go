@@ -207,11 +207,30 @@ func TestBadArguments(t *testing.T) {
 		{"ping", "--interval", "0s", "tcp://127.0.0.1:1"},
 		{"bench", "--inflight", "0", "tcp://127.0.0.1:1"},
 		{"bench"},
+		// Endpoints libzmq would misread (issue 16); a NUL byte cannot be
+		// passed on a command line.
+		{"serve", "tcp://127.0.0.1:99999"},
+		{"serve", "tcp://127.0.0.1:-1"},
+		{"serve", "tcp://256.1.1.1:5555"},
+		{"req", "tcp://127.0.0.1:99999", "x"},
+		{"req", "tcp://127.0.0.1:-1", "x"},
+		{"req", "tcp://256.1.1.1:5555", "x"},
+		{"req", "--endpoint", "tcp://256.1.1.1:5555", "tcp://127.0.0.1:1", "x"},
+		{"req", "tcp://127.0.0.1:*", "x"},
+		{"ping", "tcp://127.0.0.1:99999"},
+		{"bench", "tcp://256.1.1.1:5555"},
 	} {
 		r := zg(t, args...)
 		assert.Equal(t, 64, r.code, "%q", args)
 		assert.NotEmpty(t, r.stderr, "%q", args)
 		assert.Empty(t, r.stdout, "%q", args)
+		if strings.Contains(r.stderr, "invalid endpoint") {
+			named := false
+			for _, a := range args {
+				named = named || strings.Contains(a, "://") && strings.Contains(r.stderr, `"`+a+`"`)
+			}
+			assert.True(t, named, "%q: the error names the endpoint", args)
+		}
 	}
 }
 

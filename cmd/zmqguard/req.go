@@ -49,7 +49,7 @@ func runReq(args []string, stdout, stderr io.Writer) int {
 	}
 	endpoints := append([]string{pos[0]}, extra...)
 	for _, ep := range endpoints {
-		if err := checkEndpoint(ep); err != nil {
+		if err := checkEndpoint("connect", ep); err != nil {
 			return f.usageError(stderr, "%v", err)
 		}
 	}

@@ -46,7 +46,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	if len(pos) != 1 {
 		return f.usageError(stderr, "want exactly one ENDPOINT")
 	}
-	if err := checkEndpoint(pos[0]); err != nil {
+	if err := checkEndpoint("bind", pos[0]); err != nil {
 		return f.usageError(stderr, "%v", err)
 	}
 	if *handlerTimeout < 0 {
