@@ -77,7 +77,7 @@ func zg(t *testing.T, args ...string) result {
 	} else {
 		require.NoError(t, err)
 	}
-	t.Logf("zmqguard %q: exit %d\nstdout:\n%s\nstderr:\n%s", args, r.code, r.stdout, r.stderr)
+	t.Logf("zmqguard %q: exit %d\nstdout:\n%s\nstderr:\n%s", args, r.code, clipLog(r.stdout), clipLog(r.stderr))
 	return r
 }
 
@@ -473,4 +473,12 @@ func TestJSONFieldsDocumented(t *testing.T) {
 	require.Equal(t, 0, r.code)
 	// first_error and interrupted are omitted when empty.
 	assert.ElementsMatch(t, documented("bench"), append(keys(r.stdout), "first_error", "interrupted"))
+}
+
+// clipLog shortens output for the test log.
+func clipLog(s string) string {
+	if len(s) > 4096 {
+		return s[:4096] + fmt.Sprintf("... (%d bytes)", len(s))
+	}
+	return s
 }

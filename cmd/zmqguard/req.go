@@ -28,13 +28,18 @@ func runReq(args []string, stdout, stderr io.Writer) int {
 		"Sends MESSAGE (one frame per argument) as one request and prints the\n"+
 		"reply, one frame per line. Each attempt waits --timeout; a failed\n"+
 		"attempt is retried --retries times, on the next endpoint if several\n"+
-		"are given. Exit codes: 0 reply, 2 no reply, 3 error reply, 64 usage.", stdout)
+		"are given. Exit codes: 0 reply, 2 no reply (every attempt failed, for\n"+
+		"example with a reply over --max-reply-size), 3 error reply, 1 other\n"+
+		"failures (a request over --max-request-size), 64 usage. It never exits\n"+
+		"0 without a reply.", stdout)
 	timeout := f.Duration("timeout", reliable.DefaultAttemptTimeout, "how long each attempt waits for the reply")
 	retries := f.Int("retries", reliable.DefaultMaxAttempts-1, "retries after the first attempt")
 	var extra stringList
 	f.Var(&extra, "endpoint", "another endpoint to fail over to (repeatable)")
 	plain := f.Bool("plain", false, "use a plain REQ envelope, for servers that pop [identity, \"\", body] themselves")
 	asJSON := f.Bool("json", false, "print the result as JSON")
+	maxReply := f.Int64("max-reply-size", reliable.DefaultMaxReplySize, "largest reply accepted, in bytes of all frames (-1: no limit)")
+	maxRequest := f.Int64("max-request-size", reliable.DefaultMaxRequestSize, "largest request sent, in bytes of all frames (-1: no limit)")
 	pos, code := f.parse(args, stderr)
 	if code >= 0 {
 		return code
@@ -69,7 +74,8 @@ func runReq(args []string, stdout, stderr io.Writer) int {
 		mode = reliable.Plain
 	}
 	c, err := reliable.NewClient(zctx, endpoints, reliable.WithMode(mode),
-		reliable.WithAttemptTimeout(*timeout), reliable.WithMaxAttempts(*retries+1))
+		reliable.WithAttemptTimeout(*timeout), reliable.WithMaxAttempts(*retries+1),
+		reliable.WithMaxReplySize(*maxReply), reliable.WithMaxRequestSize(*maxRequest))
 	if err != nil {
 		return f.usageError(stderr, "%v", err)
 	}
@@ -90,6 +96,12 @@ func runReq(args []string, stdout, stderr io.Writer) int {
 		res.Error, res.Message = "no_reply", err.Error()
 		exit = exitNoReply
 	case err != nil:
+		res.Error, res.Message = "failed", err.Error()
+		exit = exitFail
+	case len(reply) == 0:
+		// The client never returns a reply without frames; should one
+		// come through, it is not a reply to report as success.
+		err = errors.New("reply without frames")
 		res.Error, res.Message = "failed", err.Error()
 		exit = exitFail
 	}
