@@ -92,6 +92,9 @@ type Server struct {
 	addr    string
 	ctr     serverCounters
 
+	budget MemoryBudget // stated at construction
+	conns  *connWatch   // nil: connections are not watched
+
 	mu       sync.Mutex
 	state    serverState
 	shutdown bool               // Shutdown was called
@@ -129,9 +132,13 @@ func NewServer(sock *zmq.Socket, h Handler, opts ...ServerOption) (*Server, erro
 	if s.rep {
 		s.cfg.concurrency = 1
 	}
+	if err := s.limitMemory(); err != nil {
+		return nil, err
+	}
 	if err := s.configure(); err != nil {
 		return nil, err
 	}
+	s.watchConns()
 	return s, nil
 }
 
@@ -159,7 +166,11 @@ func Listen(zctx *zmq.Context, endpoint string, h Handler, opts ...ServerOption)
 		s.addr, err = sock.GetLastEndpoint()
 	}
 	if err != nil {
-		sock.Close()
+		if s != nil {
+			s.Close()
+		} else {
+			sock.Close()
+		}
 		return nil, err
 	}
 	return s, nil
@@ -176,6 +187,9 @@ func (s *Server) configure() error {
 	if err := s.sock.SetSndhwm(s.cfg.sndHWM); err != nil {
 		return err
 	}
+	if err := s.sock.SetHandshakeIvl(s.cfg.handshake); err != nil {
+		return err
+	}
 	if !s.rep {
 		return s.sock.SetRouterMandatory(1)
 	}
@@ -186,8 +200,12 @@ func (s *Server) configure() error {
 // wildcard port resolved; it is empty for a server made with NewServer.
 func (s *Server) Addr() string { return s.addr }
 
-// Stats returns the server's counters.
-func (s *Server) Stats() ServerStats { return s.ctr.snapshot() }
+// Stats returns the server's counters, and its memory budget.
+func (s *Server) Stats() ServerStats {
+	st := s.ctr.snapshot()
+	st.Budget = s.Budget()
+	return st
+}
 
 // Serve answers requests until ctx ends, Shutdown completes or Close is
 // called, then closes the socket. It returns ErrServerClosed after
@@ -213,6 +231,7 @@ func (s *Server) Serve(ctx context.Context) error {
 
 	err := newServerLoop(s, runCtx).run()
 	cancel()
+	s.stopWatch()
 	s.sock.Close()
 
 	s.mu.Lock()
@@ -248,6 +267,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case stateNew:
 		s.state = stateStopped
 		s.mu.Unlock()
+		s.stopWatch()
 		s.sock.Close()
 		return nil
 	case stateStopped:
@@ -280,6 +300,7 @@ func (s *Server) Close() error {
 	case stateNew:
 		s.state = stateStopped
 		s.mu.Unlock()
+		s.stopWatch()
 		return s.sock.Close()
 	case stateStopped:
 		s.mu.Unlock()
