@@ -1,15 +1,19 @@
 package main_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"os/exec"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/zmqguard/zmqguard/reliable"
 	"github.com/zmqguard/zmqguard/reliable/wire"
 	"github.com/zmqguard/zmqguard/timeout"
 	"github.com/zmqguard/zmqguard/zmq"
@@ -104,4 +108,41 @@ func TestReqRefusesOversizedRequest(t *testing.T) {
 	r := zg(t, "req", "--max-request-size", "4", ep, "hello")
 	assert.Equal(t, 1, r.code)
 	assert.Contains(t, r.stderr, "request too large: 5 bytes in 1 frames, limit 4 bytes")
+}
+
+// TestServeStatesBudget: serve prints its memory budget at start (in
+// --json, in the "listening" event), and --memory-budget fits the limits
+// to a figure, or refuses to start when the flags given exceed it.
+func TestServeStatesBudget(t *testing.T) {
+	cmd := exec.Command(binary, "serve", "--json", "--memory-budget", "128MiB", "tcp://127.0.0.1:*")
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err)
+	var ev struct {
+		Event  string
+		Budget reliable.MemoryBudget
+	}
+	require.NoError(t, json.Unmarshal([]byte(line), &ev))
+	assert.Equal(t, "listening", ev.Event)
+	assert.Positive(t, ev.Budget.Total)
+	assert.LessOrEqual(t, ev.Budget.Total, int64(128<<20))
+	assert.True(t, ev.Budget.Enforced)
+
+	ep, stop := serve(t)
+	assert.NotEmpty(t, ep)
+	r := zg(t, "req", ep, "x")
+	require.Equal(t, 0, r.code)
+	assert.Contains(t, stop(), "memory budget ")
+
+	r = zg(t, "serve", "--memory-budget", "64MiB", "--max-connections", "4000", "tcp://127.0.0.1:*")
+	assert.Equal(t, 64, r.code)
+	assert.Contains(t, r.stderr, "WithMemoryBudget")
+	r = zg(t, "serve", "--memory-budget", "lots", "tcp://127.0.0.1:*")
+	assert.Equal(t, 64, r.code)
 }

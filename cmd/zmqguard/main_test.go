@@ -23,6 +23,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/zmqguard/zmqguard/internal/hostile"
+	"github.com/zmqguard/zmqguard/internal/testpeer"
 	"github.com/zmqguard/zmqguard/reliable"
 	"github.com/zmqguard/zmqguard/zmq"
 )
@@ -31,6 +33,8 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	hostile.Register()
+	testpeer.MaybeRun() // when re-executed as an attacker (hostile_test.go)
 	dir, err := os.MkdirTemp("", "zmqguard-cmd-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -340,9 +344,16 @@ func TestServeJSON(t *testing.T) {
 }
 
 func TestServeBindFails(t *testing.T) {
-	r := zg(t, "serve", "tcp://256.0.0.1:1")
+	// A port in use: the bind fails in libzmq (exit 1). A malformed
+	// endpoint, such as tcp://256.0.0.1:1, is a usage error (exit 64,
+	// TestBadArguments).
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	r := zg(t, "serve", "tcp://"+l.Addr().String())
 	assert.Equal(t, 1, r.code)
 	assert.Contains(t, r.stderr, "zmqguard serve:")
+	assert.Contains(t, r.stderr, l.Addr().String())
 }
 
 func TestPing(t *testing.T) {
