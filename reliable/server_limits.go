@@ -38,12 +38,14 @@ const (
 	DefaultReplyQueue        = 32 << 20
 )
 
-// Memory the budget counts besides the limits, measured with libzmq 4.3.4
-// on Linux (TestServerBudgetConstants): the process's own (the Go runtime,
-// libzmq's context and threads), each connection's (libzmq's session,
-// engine, pipes and buffers, the server's record of it), and what libzmq
-// can read from the network between two looks of the connection watch
-// (at about 1.5 GB/s per I/O thread on loopback).
+// Memory the budget counts besides the limits: the process's own (the Go
+// runtime, libzmq's context and threads: an idle `zmqguard serve` has an
+// RSS of 10 MiB), each connection's (libzmq's session, engine, pipes and
+// buffers: 26 KiB of RSS at rest, measured by the hostile-peer suite's
+// idle connections; its allocations when busy, two 8 KiB batches, an 8 KiB
+// decoder buffer and two pipe chunks of 16 KiB, come to about 60 KiB),
+// and what libzmq can read from the network between two looks of the
+// connection watch (at about 1.5 GB/s per I/O thread on loopback).
 const (
 	budgetBase     = 24 << 20
 	budgetPerConn  = 96 << 10

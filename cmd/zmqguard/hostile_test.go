@@ -281,6 +281,20 @@ func attack(t *testing.T, name string, nofile int, run func(t *testing.T, srv *s
 	})
 }
 
+// logReports logs the reports gathered so far as a table, and forgets them.
+func logReports(t *testing.T) {
+	reportMu.Lock()
+	defer reportMu.Unlock()
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n| attack | RSS before | peak RSS | budget | server CPU | good answered / failed | |\n| --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, r := range reports {
+		fmt.Fprintf(&b, "| %s | %.0f MiB | %.0f MiB | %.0f MiB | %v | %d / %d | %s |\n",
+			r.name, r.baseMiB, r.peakMiB, r.budget, r.cpu.Round(10*time.Millisecond), r.good, r.failed, r.note)
+	}
+	reports = nil
+	t.Log(b.String())
+}
+
 // TestHostilePeers runs every attack. Short by default; ZMQGUARD_HOSTILE=full
 // (make hostile) runs the issue's sizes.
 func TestHostilePeers(t *testing.T) {
@@ -300,16 +314,22 @@ func TestHostilePeers(t *testing.T) {
 		}
 		return short
 	}
-	t.Cleanup(func() {
-		reportMu.Lock()
-		defer reportMu.Unlock()
-		var b strings.Builder
-		fmt.Fprintf(&b, "\n| attack | RSS before | peak RSS | budget | server CPU | good answered / failed | |\n| --- | --- | --- | --- | --- | --- | --- |\n")
-		for _, r := range reports {
-			fmt.Fprintf(&b, "| %s | %.0f MiB | %.0f MiB | %.0f MiB | %v | %d / %d | %s |\n",
-				r.name, r.baseMiB, r.peakMiB, r.budget, r.cpu.Round(10*time.Millisecond), r.good, r.failed, r.note)
+	t.Cleanup(func() { logReports(t) })
+
+	// What a connection costs at rest: the server's connection cap in idle
+	// connections, each past its handshake (the budget counts 96 KiB
+	// each).
+	attack(t, "256 idle connections", 0, func(t *testing.T, srv *serverProc, good *goodClient) string {
+		const n = 256
+		before := srv.rssKiB()
+		p := hostile.Start(t, hostile.Idle, srv.endpoint, hostile.Params{Conns: n - 1}) // and the good client's
+		p.WaitExecutions(fmt.Sprintf("open %d", n-1), 1, 10*time.Second)
+		good.progress(t, 200, "idle connections") // the server has taken them in
+		per := (srv.rssKiB() - before) / (n - 1)
+		if srv.budget != nil {
+			assert.LessOrEqual(t, per<<10, srv.budget.Connections/int64(srv.budget.MaxConnections), "a connection costs more than the budget counts")
 		}
-		t.Log(b.String())
+		return fmt.Sprintf("%d KiB of RSS per connection", per)
 	})
 
 	// One DEALER sends one complete request of frames of 1 MiB each
@@ -361,4 +381,69 @@ func TestHostilePeers(t *testing.T) {
 		p.Kill()
 		return fmt.Sprintf("a client connecting during the attack: %d answered, %d failed", late.ok.Load(), late.failed.Load())
 	})
+}
+
+// TestHostileServerReplies: a hostile server answers `zmqguard req` with a
+// reply of 16 MiB (256 MiB with ZMQGUARD_HOSTILE=full), as one frame or
+// in frames of 1 MiB, or with no body frame at all. req must not succeed;
+// the one-frame reply must not be allocated (ZMQ_MAXMSGSIZE drops the
+// connection at its header). A reply of many frames is buffered whole by
+// libzmq before the client can count it: that one costs its size (the
+// client trusts its servers that far, docs/PROTOCOL.md).
+func TestHostileServerReplies(t *testing.T) {
+	if testing.Short() && !hostileFull() {
+		t.Skip("-short")
+	}
+	size := 16 << 20
+	if hostileFull() {
+		size = 256 << 20
+	}
+	bin := binary
+	if b := os.Getenv("ZMQGUARD_HOSTILE_BINARY"); b != "" {
+		bin = b
+	}
+	t.Cleanup(func() { logReports(t) })
+	frame := make([]byte, 1<<20)
+	for _, tc := range []struct {
+		name string
+		body [][]byte
+	}{
+		{fmt.Sprintf("one frame of %d MiB", size>>20), [][]byte{make([]byte, size)}},
+		{fmt.Sprintf("%d frames of 1 MiB", size>>20), func() [][]byte {
+			b := make([][]byte, size>>20)
+			for i := range b {
+				b[i] = frame
+			}
+			return b
+		}()},
+		{"no body frame", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ep := hostileServer(t, tc.body)
+			cmd := exec.Command(bin, "req", "--timeout", "2s", "--retries", "0", ep, "hello")
+			var out, errOut bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &errOut
+			require.NoError(t, cmd.Start())
+			srv := &serverProc{pid: cmd.Process.Pid}
+			s := srv.sample()
+			err := cmd.Wait()
+			peak := s.halt()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			}
+			t.Logf("req: exit %d, peak RSS %d MiB, %d bytes on stdout; stderr: %s", code, peak>>10, out.Len(), clipLog(errOut.String()))
+			reportMu.Lock()
+			reports = append(reports, attackReport{name: "req ← " + tc.name, peakMiB: float64(peak) / 1024,
+				note: fmt.Sprintf("exit %d, %s", code, strings.TrimSpace(clipLog(errOut.String())))})
+			reportMu.Unlock()
+			if os.Getenv("ZMQGUARD_HOSTILE_BINARY") != "" {
+				return // measured, not judged
+			}
+			assert.NotEqual(t, 0, code, "req succeeded")
+			if len(tc.body) == 1 {
+				assert.Less(t, peak, int64(64<<10), "the one-frame reply was allocated")
+			}
+		})
+	}
 }

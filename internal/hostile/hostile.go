@@ -41,6 +41,10 @@ const (
 	// replies are as large), up to Requests per connection, and never
 	// reads a reply.
 	SlowReader = "slow-reader"
+	// Idle opens Conns connections, makes the ZMTP handshake on each and
+	// holds them without a word: what a connection costs the server at
+	// rest.
+	Idle = "idle"
 	// Stalled opens Conns connections, sends the first 10 bytes of the
 	// ZMTP greeting on each and holds them, opening new ones as the
 	// server drops them. It reports "open N" every second.
@@ -71,6 +75,7 @@ var attacks = map[string]func(addr string, p Params) error{
 	Endless:    endless,
 	SlowReader: slowReader,
 	Stalled:    stalled,
+	Idle:       idle,
 }
 
 // Register registers every attack with testpeer. Call it in TestMain
@@ -296,4 +301,18 @@ func stalled(addr string, p Params) error {
 		mu.Unlock()
 		testpeer.Executed(fmt.Sprintf("open %d", n))
 	}
+}
+
+func idle(addr string, p Params) error {
+	conns := make([]net.Conn, 0, p.Conns)
+	for range p.Conns {
+		c, err := dial(addr)
+		if err != nil {
+			return err
+		}
+		conns = append(conns, c)
+	}
+	testpeer.Ready(addr)
+	testpeer.Executed(fmt.Sprintf("open %d", len(conns)))
+	select {} // until killed
 }
