@@ -516,6 +516,9 @@ func (s *Server) Budget() MemoryBudget { return s.budget }
 // watchConns starts the connection watch, unless the socket already has a
 // monitor (libzmq allows one).
 func (s *Server) watchConns() {
+	if !watchSupported {
+		return
+	}
 	w, err := startConnWatch(s, s.cfg.connLimits())
 	s.budget.Enforced = err == nil
 	if err == nil {

@@ -11,6 +11,10 @@ import (
 // bytes libzmq has read from it and written to it. Linux 4.1 or later
 // (struct tcp_info's tcpi_bytes_acked and tcpi_bytes_received).
 
+// watchSupported: the connection watch can identify, measure and drop
+// connections here.
+const watchSupported = true
+
 // sockCounters are the kernel's counters of one TCP connection.
 type sockCounters struct {
 	read    int64 // bytes the application (libzmq) has read

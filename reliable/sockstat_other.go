@@ -7,6 +7,8 @@ import "errors"
 // Elsewhere than Linux the server does not read its connections' kernel
 // counters: connections are counted and capped, not measured.
 
+const watchSupported = false
+
 type sockCounters struct{ read, written int64 }
 
 func readSockCounters(int) (sockCounters, bool) { return sockCounters{}, false }
