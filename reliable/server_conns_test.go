@@ -2,6 +2,7 @@ package reliable_test
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,63 +13,10 @@ import (
 	"github.com/zmqguard/zmqguard/internal/hostile"
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
 	"github.com/zmqguard/zmqguard/reliable"
-	"github.com/zmqguard/zmqguard/zmq"
 )
 
-// goodRequests makes requests with a reliable.Client, one after another,
-// until the test ends, and counts the answered ones.
-type goodRequests struct {
-	ok, failed atomic.Int64
-	lastErr    atomic.Value
-	stop       chan struct{}
-	done       chan struct{}
-}
-
-func startGoodRequests(t *testing.T, zctx *zmq.Context, ep string) *goodRequests {
-	t.Helper()
-	c := newClient(t, zctx, []string{ep}, reliable.WithAttemptTimeout(time.Second), reliable.WithMaxAttempts(5))
-	g := &goodRequests{stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(g.done)
-		for {
-			select {
-			case <-g.stop:
-				return
-			default:
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			rep, err := c.Request(ctx, []byte("ping"))
-			cancel()
-			if err == nil && (len(rep) != 1 || string(rep[0]) != "PING") {
-				err = assert.AnError
-			}
-			if err != nil {
-				g.failed.Add(1)
-				g.lastErr.Store(err.Error())
-				continue
-			}
-			g.ok.Add(1)
-		}
-	}()
-	t.Cleanup(g.halt)
-	return g
-}
-
-func (g *goodRequests) halt() {
-	select {
-	case <-g.stop:
-	default:
-		close(g.stop)
-	}
-	<-g.done
-}
-
-// progress waits until n more requests were answered.
-func (g *goodRequests) progress(t *testing.T, n int64, during string) {
-	t.Helper()
-	target := g.ok.Load() + n
-	waitFor(t, 30*time.Second, "good requests during "+during, func() bool { return g.ok.Load() >= target })
-}
+// upper is what echoUpper answers.
+func upper(req string) string { return strings.ToUpper(req) }
 
 // TestServerShedsEndlessMultipart: a peer that sends one request without
 // end (frames of 512 KiB with the MORE flag) makes libzmq buffer all of
@@ -80,8 +28,8 @@ func (g *goodRequests) progress(t *testing.T, n int64, during string) {
 func TestServerShedsEndlessMultipart(t *testing.T) {
 	zctx := zmqtest.Context(t)
 	s := listen(t, zctx, "tcp", echoUpper)
-	good := startGoodRequests(t, zctx, s.addr)
-	good.progress(t, 10, "warm-up")
+	good := hostile.StartGood(t, s.addr, upper)
+	good.Progress(t, 10, "warm-up")
 	base := rssKiB(t)
 	sampler := sampleRSS(t, 5*time.Millisecond, nil)
 	var peakHeld int64
@@ -90,14 +38,14 @@ func TestServerShedsEndlessMultipart(t *testing.T) {
 	})
 	atk := hostile.Start(t, hostile.Endless, s.addr, hostile.Params{Size: 512 << 10})
 	atk.WaitExecutions("dropped", 5, 30*time.Second)
-	good.progress(t, 10, "the attack")
+	good.Progress(t, 10, "the attack")
 	peak := sampler.halt()
 	heldSampler.halt()
 	st := s.srv.Stats()
 	t.Logf("endless multipart: %d connections shed, RSS +%d MiB at peak, libzmq held %d MiB at most; %d good replies, %d failures (%v)",
-		st.ConnectionsShed, (peak-base)>>10, peakHeld>>20, good.ok.Load(), good.failed.Load(), good.lastErr.Load())
+		st.ConnectionsShed, (peak-base)>>10, peakHeld>>20, good.Answered(), good.Failed(), good.LastErr())
 	assert.GreaterOrEqual(t, st.ConnectionsShed, uint64(5))
-	assert.Zero(t, good.failed.Load())
+	assert.Zero(t, good.Failed())
 	lim := int64(reliable.DefaultRequestQueue + 32<<20) // the bound, and what libzmq reads between two looks
 	assert.Less(t, peakHeld, lim, "held bounded by the request queue")
 	limit := int64(128 << 10)
@@ -114,8 +62,8 @@ func TestServerShedsEndlessMultipart(t *testing.T) {
 func TestServerConnectionCap(t *testing.T) {
 	zctx := zmqtest.Context(t)
 	s := listen(t, zctx, "tcp", echoUpper, reliable.WithMaxConnections(16))
-	good := startGoodRequests(t, zctx, s.addr)
-	good.progress(t, 10, "warm-up")
+	good := hostile.StartGood(t, s.addr, upper)
+	good.Progress(t, 10, "warm-up")
 	var peak atomic.Int64
 	conns := sampleRSS(t, 2*time.Millisecond, func(time.Duration, int64) {
 		if n := int64(s.srv.Stats().Connections); n > peak.Load() {
@@ -124,18 +72,18 @@ func TestServerConnectionCap(t *testing.T) {
 	})
 	atk := hostile.Start(t, hostile.Stalled, s.addr, hostile.Params{Conns: 40})
 	waitFor(t, 20*time.Second, "refusals", func() bool { return s.srv.Stats().ConnectionsRefused >= 100 })
-	good.progress(t, 20, "the stalled connections")
+	good.Progress(t, 20, "the stalled connections")
 
 	// A new good client gets in too: it takes a stalled one's place.
-	late := startGoodRequests(t, zctx, s.addr)
-	late.progress(t, 5, "the stalled connections, connected late")
+	late := hostile.StartGood(t, s.addr, upper)
+	late.Progress(t, 5, "the stalled connections, connected late")
 	conns.halt()
 	atk.Kill()
 	st := s.srv.Stats()
 	t.Logf("cap 16: peak %d connections, %d refused or evicted; good: %d ok %d failed, late: %d ok %d failed (%v)",
-		peak.Load(), st.ConnectionsRefused, good.ok.Load(), good.failed.Load(), late.ok.Load(), late.failed.Load(), late.lastErr.Load())
+		peak.Load(), st.ConnectionsRefused, good.Answered(), good.Failed(), late.Answered(), late.Failed(), late.LastErr())
 	assert.LessOrEqual(t, peak.Load(), int64(16))
-	assert.Zero(t, good.failed.Load())
+	assert.Zero(t, good.Failed())
 	require.True(t, s.srv.Budget().Enforced)
 }
 

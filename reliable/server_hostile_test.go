@@ -15,29 +15,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/zmqguard/zmqguard/internal/hostile"
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
 )
-
-// zmtpGreeting is a valid ZMTP 3.0 greeting for the NULL mechanism.
-func zmtpGreeting() []byte {
-	g := make([]byte, 64)
-	g[0], g[9] = 0xFF, 0x7F // signature: 0xFF, 8 bytes padding, 0x7F
-	g[10], g[11] = 3, 0     // version 3.0
-	copy(g[12:32], "NULL")  // mechanism, zero-padded to 20 bytes
-	g[32] = 0               // as-server: no; the rest is filler
-	return g
-}
-
-// zmtpReady is a READY command announcing a DEALER.
-func zmtpReady() []byte {
-	body := []byte{5}
-	body = append(body, "READY"...)
-	body = append(body, 11)
-	body = append(body, "Socket-Type"...)
-	body = binary.BigEndian.AppendUint32(body, 6)
-	body = append(body, "DEALER"...)
-	return append([]byte{0x04, byte(len(body))}, body...) // short command frame
-}
 
 // terabyteFrame is the header of a long message frame of 1 TiB.
 func terabyteFrame() []byte {
@@ -208,7 +188,7 @@ func TestServerHostilePeers(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				defer c.Close()
-				msg := append(append(zmtpGreeting(), zmtpReady()...), terabyteFrame()...)
+				msg := append(append(hostile.Greeting(), hostile.Ready()...), terabyteFrame()...)
 				_, err := c.Write(msg)
 				require.NoError(t, err)
 				// Then stream data as if the terabyte were coming.
@@ -237,7 +217,7 @@ func TestServerHostilePeers(t *testing.T) {
 		for range 200 {
 			c := dial()
 			conns = append(conns, c)
-			_, err := c.Write(zmtpGreeting())
+			_, err := c.Write(hostile.Greeting())
 			require.NoError(t, err)
 		}
 		good.progress(t, 50, "200 stalled handshakes")

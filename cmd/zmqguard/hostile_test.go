@@ -3,7 +3,6 @@ package main_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -21,7 +20,6 @@ import (
 
 	"github.com/zmqguard/zmqguard/internal/hostile"
 	"github.com/zmqguard/zmqguard/reliable"
-	"github.com/zmqguard/zmqguard/zmq"
 )
 
 // The hostile-peer suite: each attack of issue 16 against a real
@@ -159,75 +157,8 @@ func (s *sampler) halt() int64 {
 	return s.peak.Load()
 }
 
-// goodClient makes requests with a reliable.Client one after another and
-// counts them. A request that is not answered (after its retries) is a
-// failure.
-type goodClient struct {
-	ok, failed atomic.Int64
-	lastErr    atomic.Value
-	stop       chan struct{}
-	done       chan struct{}
-}
-
-func startGood(t *testing.T, endpoint string) *goodClient {
-	t.Helper()
-	zctx, err := zmq.NewContext(zmq.WithLinger(0))
-	require.NoError(t, err)
-	c, err := reliable.NewClient(zctx, []string{endpoint}, reliable.WithAttemptTimeout(2*time.Second), reliable.WithMaxAttempts(5))
-	require.NoError(t, err)
-	g := &goodClient{stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(g.done)
-		for i := 0; ; i++ {
-			select {
-			case <-g.stop:
-				return
-			default:
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			body := fmt.Sprint("good ", i)
-			rep, err := c.Request(ctx, []byte(body))
-			cancel()
-			if err == nil && (len(rep) != 1 || string(rep[0]) != body) {
-				err = fmt.Errorf("wrong reply %q to %q", rep, body)
-			}
-			if err != nil {
-				g.failed.Add(1)
-				g.lastErr.Store(err.Error())
-				continue
-			}
-			g.ok.Add(1)
-			time.Sleep(time.Millisecond)
-		}
-	}()
-	t.Cleanup(func() {
-		g.halt()
-		c.Close()
-		_ = zctx.Term()
-	})
-	return g
-}
-
-func (g *goodClient) halt() {
-	select {
-	case <-g.stop:
-	default:
-		close(g.stop)
-	}
-	<-g.done
-}
-
-func (g *goodClient) progress(t *testing.T, n int64, during string) {
-	t.Helper()
-	target := g.ok.Load() + n
-	deadline := time.Now().Add(30 * time.Second)
-	for g.ok.Load() < target {
-		if time.Now().After(deadline) {
-			t.Fatalf("good client: no %d replies in 30 s during %s (%d failures, last: %v)", n, during, g.failed.Load(), g.lastErr.Load())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+// echo is what `zmqguard serve` answers: the request.
+func echo(req string) string { return req }
 
 // attackReport is one line of the suite's report.
 type attackReport struct {
@@ -247,28 +178,28 @@ var (
 // attack runs one attack against a fresh server: the good client warms
 // up, the attack runs (run returns when it is over), and the server's RSS
 // must stay under its budget while the good client keeps being answered.
-func attack(t *testing.T, name string, nofile int, run func(t *testing.T, srv *serverProc, good *goodClient) string) {
+func attack(t *testing.T, name string, nofile int, run func(t *testing.T, srv *serverProc, good *hostile.Good) string) {
 	t.Run(name, func(t *testing.T) {
 		srv := startServer(t, nofile)
-		good := startGood(t, srv.endpoint)
-		good.progress(t, 20, "warm-up")
+		good := hostile.StartGood(t, srv.endpoint, echo)
+		good.Progress(t, 20, "warm-up")
 		base := srv.rssKiB()
 		s := srv.sample()
 		cpu0 := srv.cpu()
 		start := time.Now()
 		note := run(t, srv, good)
-		good.progress(t, 20, "the attack")
+		good.Progress(t, 20, "the attack")
 		el := time.Since(start)
 		peak := s.halt()
 		cpu := srv.cpu() - cpu0
-		good.halt()
+		good.Halt()
 		r := attackReport{name: name, peakMiB: float64(peak) / 1024, baseMiB: float64(base) / 1024,
-			cpu: cpu, good: good.ok.Load(), failed: good.failed.Load(), note: note}
+			cpu: cpu, good: good.Answered(), failed: good.Failed(), note: note}
 		if srv.budget != nil {
 			r.budget = float64(srv.budget.Total) / (1 << 20)
 		}
 		t.Logf("%s: RSS %.0f MiB before, peak %.0f MiB (budget %.0f MiB); server CPU %v in %v; good client %d answered, %d failed (%v); %s",
-			name, r.baseMiB, r.peakMiB, r.budget, cpu.Round(10*time.Millisecond), el.Round(10*time.Millisecond), r.good, r.failed, good.lastErr.Load(), note)
+			name, r.baseMiB, r.peakMiB, r.budget, cpu.Round(10*time.Millisecond), el.Round(10*time.Millisecond), r.good, r.failed, good.LastErr(), note)
 		reportMu.Lock()
 		reports = append(reports, r)
 		reportMu.Unlock()
@@ -277,7 +208,7 @@ func attack(t *testing.T, name string, nofile int, run func(t *testing.T, srv *s
 			return
 		}
 		assert.Less(t, peak<<10, srv.budget.Total, "peak RSS over the stated budget")
-		assert.Zero(t, good.failed.Load(), "good requests failed: %v", good.lastErr.Load())
+		assert.Zero(t, good.Failed(), "good requests failed: %v", good.LastErr())
 	})
 }
 
@@ -319,12 +250,12 @@ func TestHostilePeers(t *testing.T) {
 	// What a connection costs at rest: the server's connection cap in idle
 	// connections, each past its handshake (the budget counts 96 KiB
 	// each).
-	attack(t, "256 idle connections", 0, func(t *testing.T, srv *serverProc, good *goodClient) string {
+	attack(t, "256 idle connections", 0, func(t *testing.T, srv *serverProc, good *hostile.Good) string {
 		const n = 256
 		before := srv.rssKiB()
 		p := hostile.Start(t, hostile.Idle, srv.endpoint, hostile.Params{Conns: n - 1}) // and the good client's
 		p.WaitExecutions(fmt.Sprintf("open %d", n-1), 1, 10*time.Second)
-		good.progress(t, 200, "idle connections") // the server has taken them in
+		good.Progress(t, 200, "idle connections") // the server has taken them in
 		per := (srv.rssKiB() - before) / (n - 1)
 		if srv.budget != nil {
 			assert.LessOrEqual(t, per<<10, srv.budget.Connections/int64(srv.budget.MaxConnections), "a connection costs more than the budget counts")
@@ -334,7 +265,7 @@ func TestHostilePeers(t *testing.T) {
 
 	// One DEALER sends one complete request of frames of 1 MiB each
 	// (each within the per-frame limit): 1000 in the issue.
-	attack(t, fmt.Sprintf("one request of %d frames of 1 MiB", pick(100, 1000)), 0, func(t *testing.T, srv *serverProc, good *goodClient) string {
+	attack(t, fmt.Sprintf("one request of %d frames of 1 MiB", pick(100, 1000)), 0, func(t *testing.T, srv *serverProc, good *hostile.Good) string {
 		p := hostile.Start(t, hostile.BigRequest, srv.endpoint, hostile.Params{Frames: pick(100, 1000), Size: 1 << 20})
 		for p.Executions("answered")+p.Executions("dropped")+p.Executions("silent") == 0 {
 			p.WaitExecutions("dropped", 1, 100*time.Millisecond)
@@ -348,7 +279,7 @@ func TestHostilePeers(t *testing.T) {
 	// and in empty frames (which cost libzmq 64 bytes of memory for each
 	// 2 bytes on the wire); it reconnects whenever it is dropped.
 	for _, size := range []int{512 << 10, 0} {
-		attack(t, fmt.Sprintf("endless multipart, frames of %d bytes", size), 0, func(t *testing.T, srv *serverProc, good *goodClient) string {
+		attack(t, fmt.Sprintf("endless multipart, frames of %d bytes", size), 0, func(t *testing.T, srv *serverProc, good *hostile.Good) string {
 			p := hostile.Start(t, hostile.Endless, srv.endpoint, hostile.Params{Size: size})
 			time.Sleep(dur(3*time.Second, 10*time.Second)) // the attack's length: nothing to await
 			n := p.Executions("dropped")
@@ -360,7 +291,7 @@ func TestHostilePeers(t *testing.T) {
 	// Clients that send requests and never read the replies (an echo
 	// server's replies are as large as the requests).
 	for _, sr := range []struct{ conns, size int }{{2, 1<<20 - 64}, {20, 64 << 10}} {
-		attack(t, fmt.Sprintf("%d slow readers, replies of %d KiB", sr.conns, sr.size>>10), 0, func(t *testing.T, srv *serverProc, good *goodClient) string {
+		attack(t, fmt.Sprintf("%d slow readers, replies of %d KiB", sr.conns, sr.size>>10), 0, func(t *testing.T, srv *serverProc, good *hostile.Good) string {
 			p := hostile.Start(t, hostile.SlowReader, srv.endpoint, hostile.Params{Conns: sr.conns, Size: sr.size})
 			time.Sleep(dur(3*time.Second, 10*time.Second))
 			p.Kill()
@@ -371,15 +302,15 @@ func TestHostilePeers(t *testing.T) {
 	// 300 connections that send the start of the greeting and stall,
 	// against a server under `ulimit -n 256`, for longer than libzmq's
 	// default 30 s handshake interval in the full run.
-	attack(t, "300 stalled handshakes, ulimit -n 256", 256, func(t *testing.T, srv *serverProc, good *goodClient) string {
+	attack(t, "300 stalled handshakes, ulimit -n 256", 256, func(t *testing.T, srv *serverProc, good *hostile.Good) string {
 		p := hostile.Start(t, hostile.Stalled, srv.endpoint, hostile.Params{Conns: 300})
 		time.Sleep(dur(3*time.Second, 35*time.Second))
 		// A client that connects during the attack is served too.
-		late := startGood(t, srv.endpoint)
-		late.progress(t, 5, "the stalled handshakes, connecting late")
-		late.halt()
+		late := hostile.StartGood(t, srv.endpoint, echo)
+		late.Progress(t, 5, "the stalled handshakes, connecting late")
+		late.Halt()
 		p.Kill()
-		return fmt.Sprintf("a client connecting during the attack: %d answered, %d failed", late.ok.Load(), late.failed.Load())
+		return fmt.Sprintf("a client connecting during the attack: %d answered, %d failed", late.Answered(), late.Failed())
 	})
 }
 

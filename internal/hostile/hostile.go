@@ -162,6 +162,19 @@ func dial(addr string) (net.Conn, error) {
 	return c, nil
 }
 
+// dialAll opens n connections, each past its handshake.
+func dialAll(addr string, n int) ([]net.Conn, error) {
+	conns := make([]net.Conn, 0, n)
+	for range n {
+		c, err := dial(addr)
+		if err != nil {
+			return nil, err
+		}
+		conns = append(conns, c)
+	}
+	return conns, nil
+}
+
 func bigRequest(addr string, p Params) error {
 	c, err := dial(addr)
 	if err != nil {
@@ -242,13 +255,9 @@ func slowReader(addr string, p Params) error {
 	body := make([]byte, p.Size)
 	msg := append(append(FrameHeader(0, true), FrameHeader(p.Size, false)...), body...)
 	var wg sync.WaitGroup
-	conns := make([]net.Conn, 0, p.Conns)
-	for range p.Conns {
-		c, err := dial(addr)
-		if err != nil {
-			return err
-		}
-		conns = append(conns, c)
+	conns, err := dialAll(addr, p.Conns)
+	if err != nil {
+		return err
 	}
 	testpeer.Ready(addr)
 	for _, c := range conns {
@@ -304,13 +313,9 @@ func stalled(addr string, p Params) error {
 }
 
 func idle(addr string, p Params) error {
-	conns := make([]net.Conn, 0, p.Conns)
-	for range p.Conns {
-		c, err := dial(addr)
-		if err != nil {
-			return err
-		}
-		conns = append(conns, c)
+	conns, err := dialAll(addr, p.Conns)
+	if err != nil {
+		return err
 	}
 	testpeer.Ready(addr)
 	testpeer.Executed(fmt.Sprintf("open %d", len(conns)))
