@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,8 +32,9 @@ import (
 // it held), and bounds the reply bytes queued per connection and in
 // total (the serve loop drops a reply that would exceed them).
 //
-// It runs one goroutine, owned by Serve. The serve loop calls delivered
-// and allowReply; everything is guarded by mu.
+// It runs one goroutine, from NewServer until Serve returns or the server
+// is closed. The serve loop calls known, delivered, allowReply and
+// charge; everything is guarded by mu.
 type connWatch struct {
 	s      *Server
 	mon    *zmq.Monitor
@@ -44,8 +47,9 @@ type connWatch struct {
 	live    int              // connections not being shed
 	queued  int64            // Σ conn.queued
 	held    int64            // Σ conn.held at the last scan
-	scans   int
-	events  []ServerEvent // for the serve loop to report
+	events  []ServerEvent    // for the serve loop to report
+	ports   map[int]bool     // local ports of the accepted connections (resync)
+	dropped uint64           // monitor events lost, as of the last resync
 
 	scanList   []*conn // scan's buffers
 	scanCounts []scanned
@@ -92,10 +96,9 @@ const (
 
 // conn is one connection.
 type conn struct {
-	fd    int
-	ino   uint64 // the socket behind fd, checked before shedding
-	since time.Time
-	rid   string // routing id of its messages, "" until the first
+	fd  int
+	ino uint64 // the socket behind fd, checked before shedding
+	rid string // routing id of its messages, "" until the first
 
 	delivered int64 // wire bytes of the messages the server read from it
 	msgs      int64
@@ -123,7 +126,7 @@ func startConnWatch(s *Server, limits connLimits) (*connWatch, error) {
 		return nil, err
 	}
 	w := &connWatch{s: s, mon: mon, limits: limits,
-		conns: make(map[int]*conn), byRID: make(map[string]*conn),
+		conns: make(map[int]*conn), byRID: make(map[string]*conn), ports: make(map[int]bool),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	if base, ok := zmq.HeapInUse(); ok {
 		b := s.budget
@@ -155,12 +158,17 @@ func (w *connWatch) run() {
 			}
 			switch ev.Event {
 			case zmq.EVENT_ACCEPTED:
+				w.listening(ev.Addr)
 				w.accepted(ev.Value)
 			case zmq.EVENT_DISCONNECTED:
 				w.disconnected(ev.Value)
 			}
 		case <-timer.C:
 			start := time.Now()
+			if n := w.mon.Dropped(); n != w.dropped {
+				w.dropped = n
+				w.resync()
+			}
 			w.scan()
 			timer.Reset(min(max(20*time.Since(start), minScan), maxScan))
 		}
@@ -180,7 +188,7 @@ func (w *connWatch) accepted(fd int) {
 	if old := w.conns[fd]; old != nil {
 		w.forget(old) // its EVENT_DISCONNECTED was lost
 	}
-	c := &conn{fd: fd, ino: ino, since: time.Now()}
+	c := &conn{fd: fd, ino: ino}
 	w.conns[fd] = c
 	w.live++
 	w.arrived = append(w.arrived, c)
@@ -190,6 +198,60 @@ func (w *connWatch) accepted(fd int) {
 		w.shed(victim, fmt.Sprintf("connection cap of %d reached", w.limits.maxConns))
 	}
 	w.s.ctr.conns.Store(int64(w.live))
+}
+
+// listening records the port of the endpoint a connection was accepted
+// on (the monitor's address), for resync.
+func (w *connWatch) listening(addr string) {
+	i := strings.LastIndexByte(addr, ':')
+	if port, err := strconv.Atoi(addr[i+1:]); i >= 0 && err == nil {
+		w.mu.Lock()
+		w.ports[port] = true
+		w.mu.Unlock()
+	}
+}
+
+// adopt records a connection the watch had not heard of.
+func (w *connWatch) adopt(fd int) *conn {
+	ino, ok := sockID(fd)
+	if !ok {
+		return nil
+	}
+	c := &conn{fd: fd, ino: ino}
+	w.conns[fd] = c
+	w.live++
+	w.s.ctr.conns.Store(int64(w.live))
+	return c
+}
+
+// resync rebuilds the account from the process's descriptors after the
+// monitor lost events (its channel was full): connections accepted on the
+// server's ports that it does not know are adopted, and the ones whose
+// descriptor no longer is theirs are forgotten. Without it, a connection
+// whose EVENT_ACCEPTED was lost would go unmeasured until it sent a
+// request.
+func (w *connWatch) resync() {
+	w.mu.Lock()
+	ports := make([]int, 0, len(w.ports))
+	for p := range w.ports {
+		ports = append(ports, p)
+	}
+	w.mu.Unlock()
+	found := acceptedSockets(ports)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for fd, c := range w.conns {
+		if ino, ok := found[fd]; !ok || ino != c.ino {
+			w.forget(c)
+		}
+	}
+	for fd, ino := range found {
+		if c := w.conns[fd]; c == nil || c.ino != ino {
+			if c := w.adopt(fd); c != nil {
+				w.arrived = append(w.arrived, c)
+			}
+		}
+	}
 }
 
 // oldestIdle returns the oldest live connection that has not sent a
@@ -262,12 +324,14 @@ func (w *connWatch) delivered(r received) {
 	var c *conn
 	switch {
 	case r.fd >= 0:
-		c = w.conns[r.fd]
+		if c = w.conns[r.fd]; c == nil {
+			c = w.adopt(r.fd) // its EVENT_ACCEPTED was lost, or is on its way
+		}
 	case !w.s.rep && len(r.msg) > 0:
 		c = w.byRID[string(r.msg[0])] // known: recvRequest did not ask
 	}
 	if c == nil {
-		return // accepted before the watch, or its event is still on its way
+		return
 	}
 	if !w.s.rep && len(r.msg) > 0 {
 		rid := string(r.msg[0])
@@ -360,7 +424,6 @@ func (w *connWatch) scan() {
 
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.scans++
 	lim := w.limits
 	var heavy []*conn
 	w.held = 0

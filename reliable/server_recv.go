@@ -50,7 +50,7 @@ func (l *serverLoop) recvRequest() (received, error) {
 		// message's routing id names the connection, and the connection
 		// watch knows the ones it has seen. The routing id frame does not
 		// always carry the message's properties; the next frame does.
-		wantFD := i == 0 && l.s.rep || i == 1 && !l.s.rep && l.conns != nil && !l.conns.known(r.msg[0])
+		wantFD := i == 0 && l.s.rep || i == 1 && !l.s.rep && l.conns != nil && (len(r.msg) == 0 || !l.conns.known(r.msg[0]))
 		if wantFD {
 			var md map[string]string
 			b, md, err = l.sock.RecvBytesWithMetadata(zmq.DONTWAIT, fdProperty)
@@ -71,6 +71,9 @@ func (l *serverLoop) recvRequest() (received, error) {
 			// A ROUTER makes the routing id up; the other frames came
 			// over the wire.
 			r.wire += l.frameWire(len(b))
+		}
+		if i == 0 && l.s.rep {
+			r.wire += l.frameWire(0) // the delimiter, which REP keeps to itself
 		}
 		size += int64(len(b))
 		switch {

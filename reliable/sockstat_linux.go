@@ -3,6 +3,8 @@ package reliable
 import (
 	"encoding/binary"
 	"os"
+	"slices"
+	"strconv"
 	"syscall"
 	"unsafe"
 )
@@ -87,4 +89,44 @@ func connRoom() int {
 		return 1 << 30
 	}
 	return int(rl.Cur) - len(ents) - reservedFDs
+}
+
+// acceptedSockets returns the process's connected sockets whose local port
+// is one of ports (connections accepted on them), by descriptor, with
+// their inodes.
+func acceptedSockets(ports []int) map[int]uint64 {
+	found := make(map[int]uint64)
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return found
+	}
+	for _, e := range ents {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		ino, ok := sockID(fd)
+		if !ok {
+			continue
+		}
+		la, err := syscall.Getsockname(fd)
+		if err != nil || !slices.Contains(ports, portOf(la)) {
+			continue
+		}
+		if _, err := syscall.Getpeername(fd); err != nil {
+			continue // the listener itself
+		}
+		found[fd] = ino
+	}
+	return found
+}
+
+func portOf(sa syscall.Sockaddr) int {
+	switch a := sa.(type) {
+	case *syscall.SockaddrInet4:
+		return a.Port
+	case *syscall.SockaddrInet6:
+		return a.Port
+	}
+	return -1
 }

@@ -16,3 +16,5 @@ func sockID(int) (uint64, bool)                 { return 0, false }
 func shedSock(int) error                        { return errors.ErrUnsupported }
 
 func connRoom() int { return 1 << 30 }
+
+func acceptedSockets([]int) map[int]uint64 { return nil }
