@@ -76,7 +76,7 @@ var (
 // yet, or use Listen.
 //
 // Memory is known at start: Budget states the server's worst case, derived
-// from its limits (MemoryBudget has the formula; 466 MiB with the
+// from its limits (MemoryBudget has the formula; 467 MiB with the
 // defaults), and WithMemoryBudget fits the limits to a figure. What a peer
 // can make the server hold is bounded, each part by its option:
 //

@@ -66,8 +66,8 @@ const (
 //	Connections    = MaxConnections × 96 KiB
 //	RequestsQueued = min(MaxConnections × (RcvHWM + 1) × request on the wire, RequestQueue)
 //	Ingest         = 32 MiB: what libzmq reads between two looks (20 ms at 1.5 GB/s)
-//	RequestsRead   = MaxRequestSize (the request the serve loop is reading)
-//	Handlers       = Concurrency × (MaxRequestSize + MaxReplySize)
+//	RequestsRead   = MaxRequestSize + MaxEnvelopeBytes (the request the serve loop is reading)
+//	Handlers       = Concurrency × (MaxRequestSize + MaxEnvelopeBytes + MaxReplySize)
 //	RepliesQueued  = min(MaxConnections × min(SndHWM × reply on the wire, ReplyQueuePerConn), ReplyQueue)
 //	Cache          = ReplyCacheBytes
 //	GC             = (RequestsRead + Handlers + Cache) × GOGC/100 (GOGC 100)
@@ -92,7 +92,7 @@ type MemoryBudget struct {
 
 	// The limits it derives from.
 	MaxConnections    int
-	MaxRequestSize    int64 // bytes in all frames of a request
+	MaxRequestSize    int64 // bytes in all body frames of a request
 	MaxRequestFrames  int   // body frames of a request
 	MaxReplySize      int64
 	Concurrency       int
@@ -128,7 +128,7 @@ func (c *serverConfig) maxMsgWire() int64 {
 	if c.maxMsgSize < 0 {
 		return c.requestQueue // no limit: a connection may hold the whole queue
 	}
-	return c.maxMsgSize + int64(c.maxFrames+wire.MaxEnvelopeFrames+1)*wireFrameBytes
+	return c.maxMsgSize + MaxEnvelopeBytes + int64(c.maxFrames+wire.MaxEnvelopeFrames+1)*wireFrameBytes
 }
 
 // connLimits returns the bounds the connection watch enforces.
@@ -163,8 +163,8 @@ func (c *serverConfig) budget() MemoryBudget {
 	b.Connections = conns * budgetPerConn
 	b.RequestsQueued = min(conns*lim.heldPerConn, lim.heldTotal)
 	b.Ingest = budgetIngest
-	b.RequestsRead = c.maxMsgSize
-	b.Handlers = int64(c.concurrency) * (c.maxMsgSize + c.maxReply)
+	b.RequestsRead = c.maxMsgSize + MaxEnvelopeBytes
+	b.Handlers = int64(c.concurrency) * (c.maxMsgSize + MaxEnvelopeBytes + c.maxReply)
 	perConnOut := c.replyQueuePerConn
 	if c.sndHWM > 0 {
 		perConnOut = min(perConnOut, int64(c.sndHWM)*(c.maxReply+int64(wire.MaxEnvelopeFrames+2)*wireFrameBytes))
@@ -272,7 +272,7 @@ func (c *serverConfig) fitBudget() error {
 // largest first) until its worst case (MemoryBudget, whose doc has the
 // formula) fits, and NewServer or Listen refuses with a *zmq.OptionError
 // a configuration whose explicit limits alone exceed it. The budget with
-// the defaults is about 470 MiB. Zero (the default) takes the limits as
+// the defaults is 467 MiB. Zero (the default) takes the limits as
 // they are.
 func WithMemoryBudget(bytes int64) ServerOption {
 	return func(c *serverConfig) error {

@@ -64,12 +64,49 @@ func TestServerTooLargeRequest(t *testing.T) {
 	assert.Equal(t, wire.CodeTooLarge, re.Code)
 	assert.ErrorIs(t, err, reliable.ErrTooLarge)
 
+	// An envelope over MaxEnvelopeBytes: routing frames of a made-up
+	// proxy, before the ID frame.
+	hops := zmqtest.Socket(t, zctx, zmq.DEALER)
+	require.NoError(t, hops.Connect(s.addr))
+	id := wire.RequestID{Client: 7, Seq: 1, Attempt: 1}.AppendFrame(nil, wire.KindRequest)
+	msg := []interface{}{}
+	for range 33 {
+		msg = append(msg, make([]byte, 255))
+	}
+	require.NoError(t, timeout.SendMessage(context.Background(), hops, append(msg, id, "", "x")...))
+	rep, err = timeout.RecvMessage(context.Background(), hops)
+	require.NoError(t, err)
+	assert.Contains(t, rep, wire.CodeTooLarge)
+
 	assert.Equal(t, 1, runs.get("all"))
 	st := s.srv.Stats()
-	assert.Equal(t, uint64(6), st.TooLarge)
+	assert.Equal(t, uint64(7), st.TooLarge)
 	assert.Equal(t, uint64(1), st.Executed)
-	assert.Equal(t, uint64(6), st.ErrorsByCode[wire.CodeTooLarge])
+	assert.Equal(t, uint64(7), st.ErrorsByCode[wire.CodeTooLarge])
 	assert.Zero(t, st.DuplicatesCached)
+}
+
+// TestClientAndServerLimitsAgree: a reliable.Client and a reliable.Server
+// left at their defaults agree on the largest request: the client sends
+// one of exactly DefaultMaxRequestSize bytes and the server takes it (its
+// limit is on the body; the envelope the client adds is counted apart),
+// and the client refuses one byte more itself.
+func TestClientAndServerLimitsAgree(t *testing.T) {
+	zctx := zmqtest.Context(t)
+	s := listen(t, zctx, "tcp", func(ctx context.Context, req [][]byte) ([][]byte, error) {
+		return [][]byte{[]byte("ok")}, nil
+	})
+	forEachMode(t, func(t *testing.T, mode reliable.Mode) {
+		c := newClient(t, zctx, []string{s.addr}, reliable.WithMode(mode))
+		half := make([]byte, reliable.DefaultMaxRequestSize/2)
+		rep, err := c.Request(context.Background(), half, half)
+		require.NoError(t, err)
+		assert.Equal(t, [][]byte{[]byte("ok")}, rep)
+		_, err = c.Request(context.Background(), half, half, []byte("x"))
+		var tl *reliable.TooLargeError
+		assert.ErrorAs(t, err, &tl)
+	})
+	assert.Zero(t, s.srv.Stats().TooLarge)
 }
 
 // TestServerMaxReplySize: a handler's reply over WithServerMaxReplySize is
@@ -119,7 +156,7 @@ func TestServerBudget(t *testing.T) {
 	assert.Equal(t, b.Base+b.Connections+b.RequestsQueued+b.Ingest+b.RequestsRead+b.Handlers+b.RepliesQueued+b.Cache+b.GC, b.Total)
 	assert.Less(t, b.Total, int64(512<<20), "the defaults fit a small VM")
 	assert.Equal(t, reliable.DefaultConcurrency, b.Concurrency)
-	assert.Equal(t, int64(reliable.DefaultConcurrency)*(reliable.DefaultMaxMessageSize+reliable.DefaultServerMaxReplySize), b.Handlers)
+	assert.Equal(t, int64(reliable.DefaultConcurrency)*(reliable.DefaultMaxMessageSize+reliable.MaxEnvelopeBytes+reliable.DefaultServerMaxReplySize), b.Handlers)
 	assert.Equal(t, b, srv.Stats().Budget)
 	assert.True(t, b.Enforced, "the connection watch runs")
 

@@ -29,8 +29,8 @@ const (
 	// (WithReplyCache): reply bytes plus a fixed overhead per entry and
 	// per frame.
 	DefaultReplyCacheBytes = 32 << 20
-	// DefaultMaxMessageSize bounds a request, in bytes of all its frames
-	// together (WithMaxMessageSize): 1 MiB, like mangos. It is also the
+	// DefaultMaxMessageSize bounds a request, in bytes of all its body
+	// frames together (WithMaxMessageSize): 1 MiB, like mangos. It is also the
 	// ZMQ_MAXMSGSIZE set on server sockets: libzmq's own default is
 	// unlimited, so one frame header announcing a terabyte makes it try to
 	// allocate a terabyte. libzmq applies that to each frame (a peer that
@@ -176,10 +176,10 @@ func WithReplyCache(maxEntries int, maxBytes int64) ServerOption {
 	}
 }
 
-// WithMaxMessageSize bounds a request, in bytes of all its frames
-// together (default DefaultMaxMessageSize). A request of several frames
-// that add up to more is answered with wire.CodeTooLarge and never
-// reaches the handler; the server keeps none of it beyond the bound (its
+// WithMaxMessageSize bounds a request, in bytes of all its body frames
+// together (default DefaultMaxMessageSize; its envelope has
+// MaxEnvelopeBytes besides). A request of several frames that add up to
+// more is answered with wire.CodeTooLarge and never reaches the handler; the server keeps none of it beyond the bound (its
 // frames are received and dropped), and libzmq frees each as it is
 // received. The bound is also the socket's ZMQ_MAXMSGSIZE: libzmq
 // disconnects a peer that announces a single larger frame, without

@@ -23,22 +23,30 @@ type received struct {
 	wire int64
 }
 
+// MaxEnvelopeBytes bounds the envelope of a request, the frames between
+// the routing id and the delimiter (proxy hops, the ID frame), in bytes: a
+// routing id is at most 255 bytes, and wire.MaxEnvelopeFrames hops are
+// allowed. A request with a larger envelope is answered with
+// wire.CodeTooLarge. WithMaxMessageSize bounds the body.
+const MaxEnvelopeBytes = wire.MaxEnvelopeFrames * 256
+
 // fdProperty is the message property in which libzmq 4.3 keeps the
 // descriptor a message came from (the deprecated ZMQ_SRCFD reads it).
 const fdProperty = "__fd"
 
 // recvRequest receives one message without blocking, frame by frame. It
 // keeps frames while the message stays within the server's limits (bytes
-// in all frames together, WithMaxMessageSize; body frames,
-// WithMaxRequestFrames); past them it receives the rest and drops it, so
+// in all body frames together, WithMaxMessageSize; body frames,
+// WithMaxRequestFrames; the envelope, MaxEnvelopeBytes); past them it
+// receives the rest and drops it, so
 // the server never holds more than the limit of one message. libzmq has
 // the whole message by then: it hands out none of a message before its
 // last frame has arrived, and frees each frame as it is received.
 func (l *serverLoop) recvRequest() (received, error) {
 	r := received{fd: -1, msg: make([][]byte, 0, 4)}
 	maxBytes, maxBody := l.s.cfg.maxMsgSize, l.s.cfg.maxFrames
-	var size int64
-	body := -1 // body frames seen; -1 until the delimiter (ROUTER)
+	var size, envSize int64 // bytes of the body frames, of the envelope
+	body := -1              // body frames seen; -1 until the delimiter (ROUTER)
 	if l.s.rep {
 		body = 0
 	}
@@ -75,17 +83,21 @@ func (l *serverLoop) recvRequest() (received, error) {
 		if i == 0 && l.s.rep {
 			r.wire += l.frameWire(0) // the delimiter, which REP keeps to itself
 		}
-		size += int64(len(b))
 		switch {
 		case body >= 0:
 			body++
+			size += int64(len(b))
 		case i > 0 && len(b) == 0:
 			body = 0 // the delimiter
+		case i > 0:
+			envSize += int64(len(b))
 		}
 		if keep {
 			switch {
 			case maxBytes > 0 && size > maxBytes:
 				r.over = fmt.Sprintf("request of more than %d bytes", maxBytes)
+			case envSize > MaxEnvelopeBytes:
+				r.over = fmt.Sprintf("envelope of more than %d bytes", MaxEnvelopeBytes)
 			case maxBody > 0 && body > maxBody:
 				r.over = fmt.Sprintf("request of more than %d body frames", maxBody)
 			default:
