@@ -48,7 +48,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	asJSON := f.Bool("json", false, "print events as JSON lines")
 	budget := f.String("memory-budget", "", "the most memory the server may need, e.g. 256MiB: limits not set by flags are lowered to fit, and a server whose flags exceed it does not start")
 	maxConns := f.Int("max-connections", reliable.DefaultMaxConnections, "most connections at once (lowered to what the file limit leaves)")
-	maxRequest := f.Int64("max-request-size", reliable.DefaultMaxMessageSize, "largest request, in bytes of all its frames")
+	maxRequest := f.Int64("max-request-size", reliable.DefaultMaxMessageSize, "largest request, in bytes of all its body frames")
 	maxReply := f.Int64("max-reply-size", reliable.DefaultServerMaxReplySize, "largest reply, in bytes of all its frames")
 	pos, code := f.parse(args, stderr)
 	if code >= 0 {
