@@ -144,7 +144,9 @@ const (
 
 // NewServer returns a server answering on sock, a ROUTER (recommended) or
 // REP socket, with handler h. The server owns sock from now on; it sets
-// the options listed on Server. Call Serve to start answering.
+// the options listed on Server, and starts watching the socket's
+// connections (a goroutine, stopped when Serve returns or by Close: close
+// a server that is never served). Call Serve to start answering.
 func NewServer(sock *zmq.Socket, h Handler, opts ...ServerOption) (*Server, error) {
 	if sock == nil || h == nil {
 		return nil, errors.New("reliable: NewServer needs a socket and a handler")
