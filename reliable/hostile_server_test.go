@@ -1,10 +1,12 @@
 package reliable_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strconv"
 
+	"github.com/zmqguard/zmqguard/internal/hostile"
 	"github.com/zmqguard/zmqguard/internal/testpeer"
 	"github.com/zmqguard/zmqguard/reliable/wire"
 	"github.com/zmqguard/zmqguard/zmq"
@@ -53,27 +55,14 @@ func runHostileServer() error {
 		return fmt.Errorf("unknown ZG_HOSTILE %q", mode)
 	}
 	testpeer.Ready(ep)
-	for n := 0; ; n++ {
-		msg, err := s.RecvMessageBytes(0)
-		if err != nil {
-			return err
+	n := 0
+	return hostile.Answer(context.Background(), s, func(req [][]byte) [][]byte {
+		testpeer.Executed(string(req[len(req)-1]))
+		n++
+		if mode == "big-frame-once" && n > 1 {
+			_, b, _ := wire.SplitEnvelope(req)
+			return b
 		}
-		env, _, ok := wire.SplitEnvelope(msg)
-		if !ok {
-			continue
-		}
-		if last := env[len(env)-1]; wire.IsIDFrame(last) {
-			if id, _, err := wire.ParseIDFrame(last); err == nil {
-				env[len(env)-1] = id.AppendFrame(nil, wire.KindReply)
-			}
-		}
-		testpeer.Executed(string(msg[len(msg)-1]))
-		if mode == "big-frame-once" && n > 0 {
-			body = msg[len(env)+1:]
-		}
-		reply := append(append(env, []byte{}), body...)
-		if _, err := s.SendMessage(reply); err != nil {
-			return err
-		}
-	}
+		return body
+	})
 }

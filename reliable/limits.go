@@ -50,7 +50,7 @@ func (e *TooLargeError) Error() string {
 func (e *TooLargeError) Is(target error) bool { return target == ErrTooLarge }
 
 // messageSize returns the bytes in all of frames together.
-func messageSize(frames [][]byte) int64 {
+func messageSize[T string | []byte](frames []T) int64 {
 	var n int64
 	for _, f := range frames {
 		n += int64(len(f))
@@ -83,15 +83,11 @@ func (c *Client) checkReply(body [][]byte) error {
 		c.counters.malformed.Add(1)
 		return &wire.MalformedError{What: "reply has no body frame"}
 	}
-	limit := c.cfg.maxReply
-	if limit <= 0 {
-		return nil
-	}
-	if n := messageSize(body); n > limit {
+	err := checkSize(c.cfg.maxReply, body)
+	if err != nil {
 		c.counters.tooLarge.Add(1)
-		return &TooLargeError{What: "reply", Size: n, Frames: len(body), Limit: limit}
 	}
-	return nil
+	return err
 }
 
 // frameLimit is the ZMQ_MAXMSGSIZE for a limit on a whole message: one

@@ -80,13 +80,13 @@ func (r *ReqSocket) SetMaxmsgsize(n int64) error {
 	return nil
 }
 
-// checkSize refuses a whole reply over the bound.
-func (r *ReqSocket) checkSize(msg [][]byte) error {
-	if r.maxReply <= 0 {
+// checkSize refuses a whole reply over limit (none when 0 or less).
+func checkSize[T string | []byte](limit int64, msg []T) error {
+	if limit <= 0 {
 		return nil
 	}
-	if n := messageSize(msg); n > r.maxReply {
-		return &TooLargeError{What: "reply", Size: n, Frames: len(msg), Limit: r.maxReply}
+	if n := messageSize(msg); n > limit {
+		return &TooLargeError{What: "reply", Size: n, Frames: len(msg), Limit: limit}
 	}
 	return nil
 }
@@ -200,15 +200,14 @@ func (r *ReqSocket) RecvBytes(flags zmq.Flag) ([]byte, error) {
 // reply over the size bound is consumed and refused with a
 // *TooLargeError.
 func (r *ReqSocket) RecvMessage(flags zmq.Flag) ([]string, error) {
-	m, err := r.RecvMessageBytes(flags)
-	if err != nil {
+	m, err := r.Socket.RecvMessage(flags)
+	if err := r.afterRecv(flags, true, err); err != nil {
+		return m, err
+	}
+	if err := checkSize(r.maxReply, m); err != nil {
 		return []string{}, err
 	}
-	out := make([]string, len(m))
-	for i, b := range m {
-		out[i] = string(b)
-	}
-	return out, nil
+	return m, nil
 }
 
 // RecvMessageBytes receives a reply; on failure the socket repairs itself.
@@ -219,7 +218,7 @@ func (r *ReqSocket) RecvMessageBytes(flags zmq.Flag) ([][]byte, error) {
 	if err := r.afterRecv(flags, true, err); err != nil {
 		return m, err
 	}
-	if err := r.checkSize(m); err != nil {
+	if err := checkSize(r.maxReply, m); err != nil {
 		return [][]byte{}, err
 	}
 	return m, nil

@@ -12,19 +12,30 @@ import (
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
+// echoServing serves an echo handler on tcp, on a context of its own,
+// until the test ends.
+func echoServing(t *testing.T, opts ...ServerOption) (*zmq.Context, *Server) {
+	t.Helper()
+	zctx, err := zmq.NewContext(zmq.WithLinger(0))
+	require.NoError(t, err)
+	srv, err := Listen(zctx, "tcp://127.0.0.1:*", func(_ context.Context, req [][]byte) ([][]byte, error) { return req, nil }, opts...)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(context.Background()) }()
+	t.Cleanup(func() {
+		srv.Close()
+		<-done
+		zctx.Term()
+	})
+	return zctx, srv
+}
+
 // TestConnWatchResync: when the monitor loses events, the watch rebuilds
 // its account from the process's descriptors: a connection it never heard
 // of is adopted (and measured from then on), one that is gone is
 // forgotten.
 func TestConnWatchResync(t *testing.T) {
-	zctx, err := zmq.NewContext(zmq.WithLinger(0))
-	require.NoError(t, err)
-	defer zctx.Term()
-	srv, err := Listen(zctx, "tcp://127.0.0.1:*", func(_ context.Context, req [][]byte) ([][]byte, error) { return req, nil })
-	require.NoError(t, err)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(context.Background()) }()
-	defer func() { srv.Close(); <-done }()
+	zctx, srv := echoServing(t)
 
 	d, err := zctx.NewSocket(zmq.DEALER)
 	require.NoError(t, err)
@@ -67,20 +78,13 @@ func TestConnWatchResync(t *testing.T) {
 func TestConnWatchAccounting(t *testing.T) {
 	for _, curve := range []bool{false, true} {
 		t.Run(map[bool]string{false: "null", true: "curve"}[curve], func(t *testing.T) {
-			zctx, err := zmq.NewContext(zmq.WithLinger(0))
-			require.NoError(t, err)
-			defer zctx.Term()
 			var opts []ServerOption
 			serverPub, serverSec, err := zmq.NewCurveKeypair()
 			require.NoError(t, err)
 			if curve {
 				opts = append(opts, WithServerSocketSetup(func(s *zmq.Socket) error { return s.ServerAuthCurve(zmq.CURVE_ALLOW_ANY, serverSec) }))
 			}
-			srv, err := Listen(zctx, "tcp://127.0.0.1:*", func(_ context.Context, req [][]byte) ([][]byte, error) { return req, nil }, opts...)
-			require.NoError(t, err)
-			done := make(chan error, 1)
-			go func() { done <- srv.Serve(context.Background()) }()
-			defer func() { srv.Close(); <-done }()
+			zctx, srv := echoServing(t, opts...)
 
 			d, err := zctx.NewSocket(zmq.DEALER)
 			require.NoError(t, err)

@@ -39,8 +39,8 @@ func TestServerShedsEndlessMultipart(t *testing.T) {
 	atk := hostile.Start(t, hostile.Endless, s.addr, hostile.Params{Size: 512 << 10})
 	atk.WaitExecutions("dropped", 5, 30*time.Second)
 	good.Progress(t, 10, "the attack")
-	peak := sampler.halt()
-	heldSampler.halt()
+	peak := sampler.Stop()
+	heldSampler.Stop()
 	st := s.srv.Stats()
 	t.Logf("endless multipart: %d connections shed, RSS +%d MiB at peak, libzmq held %d MiB at most; %d good replies, %d failures (%v)",
 		st.ConnectionsShed, (peak-base)>>10, peakHeld>>20, good.Answered(), good.Failed(), good.LastErr())
@@ -77,7 +77,7 @@ func TestServerConnectionCap(t *testing.T) {
 	// A new good client gets in too: it takes a stalled one's place.
 	late := hostile.StartGood(t, s.addr, upper)
 	late.Progress(t, 5, "the stalled connections, connected late")
-	conns.halt()
+	conns.Stop()
 	atk.Kill()
 	st := s.srv.Stats()
 	t.Logf("cap 16: peak %d connections, %d refused or evicted; good: %d ok %d failed, late: %d ok %d failed (%v)",
@@ -136,7 +136,7 @@ func TestServerBoundsSlowReaders(t *testing.T) {
 	dropped := s.srv.Stats().RepliesOverQueue
 	atk.Kill() // the slow readers go; libzmq frees their queues
 	require.NoError(t, <-done)
-	watch.halt()
+	watch.Stop()
 	st := s.srv.Stats()
 	t.Logf("slow readers: peak %d KiB of replies queued (limits %d/%d KiB), %d replies dropped for the queue; good request: %d attempts, handler ran %d times, %d answered from the cache",
 		peakQueued.Load()>>10, perConn>>10, total>>10, dropped, c.Stats().Attempts, runs.get("goodgood"), st.DuplicatesCached)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zmqguard/zmqguard/internal/hostile"
+	"github.com/zmqguard/zmqguard/internal/procstat"
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
 )
 
@@ -24,42 +26,10 @@ func terabyteFrame() []byte {
 	return binary.BigEndian.AppendUint64([]byte{0x02}, 1<<40)
 }
 
-// rssSampler records the process's RSS until stopped.
-type rssSampler struct {
-	peak atomic.Int64
-	stop chan struct{}
-	done chan struct{}
-}
-
-func sampleRSS(t testing.TB, every time.Duration, each func(at time.Duration, kib int64)) *rssSampler {
-	s := &rssSampler{stop: make(chan struct{}), done: make(chan struct{})}
-	start := time.Now()
-	go func() {
-		defer close(s.done)
-		tick := time.NewTicker(every)
-		defer tick.Stop()
-		for {
-			kib := rssKiB(t)
-			if kib > s.peak.Load() {
-				s.peak.Store(kib)
-			}
-			if each != nil {
-				each(time.Since(start), kib)
-			}
-			select {
-			case <-s.stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return s
-}
-
-func (s *rssSampler) halt() int64 {
-	close(s.stop)
-	<-s.done
-	return s.peak.Load()
+// sampleRSS samples the test process's RSS (see procstat.SampleRSS).
+func sampleRSS(t testing.TB, every time.Duration, each func(at time.Duration, kib int64)) *procstat.Sampler {
+	t.Helper()
+	return procstat.SampleRSS(os.Getpid(), every, each)
 }
 
 // goodClient makes requests one after another until stopped, and counts
@@ -150,7 +120,7 @@ func TestServerHostilePeers(t *testing.T) {
 	sampler := sampleRSS(t, 10*time.Millisecond, nil)
 
 	phase := func(name string) {
-		t.Logf("after %s: RSS %d KiB (peak so far %d KiB)", name, rssKiB(t), sampler.peak.Load())
+		t.Logf("after %s: RSS %d KiB (peak so far %d KiB)", name, rssKiB(t), sampler.Peak())
 	}
 	defer phase("all")
 	t.Run("RandomGarbage", func(t *testing.T) {
@@ -223,7 +193,7 @@ func TestServerHostilePeers(t *testing.T) {
 		good.progress(t, 50, "200 stalled handshakes")
 	})
 
-	peak := sampler.halt()
+	peak := sampler.Stop()
 	good.progress(t, 10, "after the attacks")
 	st := s.srv.Stats()
 	t.Logf("hostile peers: RSS baseline %d KiB, peak %d KiB (+%d KiB); good client: %d replies, worst latency %v; server saw %d requests, executed %d, answered %d as malformed",

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zmqguard/zmqguard/internal/hostile"
+	"github.com/zmqguard/zmqguard/internal/procstat"
 	"github.com/zmqguard/zmqguard/reliable"
 )
 
@@ -97,20 +97,7 @@ func startServer(t *testing.T, nofile int) *serverProc {
 }
 
 // rssKiB reads the process's VmRSS.
-func (p *serverProc) rssKiB() int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(rest)
-			n, _ := strconv.ParseInt(f[0], 10, 64)
-			return n
-		}
-	}
-	return 0
-}
+func (p *serverProc) rssKiB() int64 { return procstat.RSSKiB(p.pid) }
 
 // cpu reads the process's user and system time.
 func (p *serverProc) cpu() time.Duration {
@@ -124,37 +111,9 @@ func (p *serverProc) cpu() time.Duration {
 	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ 100
 }
 
-// sampler records a process's peak RSS.
-type sampler struct {
-	peak atomic.Int64
-	stop chan struct{}
-	done chan struct{}
-}
-
-func (p *serverProc) sample() *sampler {
-	s := &sampler{stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			if kib := p.rssKiB(); kib > s.peak.Load() {
-				s.peak.Store(kib)
-			}
-			select {
-			case <-s.stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return s
-}
-
-func (s *sampler) halt() int64 {
-	close(s.stop)
-	<-s.done
-	return s.peak.Load()
+// sample samples the process's RSS every 5 ms.
+func (p *serverProc) sample() *procstat.Sampler {
+	return procstat.SampleRSS(p.pid, 5*time.Millisecond, nil)
 }
 
 // echo is what `zmqguard serve` answers: the request.
@@ -190,7 +149,7 @@ func attack(t *testing.T, name string, nofile int, run func(t *testing.T, srv *s
 		note := run(t, srv, good)
 		good.Progress(t, 20, "the attack")
 		el := time.Since(start)
-		peak := s.halt()
+		peak := s.Stop()
 		cpu := srv.cpu() - cpu0
 		good.Halt()
 		r := attackReport{name: name, peakMiB: float64(peak) / 1024, baseMiB: float64(base) / 1024,
@@ -358,7 +317,7 @@ func TestHostileServerReplies(t *testing.T) {
 			srv := &serverProc{pid: cmd.Process.Pid}
 			s := srv.sample()
 			err := cmd.Wait()
-			peak := s.halt()
+			peak := s.Stop()
 			code := 0
 			if ee, ok := err.(*exec.ExitError); ok {
 				code = ee.ExitCode()

@@ -13,15 +13,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/zmqguard/zmqguard/internal/hostile"
 	"github.com/zmqguard/zmqguard/reliable"
-	"github.com/zmqguard/zmqguard/reliable/wire"
-	"github.com/zmqguard/zmqguard/timeout"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
 // hostileServer runs a ROUTER in the test process that answers every
-// request with its envelope (the ID frame's kind set to 'R'), the
-// delimiter and body, whatever the request said.
+// request with body (hostile.Answer), whatever the request said.
 func hostileServer(t *testing.T, body [][]byte) string {
 	t.Helper()
 	zctx, err := zmq.NewContext(zmq.WithLinger(0))
@@ -35,22 +33,7 @@ func hostileServer(t *testing.T, body [][]byte) string {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for {
-			msg, err := timeout.RecvMessageBytes(ctx, s)
-			if err != nil {
-				return
-			}
-			env, _, ok := wire.SplitEnvelope(msg)
-			if !ok {
-				continue
-			}
-			if id, _, err := wire.ParseIDFrame(env[len(env)-1]); err == nil {
-				env[len(env)-1] = id.AppendFrame(nil, wire.KindReply)
-			}
-			if err := timeout.SendMessage(ctx, s, append(append(env, []byte{}), body...)); err != nil {
-				return
-			}
-		}
+		_ = hostile.Answer(ctx, s, func([][]byte) [][]byte { return body })
 	}()
 	t.Cleanup(func() {
 		cancel()
