@@ -91,6 +91,7 @@ type call struct {
 type reply struct {
 	kind wire.Kind
 	body [][]byte
+	err  error // the reply is not acceptable (checkReply): the attempt fails with err
 }
 
 // NewClient creates a client for the given endpoints, on zctx. The
@@ -103,12 +104,16 @@ func NewClient(zctx *zmq.Context, endpoints []string, opts ...ClientOption) (*Cl
 	if len(endpoints) == 0 {
 		return nil, errors.New("reliable: NewClient: no endpoints")
 	}
+	if err := checkEndpoints(endpoints); err != nil {
+		return nil, err
+	}
 	cfg := defaultClientConfig()
 	if err := option.Apply(&cfg, opts); err != nil {
 		return nil, err
 	}
 	c := &Client{cfg: cfg, zctx: zctx, clientID: randomID(), pending: make(map[uint64]*call)}
 	c.closing, c.stopClosing = context.WithCancelCause(context.Background())
+	c.closing = withStop(c.closing, c.stopClosing) // Context.Term ends it too
 	if cfg.mode == Plain {
 		c.plain = newPlainConn(c, endpoints)
 		return c, nil
@@ -136,7 +141,9 @@ func (c *Client) Stats() ClientStats { return c.counters.snapshot() }
 // Close closes the client's sockets and waits for its goroutines. Requests
 // in flight, and requests waiting for their turn in Plain mode, return
 // ErrClientClosed at once instead of waiting out their attempts. Close is
-// idempotent.
+// idempotent. A client whose zmq.Context is terminated (Context.Term
+// closes its sockets) behaves as closed from then on; Close it all the
+// same.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -182,6 +189,9 @@ func (c *Client) Request(ctx context.Context, parts ...[]byte) ([][]byte, error)
 	}
 	if c.isClosed() {
 		return nil, ErrClientClosed
+	}
+	if err := c.checkRequest(parts); err != nil {
+		return nil, err
 	}
 	if c.plain != nil {
 		return c.plain.request(ctx, parts)

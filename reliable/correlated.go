@@ -148,6 +148,10 @@ func (c *Client) lead(ctx, wctx context.Context, ep *endpoint, cl *call, deadlin
 // finish turns a reply into the request's result.
 func (c *Client) finish(seq uint64, n int, addr string, r reply, start time.Time) ([][]byte, error) {
 	c.emit(ClientEvent{Kind: EventReply, Seq: seq, Attempt: n, Endpoint: addr, Elapsed: time.Since(start)})
+	if r.err != nil {
+		c.attemptFailed(seq, n, addr, r.err, start)
+		return nil, r.err
+	}
 	if r.kind != wire.KindError {
 		return r.body, nil
 	}
@@ -171,18 +175,31 @@ func (c *Client) dispatch(ep *endpoint, msg [][]byte) {
 		c.counters.malformed.Add(1)
 		return
 	}
+	r := reply{kind: kind, body: msg[2:]}
+	// The hand-over happens under the lock that guards cl.attempt: once
+	// attemptCorrelated has switched to the next attempt (under the same
+	// lock) no reply to an earlier one can be put in cl.replies, and the
+	// one put before the switch is drained after it. Checked outside the
+	// lock, an earlier attempt's reply could be handed over after the
+	// switch and taken for the current one (TestDispatchNeverHandsOverStale).
 	c.mu.Lock()
 	cl := c.pending[id.Seq]
 	ok := cl != nil && cl.attempt == id.Attempt && cl.ep == ep
+	dup := false
+	if ok {
+		r.err = c.checkReply(r.body)
+		select {
+		case cl.replies <- r:
+		default: // a duplicate of the same attempt's reply
+			dup = true
+		}
+	}
 	c.mu.Unlock()
-	if !ok {
+	switch {
+	case !ok:
 		c.counters.stale.Add(1)
 		c.emit(ClientEvent{Kind: EventStale, Seq: id.Seq, Attempt: int(id.Attempt), Endpoint: ep.addr})
-		return
-	}
-	select {
-	case cl.replies <- reply{kind: kind, body: msg[2:]}:
-	default: // a duplicate of the same attempt's reply
+	case dup:
 		c.counters.stale.Add(1)
 	}
 }

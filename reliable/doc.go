@@ -50,6 +50,15 @@
 // Handler). The Paranoid Pirate worker of package reliable/ppp runs a
 // Handler by the same rules.
 //
+// A Server's memory is known at start: it bounds what a peer can make it
+// hold (requests in all their frames, replies, connections, the bytes
+// libzmq queues both ways, the reply cache), states the worst case
+// (Server.Budget, MemoryBudget) and fits its limits to a figure
+// (WithMemoryBudget). A Client bounds the replies it accepts
+// (WithMaxReplySize) and the requests it sends (WithMaxRequestSize).
+// docs/PROTOCOL.md section 11 says what is bounded, by what, and what is
+// not.
+//
 // # Options
 //
 // Constructors take functional options. An invalid value, or a nil
@@ -74,7 +83,8 @@
 // Errors match with errors.Is and errors.As: ErrNoReply and *NoReplyError
 // (which also matches its last cause, the context's error and, when the
 // context's deadline ended the call, os.ErrDeadlineExceeded), ErrPeerGone,
-// ErrNotConnected, *RemoteError (with its Code), ErrClientClosed and
+// ErrNotConnected, ErrTooLarge and *TooLargeError (a message over a size
+// limit), *RemoteError (with its Code), ErrClientClosed and
 // ErrServerClosed (both match net.ErrClosed), and option errors as
 // *zmq.OptionError. Nothing is printed: observe with the Stats methods and
 // the event hooks.

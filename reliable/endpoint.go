@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zmqguard/zmqguard/zmq"
@@ -38,6 +39,10 @@ type endpoint struct {
 	readTok chan struct{}
 
 	monDone chan struct{}
+	relink  *relink // correlated mode: reconnects what libzmq gave up on
+	// quitting is set when the endpoint closes its socket itself; a socket
+	// closed without it was closed under the client (socketLost).
+	quitting atomic.Bool
 }
 
 // openEndpoint creates and connects the endpoint's socket and starts
@@ -45,6 +50,9 @@ type endpoint struct {
 func openEndpoint(zctx *zmq.Context, cfg *clientConfig, addr string, typ zmq.Type, closing context.Context, ups *signal) (*endpoint, error) {
 	ep := &endpoint{addr: addr, readTok: make(chan struct{}, 1), closing: closing, ups: ups}
 	ep.readTok <- struct{}{}
+	if typ == zmq.DEALER {
+		ep.relink = &relink{delay: relinkDelay(cfg.reconnect)}
+	}
 	if err := ep.open(zctx, cfg, typ, nil); err != nil {
 		return nil, err
 	}
@@ -63,6 +71,7 @@ func (ep *endpoint) open(zctx *zmq.Context, cfg *clientConfig, typ zmq.Type, rid
 		s.Close()
 		return err
 	}
+	ep.quitting.Store(false)
 	ep.mu.Lock()
 	ep.sock, ep.mon, ep.monDone = s, nil, nil
 	ep.up, ep.upCh = false, make(chan struct{})
@@ -74,7 +83,11 @@ func (ep *endpoint) open(zctx *zmq.Context, cfg *clientConfig, typ zmq.Type, rid
 	if strings.HasPrefix(addr, "inproc://") {
 		ep.setUp(true)
 	} else {
-		mon, err := s.StartMonitor(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CLOSED)
+		events := zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CLOSED
+		if ep.relink != nil {
+			events |= relinkEvents
+		}
+		mon, err := s.StartMonitor(events)
 		if err != nil {
 			s.Close()
 			return err
@@ -105,6 +118,7 @@ func configureClientSocket(s *zmq.Socket, cfg *clientConfig, rid []byte) error {
 		func() error { return s.SetReconnectIvl(cfg.reconnect) },
 		func() error { return s.SetSndhwm(cfg.hwm) },
 		func() error { return s.SetRcvhwm(cfg.hwm) },
+		func() error { return s.SetMaxmsgsize(frameLimit(cfg.maxReply)) },
 	)
 	if cfg.setup != nil {
 		steps = append(steps, func() error { return cfg.setup(s) })
@@ -120,7 +134,9 @@ func configureClientSocket(s *zmq.Socket, cfg *clientConfig, rid []byte) error {
 // watch folds monitor events into the up/down state.
 func (ep *endpoint) watch(mon *zmq.Monitor, done chan struct{}) {
 	defer close(done)
+	defer ep.socketLost()
 	for ev := range mon.Events() {
+		ep.relinkOn(ev)
 		switch ev.Event {
 		case zmq.EVENT_HANDSHAKE_SUCCEEDED:
 			ep.setUp(true)
@@ -181,6 +197,8 @@ func (ep *endpoint) health() (failures int, lastUsed time.Time) {
 // for the watcher. Requests still holding the endpoint get net.ErrClosed
 // from the socket, never a nil one.
 func (ep *endpoint) shutdown() {
+	ep.quitting.Store(true)
+	ep.relinkStop()
 	ep.sock.Close()
 	if ep.monDone != nil {
 		<-ep.monDone

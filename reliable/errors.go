@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+
+	"github.com/zmqguard/zmqguard/reliable/wire"
 )
 
 var (
@@ -91,6 +93,12 @@ type RemoteError struct {
 // Error renders the code and message.
 func (e *RemoteError) Error() string {
 	return "reliable: remote " + e.Code + " error: " + e.Message
+}
+
+// Is makes a RemoteError with code wire.CodeTooLarge match ErrTooLarge,
+// like the client's own *TooLargeError.
+func (e *RemoteError) Is(target error) bool {
+	return target == ErrTooLarge && e.Code == wire.CodeTooLarge
 }
 
 // ReplyError returns the error reply's code and message. A server that

@@ -1,6 +1,7 @@
 package reliable
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/zmqguard/zmqguard/reliable/wire"
@@ -41,7 +42,8 @@ func joinFrames(frames ...[]byte) []byte {
 // FuzzClientDispatch feeds arbitrary replies to a correlated client's
 // dispatcher with one request pending: only a well-formed reply for the
 // exact client, seq, attempt and endpoint may reach it, and it must carry
-// exactly the frames after the delimiter.
+// exactly the frames after the delimiter, and one without a body frame
+// carries a malformed error (it must never become a successful reply).
 func FuzzClientDispatch(f *testing.F) {
 	const clientID, seq, attempt = 0x0102030405060708, 42, 3
 	good := wire.RequestID{Client: clientID, Seq: seq, Attempt: attempt}
@@ -71,6 +73,10 @@ func FuzzClientDispatch(f *testing.F) {
 			}
 			if r.kind != kind || len(r.body) != len(msg)-2 {
 				t.Fatalf("delivered kind %q body %d of %d frames", r.kind, len(r.body), len(msg))
+			}
+			// A reply without a body frame is never a success.
+			if (len(r.body) == 0) != errors.Is(r.err, wire.ErrMalformed) {
+				t.Fatalf("body of %d frames delivered with error %v", len(r.body), r.err)
 			}
 			if kind == wire.KindError {
 				_, _, err := wire.ParseErrorBody(r.body)

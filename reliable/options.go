@@ -117,6 +117,8 @@ type clientConfig struct {
 	setup          func(*zmq.Socket) error
 	rand           func() float64
 	liveness       *heartbeat.Tracker // WithLiveness
+	maxReply       int64              // WithMaxReplySize; 0 or less: none
+	maxRequest     int64              // WithMaxRequestSize; 0 or less: none
 }
 
 func defaultClientConfig() clientConfig {
@@ -129,6 +131,8 @@ func defaultClientConfig() clientConfig {
 		reconnect:      DefaultReconnectInterval,
 		hwm:            DefaultHWM,
 		rand:           rand.Float64,
+		maxReply:       DefaultMaxReplySize,
+		maxRequest:     DefaultMaxRequestSize,
 	}
 }
 

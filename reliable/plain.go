@@ -121,6 +121,9 @@ func (p *plainConn) attempt(ctx context.Context, avoid *endpoint, seq uint64, n 
 		return fail(c.waitError(err, ctx, wctx))
 	}
 	c.emit(ClientEvent{Kind: EventReply, Seq: seq, Attempt: n, Endpoint: ep.addr, Elapsed: time.Since(start)})
+	if err := c.checkReply(body); err != nil {
+		return fail(err)
+	}
 	if len(body) == 3 && string(body[0]) == wire.PlainErrorMarker {
 		code, message, _ := wire.ParseErrorBody(body[1:])
 		return ep, nil, &RemoteError{Code: code, Message: message}

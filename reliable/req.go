@@ -25,12 +25,17 @@ const DefaultReqTimeout = DefaultAttemptTimeout
 //
 // Differences from a plain REQ: sends and receives time out after
 // DefaultReqTimeout unless set otherwise, ZMQ_IMMEDIATE is on (a request
-// is never queued for a peer that is not connected), LINGER is 0, and its
+// is never queued for a peer that is not connected), LINGER is 0, its
 // routing id (ZMQ_ROUTING_ID) is a zmqguard client's
 // (wire.ClientRoutingID, a new one after every repair), so zmqguard
 // servers send it error replies as [wire.PlainErrorMarker, code,
-// message] (docs/PROTOCOL.md section 6). A routing id set with
-// SetIdentity replaces it and is kept across repairs.
+// message] (docs/PROTOCOL.md section 6) — a routing id set with
+// SetIdentity replaces it and is kept across repairs — and replies are
+// bounded: ZMQ_MAXMSGSIZE is DefaultMaxReplySize (libzmq drops the
+// connection of a server that announces a larger frame, and the receive
+// times out), and RecvMessage and RecvMessageBytes refuse a reply whose
+// frames together exceed it with a *TooLargeError (the reply is consumed;
+// the next Send works). SetMaxmsgsize changes both; -1 removes the bound.
 //
 // A ReqSocket is not safe for concurrent use, like any socket; Close may
 // be called from any goroutine.
@@ -40,6 +45,7 @@ type ReqSocket struct {
 	resets   int
 	client   uint64 // the random id in the socket's own routing ids
 	rid      string // the routing id it set last
+	maxReply int64  // ZMQ_MAXMSGSIZE, and the bound of a whole reply; -1: none
 }
 
 // NewReqSocket creates a self-healing REQ socket in zctx. Replace
@@ -55,7 +61,7 @@ func NewReqSocket(zctx *zmq.Context) (*ReqSocket, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &ReqSocket{Socket: s, client: randomID()}
+	r := &ReqSocket{Socket: s, client: randomID(), maxReply: DefaultMaxReplySize}
 	r.rid = string(wire.ClientRoutingID(r.client, 0))
 	for _, f := range []func() error{
 		func() error { return s.SetIdentity(r.rid) },
@@ -63,6 +69,7 @@ func NewReqSocket(zctx *zmq.Context) (*ReqSocket, error) {
 		func() error { return s.SetImmediate(true) },
 		func() error { return s.SetRcvtimeo(DefaultReqTimeout) },
 		func() error { return s.SetSndtimeo(DefaultReqTimeout) },
+		func() error { return s.SetMaxmsgsize(DefaultMaxReplySize) },
 	} {
 		if err := f(); err != nil {
 			s.Close()
@@ -70,6 +77,28 @@ func NewReqSocket(zctx *zmq.Context) (*ReqSocket, error) {
 		}
 	}
 	return r, nil
+}
+
+// SetMaxmsgsize sets ZMQ_MAXMSGSIZE, which bounds each frame of a reply,
+// and the bound RecvMessage and RecvMessageBytes apply to a whole reply;
+// -1 removes both.
+func (r *ReqSocket) SetMaxmsgsize(n int64) error {
+	if err := r.Socket.SetMaxmsgsize(n); err != nil {
+		return err
+	}
+	r.maxReply = n
+	return nil
+}
+
+// checkSize refuses a whole reply over limit (none when 0 or less).
+func checkSize[T string | []byte](limit int64, msg []T) error {
+	if limit <= 0 {
+		return nil
+	}
+	if n := messageSize(msg); n > limit {
+		return &TooLargeError{What: "reply", Size: n, Frames: len(msg), Limit: limit}
+	}
+	return nil
 }
 
 // Resets returns how many times the socket repaired itself.
@@ -185,14 +214,30 @@ func (r *ReqSocket) RecvBytes(flags zmq.Flag) ([]byte, error) {
 	return b, r.afterRecv(flags, last, err)
 }
 
-// RecvMessage receives a reply; on failure the socket repairs itself.
+// RecvMessage receives a reply; on failure the socket repairs itself. A
+// reply over the size bound is consumed and refused with a
+// *TooLargeError.
 func (r *ReqSocket) RecvMessage(flags zmq.Flag) ([]string, error) {
 	m, err := r.Socket.RecvMessage(flags)
-	return m, r.afterRecv(flags, true, err)
+	if err := r.afterRecv(flags, true, err); err != nil {
+		return m, err
+	}
+	if err := checkSize(r.maxReply, m); err != nil {
+		return []string{}, err
+	}
+	return m, nil
 }
 
 // RecvMessageBytes receives a reply; on failure the socket repairs itself.
+// A reply over the size bound is consumed and refused with a
+// *TooLargeError.
 func (r *ReqSocket) RecvMessageBytes(flags zmq.Flag) ([][]byte, error) {
 	m, err := r.Socket.RecvMessageBytes(flags)
-	return m, r.afterRecv(flags, true, err)
+	if err := r.afterRecv(flags, true, err); err != nil {
+		return m, err
+	}
+	if err := checkSize(r.maxReply, m); err != nil {
+		return [][]byte{}, err
+	}
+	return m, nil
 }

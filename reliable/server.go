@@ -72,24 +72,53 @@ var (
 //
 // The server owns its socket from construction on and closes it when it
 // stops. It sets these options on it: ZMQ_MAXMSGSIZE (WithMaxMessageSize),
-// ZMQ_RCVHWM and ZMQ_SNDHWM (WithServerHWM), and, on ROUTER,
-// ZMQ_ROUTER_MANDATORY, so that a reply to a vanished peer is counted
-// instead of silently lost (libzmq notices a vanished peer up to about a
-// millisecond late; a reply sent in that window is lost uncounted).
-// High-water marks apply to connections made after they are set: give
-// NewServer a socket that is not connected yet, or use Listen.
+// ZMQ_RCVHWM and ZMQ_SNDHWM (WithServerHWM), ZMQ_HANDSHAKE_IVL
+// (WithHandshakeInterval) and, on ROUTER, ZMQ_ROUTER_MANDATORY, so that a
+// reply to a vanished peer is counted instead of silently lost (libzmq
+// notices a vanished peer up to about a millisecond late; a reply sent in
+// that window is lost uncounted). High-water marks apply to connections
+// made after they are set, and the server watches only the connections
+// accepted after it was made: give NewServer a socket that is not bound
+// yet, or use Listen.
 //
-// Memory: requests held by handlers are bounded by WithConcurrency ×
-// WithMaxMessageSize, queued requests by WithServerHWM per connection,
-// cached replies by WithReplyCache. libzmq applies ZMQ_MAXMSGSIZE per
-// frame and counts high-water marks in whole messages, so a peer that
-// sends an endless multipart message is buffered without bound by libzmq
-// itself; admit only authenticated peers (CURVE with ZAP) on untrusted
-// networks.
+// Memory is known at start: Budget states the server's worst case, derived
+// from its limits (MemoryBudget has the formula; 467 MiB with the
+// defaults), and WithMemoryBudget fits the limits to a figure. What a peer
+// can make the server hold is bounded, each part by its option:
+//
+//   - a request, in bytes of all its frames (WithMaxMessageSize) and in
+//     body frames (WithMaxRequestFrames): a larger one is answered with
+//     wire.CodeTooLarge and never reaches the handler, and the server keeps
+//     no more of it than the limit;
+//   - requests held by handlers: WithConcurrency of them;
+//   - a handler's reply (WithServerMaxReplySize);
+//   - requests libzmq holds unread, over all connections (WithRequestQueue),
+//     and libzmq's memory (the C heap): connections that make libzmq hold
+//     more are dropped (their requests were never read; their clients
+//     retry);
+//   - replies libzmq holds for peers that do not read them, per connection
+//     and in total (WithReplyQueue): a reply beyond is dropped and counted,
+//     and the client's retry is answered from the reply cache;
+//   - connections (WithMaxConnections): at the cap, the oldest connection
+//     that has sent nothing (a stalled handshake) makes room;
+//   - completed replies kept for retries (WithReplyCache).
+//
+// libzmq does not tell what it holds for a connection; the server learns
+// it from the socket's monitor, the "__fd" property of requests and the
+// kernel's counters of each TCP descriptor, in a goroutine of its own that
+// looks every 10 to 20 ms, and drops a connection with shutdown(2) on
+// libzmq's descriptor. What stays unbounded: what libzmq reads between two
+// looks (counted in the budget), the queues of ipc and inproc peers in
+// bytes (the kernel counts nothing for them), connections that each sent a
+// request and stay (only authentication keeps such peers out: CURVE with
+// ZAP), CPU, and the handlers' own allocations. docs/PROTOCOL.md section 11
+// has the details. On a socket that already has a monitor, or on systems
+// other than Linux, connections are neither capped nor measured
+// (Budget().Enforced is false).
 //
 // Concurrency: Serve runs the serve loop, the only goroutine that touches
-// the socket; call it once. Shutdown, Close and Stats are safe to call from
-// any goroutine at any time.
+// the socket; call it once. Shutdown, Close, Stats and Budget are safe to
+// call from any goroutine at any time.
 type Server struct {
 	sock    *zmq.Socket
 	handler Handler
@@ -97,6 +126,9 @@ type Server struct {
 	rep     bool
 	addr    string
 	ctr     serverCounters
+
+	budget MemoryBudget // stated at construction
+	conns  *connWatch   // nil: connections are not watched
 
 	mu       sync.Mutex
 	state    serverState
@@ -118,7 +150,9 @@ const (
 
 // NewServer returns a server answering on sock, a ROUTER (recommended) or
 // REP socket, with handler h. The server owns sock from now on; it sets
-// the options listed on Server. Call Serve to start answering.
+// the options listed on Server, and starts watching the socket's
+// connections (a goroutine, stopped when Serve returns or by Close: close
+// a server that is never served). Call Serve to start answering.
 func NewServer(sock *zmq.Socket, h Handler, opts ...ServerOption) (*Server, error) {
 	if sock == nil || h == nil {
 		return nil, errors.New("reliable: NewServer needs a socket and a handler")
@@ -135,9 +169,13 @@ func NewServer(sock *zmq.Socket, h Handler, opts ...ServerOption) (*Server, erro
 	if s.rep {
 		s.cfg.concurrency = 1
 	}
+	if err := s.limitMemory(); err != nil {
+		return nil, err
+	}
 	if err := s.configure(); err != nil {
 		return nil, err
 	}
+	s.watchConns()
 	return s, nil
 }
 
@@ -165,7 +203,11 @@ func Listen(zctx *zmq.Context, endpoint string, h Handler, opts ...ServerOption)
 		s.addr, err = sock.GetLastEndpoint()
 	}
 	if err != nil {
-		sock.Close()
+		if s != nil {
+			s.Close()
+		} else {
+			sock.Close()
+		}
 		return nil, err
 	}
 	return s, nil
@@ -182,6 +224,9 @@ func (s *Server) configure() error {
 	if err := s.sock.SetSndhwm(s.cfg.sndHWM); err != nil {
 		return err
 	}
+	if err := s.sock.SetHandshakeIvl(s.cfg.handshake); err != nil {
+		return err
+	}
 	if !s.rep {
 		return s.sock.SetRouterMandatory(1)
 	}
@@ -192,8 +237,12 @@ func (s *Server) configure() error {
 // wildcard port resolved; it is empty for a server made with NewServer.
 func (s *Server) Addr() string { return s.addr }
 
-// Stats returns the server's counters.
-func (s *Server) Stats() ServerStats { return s.ctr.snapshot() }
+// Stats returns the server's counters, and its memory budget.
+func (s *Server) Stats() ServerStats {
+	st := s.ctr.snapshot()
+	st.Budget = s.Budget()
+	return st
+}
 
 // Serve answers requests until ctx ends, Shutdown completes or Close is
 // called, then closes the socket. It returns ErrServerClosed after
@@ -219,6 +268,7 @@ func (s *Server) Serve(ctx context.Context) error {
 
 	err := newServerLoop(s, runCtx).run()
 	cancel()
+	s.stopWatch()
 	s.sock.Close()
 
 	s.mu.Lock()
@@ -254,6 +304,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case stateNew:
 		s.state = stateStopped
 		s.mu.Unlock()
+		s.stopWatch()
 		s.sock.Close()
 		return nil
 	case stateStopped:
@@ -286,6 +337,7 @@ func (s *Server) Close() error {
 	case stateNew:
 		s.state = stateStopped
 		s.mu.Unlock()
+		s.stopWatch()
 		return s.sock.Close()
 	case stateStopped:
 		s.mu.Unlock()

@@ -89,7 +89,7 @@ func flood(t *testing.T, opts ...reliable.ServerOption) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	sampler.halt()
+	sampler.Stop()
 	close(errs)
 	st := s.srv.Stats()
 	for err := range errs {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/zmqguard/zmqguard/internal/procstat"
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
 	"github.com/zmqguard/zmqguard/reliable"
 	"github.com/zmqguard/zmqguard/reliable/wire"
@@ -188,16 +189,9 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 // rssKiB returns the process's resident set size (VmRSS) in KiB.
 func rssKiB(t testing.TB) int64 {
 	t.Helper()
-	b, err := os.ReadFile("/proc/self/status")
-	require.NoError(t, err)
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(rest)
-			n, err := strconv.ParseInt(f[0], 10, 64)
-			require.NoError(t, err)
-			return n
-		}
+	kib := procstat.RSSKiB(os.Getpid())
+	if kib < 0 {
+		t.Fatal("no VmRSS in /proc/self/status")
 	}
-	t.Fatal("no VmRSS in /proc/self/status")
-	return 0
+	return kib
 }

@@ -16,71 +16,20 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/zmqguard/zmqguard/internal/hostile"
+	"github.com/zmqguard/zmqguard/internal/procstat"
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
 )
-
-// zmtpGreeting is a valid ZMTP 3.0 greeting for the NULL mechanism.
-func zmtpGreeting() []byte {
-	g := make([]byte, 64)
-	g[0], g[9] = 0xFF, 0x7F // signature: 0xFF, 8 bytes padding, 0x7F
-	g[10], g[11] = 3, 0     // version 3.0
-	copy(g[12:32], "NULL")  // mechanism, zero-padded to 20 bytes
-	g[32] = 0               // as-server: no; the rest is filler
-	return g
-}
-
-// zmtpReady is a READY command announcing a DEALER.
-func zmtpReady() []byte {
-	body := []byte{5}
-	body = append(body, "READY"...)
-	body = append(body, 11)
-	body = append(body, "Socket-Type"...)
-	body = binary.BigEndian.AppendUint32(body, 6)
-	body = append(body, "DEALER"...)
-	return append([]byte{0x04, byte(len(body))}, body...) // short command frame
-}
 
 // terabyteFrame is the header of a long message frame of 1 TiB.
 func terabyteFrame() []byte {
 	return binary.BigEndian.AppendUint64([]byte{0x02}, 1<<40)
 }
 
-// rssSampler records the process's RSS until stopped.
-type rssSampler struct {
-	peak atomic.Int64
-	stop chan struct{}
-	done chan struct{}
-}
-
-func sampleRSS(t testing.TB, every time.Duration, each func(at time.Duration, kib int64)) *rssSampler {
-	s := &rssSampler{stop: make(chan struct{}), done: make(chan struct{})}
-	start := time.Now()
-	go func() {
-		defer close(s.done)
-		tick := time.NewTicker(every)
-		defer tick.Stop()
-		for {
-			kib := rssKiB(t)
-			if kib > s.peak.Load() {
-				s.peak.Store(kib)
-			}
-			if each != nil {
-				each(time.Since(start), kib)
-			}
-			select {
-			case <-s.stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return s
-}
-
-func (s *rssSampler) halt() int64 {
-	close(s.stop)
-	<-s.done
-	return s.peak.Load()
+// sampleRSS samples the test process's RSS (see procstat.SampleRSS).
+func sampleRSS(t testing.TB, every time.Duration, each func(at time.Duration, kib int64)) *procstat.Sampler {
+	t.Helper()
+	return procstat.SampleRSS(os.Getpid(), every, each)
 }
 
 // goodClient makes requests one after another until stopped, and counts
@@ -171,7 +120,7 @@ func TestServerHostilePeers(t *testing.T) {
 	sampler := sampleRSS(t, 10*time.Millisecond, nil)
 
 	phase := func(name string) {
-		t.Logf("after %s: RSS %d KiB (peak so far %d KiB)", name, rssKiB(t), sampler.peak.Load())
+		t.Logf("after %s: RSS %d KiB (peak so far %d KiB)", name, rssKiB(t), sampler.Peak())
 	}
 	defer phase("all")
 	t.Run("RandomGarbage", func(t *testing.T) {
@@ -209,7 +158,7 @@ func TestServerHostilePeers(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				defer c.Close()
-				msg := append(append(zmtpGreeting(), zmtpReady()...), terabyteFrame()...)
+				msg := append(append(hostile.Greeting(), hostile.Ready()...), terabyteFrame()...)
 				_, err := c.Write(msg)
 				require.NoError(t, err)
 				// Then stream data as if the terabyte were coming.
@@ -238,13 +187,13 @@ func TestServerHostilePeers(t *testing.T) {
 		for range 200 {
 			c := dial()
 			conns = append(conns, c)
-			_, err := c.Write(zmtpGreeting())
+			_, err := c.Write(hostile.Greeting())
 			require.NoError(t, err)
 		}
 		good.progress(t, 50, "200 stalled handshakes")
 	})
 
-	peak := sampler.halt()
+	peak := sampler.Stop()
 	good.progress(t, 10, "after the attacks")
 	st := s.srv.Stats()
 	t.Logf("hostile peers: RSS baseline %d KiB, peak %d KiB (+%d KiB); good client: %d replies, worst latency %v; server saw %d requests, executed %d, answered %d as malformed",
@@ -259,41 +208,4 @@ func TestServerHostilePeers(t *testing.T) {
 	// peer, so some garbage is framed into messages: they reach the
 	// server, which answers them as malformed (st.Malformed) instead of
 	// running them.
-}
-
-// TestServerKnownLimitEndlessMultipart documents a hole that no socket
-// option closes in libzmq 4.3.4: ZMQ_MAXMSGSIZE limits each frame, and the
-// high-water marks count whole messages, so a peer that sends frames with
-// the MORE flag and never ends the message makes libzmq buffer everything
-// it sends (the ROUTER cannot hand out a message before its last frame).
-// RSS grows one for one with the bytes sent. Only authentication (CURVE
-// with a ZAP allow list) keeps such peers out. Run it with
-// ZMQGUARD_KNOWN_LIMITS=1.
-func TestServerKnownLimitEndlessMultipart(t *testing.T) {
-	if os.Getenv("ZMQGUARD_KNOWN_LIMITS") == "" {
-		t.Skip("documents a libzmq limitation; set ZMQGUARD_KNOWN_LIMITS=1 to run")
-	}
-	zctx := zmqtest.Context(t)
-	s := listen(t, zctx, "tcp", echoUpper)
-	c, err := net.Dial("tcp", strings.TrimPrefix(s.addr, "tcp://"))
-	require.NoError(t, err)
-	defer c.Close()
-	base := rssKiB(t)
-	_, err = c.Write(append(zmtpGreeting(), zmtpReady()...))
-	require.NoError(t, err)
-	frame := binary.BigEndian.AppendUint64([]byte{0x03}, 512<<10) // long frame, MORE
-	frame = append(frame, make([]byte, 512<<10)...)
-	c.SetWriteDeadline(time.Now().Add(20 * time.Second))
-	sent := 0
-	for range 256 { // 128 MiB, each frame under the 1 MiB limit
-		if _, err := c.Write(frame); err != nil {
-			t.Logf("server hung up after %d MiB: %v", sent>>20, err)
-			return
-		}
-		sent += len(frame)
-	}
-	waitFor(t, 10*time.Second, "libzmq to take in what was sent", func() bool {
-		return rssKiB(t)-base > int64(sent>>10)/2
-	})
-	t.Logf("endless multipart: sent %d MiB in frames of 512 KiB; RSS grew by %d MiB", sent>>20, (rssKiB(t)-base)>>10)
 }

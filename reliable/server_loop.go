@@ -64,6 +64,9 @@ type serverLoop struct {
 	waitCtx    context.Context
 	waitCancel context.CancelFunc
 	timer      *time.Timer
+
+	curve bool       // the socket speaks CURVE (frameWire)
+	conns *connWatch // nil: connections are not watched
 }
 
 func newServerLoop(s *Server, ctx context.Context) *serverLoop {
@@ -78,6 +81,10 @@ func newServerLoop(s *Server, ctx context.Context) *serverLoop {
 // run serves until the context ends (it returns the context's error),
 // a graceful shutdown completes (nil) or the socket fails (its error).
 func (l *serverLoop) run() error {
+	l.conns = l.s.conns
+	if mech, err := l.sock.GetMechanism(); err == nil && mech == zmq.CURVE {
+		l.curve = true // set up after NewServer, by WithServerSocketSetup
+	}
 	defer func() {
 		if l.waitCancel != nil {
 			l.waitCancel()
@@ -123,6 +130,7 @@ func (l *serverLoop) collect() bool {
 	newShutdown := shutdown && !l.shutdown
 	l.shutdown = shutdown
 	l.finishAll(calls)
+	l.connEvents()
 	return len(calls) > 0 || newShutdown
 }
 
@@ -146,7 +154,7 @@ func (l *serverLoop) canRead() bool {
 func (l *serverLoop) read() (int, error) {
 	n := 0
 	for n < readBatch && l.canRead() && l.fatal == nil {
-		msg, err := l.sock.RecvMessageBytes(zmq.DONTWAIT)
+		r, err := l.recvRequest()
 		if err != nil {
 			if errors.Is(err, syscall.EAGAIN) {
 				return n, nil
@@ -154,7 +162,7 @@ func (l *serverLoop) read() (int, error) {
 			return n, err
 		}
 		n++
-		l.handle(msg)
+		l.admit(r)
 	}
 	return n, nil
 }
@@ -297,6 +305,7 @@ func (l *serverLoop) finish(c *serverCall) {
 	c.cancel()
 	l.deadlines.Remove(c)
 	kind, body, ev := l.outcome(c)
+	kind, body = l.boundReply(c, kind, body)
 	if c.timedOut {
 		l.overrun--
 		ctr.overrunning.Store(int64(l.overrun))
@@ -394,6 +403,9 @@ func (l *serverLoop) send(env [][]byte, idForm bool, kind wire.Kind, body [][]by
 	if kind == wire.KindError && len(body) > 0 {
 		code = string(body[0])
 	}
+	if !l.replyFits(env, frames) {
+		return
+	}
 	l.s.ctr.reply(code, 1)
 	if _, err := l.sock.SendMessageDontwait(frames); err != nil {
 		l.s.ctr.reply(code, -1)
@@ -403,7 +415,9 @@ func (l *serverLoop) send(env [][]byte, idForm bool, kind wire.Kind, body [][]by
 			return
 		}
 		l.fatal = err
+		return
 	}
+	l.replySent(env, frames)
 }
 
 // idOf returns the request id in an envelope, if it ends with one.

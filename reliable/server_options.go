@@ -29,18 +29,24 @@ const (
 	// (WithReplyCache): reply bytes plus a fixed overhead per entry and
 	// per frame.
 	DefaultReplyCacheBytes = 32 << 20
-	// DefaultMaxMessageSize is the ZMQ_MAXMSGSIZE set on server sockets
-	// (WithMaxMessageSize): 1 MiB, like mangos. libzmq's own default is
+	// DefaultMaxMessageSize bounds a request, in bytes of all its body
+	// frames together (WithMaxMessageSize): 1 MiB, like mangos. It is also the
+	// ZMQ_MAXMSGSIZE set on server sockets: libzmq's own default is
 	// unlimited, so one frame header announcing a terabyte makes it try to
-	// allocate a terabyte. libzmq applies the limit to each frame; a peer
-	// that exceeds it is disconnected.
+	// allocate a terabyte. libzmq applies that to each frame (a peer that
+	// announces a larger frame is disconnected); the server applies the
+	// bound to the whole request.
 	DefaultMaxMessageSize = 1 << 20
 	// DefaultRcvHWM is the receive high-water mark set on server sockets
-	// (WithServerHWM), in messages per connection. libzmq's default of
-	// 1000 lets one connection park 1000 × MaxMessageSize bytes in the
-	// server; 128 keeps that at 128 MiB with the default size limit and
-	// still queues twice DefaultConcurrency requests. Beyond it, a sender
-	// is slowed down by TCP, not buffered.
+	// (WithServerHWM), in messages per connection: the requests libzmq
+	// queues for a connection while the handlers are busy. libzmq's
+	// default of 1000 lets one connection park 1000 × MaxMessageSize
+	// bytes in the server; 128 still queues twice DefaultConcurrency
+	// requests, and the bytes they may take in all are bounded by
+	// WithRequestQueue (32 MiB by default). Beyond it, a sender is slowed
+	// down by TCP, not buffered. A lower mark costs CPU: libzmq signals
+	// the reading side's progress every half mark (at 8, the server spent
+	// a third more CPU per request).
 	DefaultRcvHWM = 128
 	// DefaultSndHWM is the send high-water mark set on server sockets
 	// (WithServerHWM). A reply that finds its connection's queue full is
@@ -63,6 +69,16 @@ type serverConfig struct {
 	rcvHWM, sndHWM int
 	hook           func(ServerEvent)
 	setup          func(*zmq.Socket) error
+
+	maxFrames         int           // WithMaxRequestFrames
+	maxReply          int64         // WithServerMaxReplySize; -1: none
+	maxConns          int           // WithMaxConnections
+	handshake         time.Duration // WithHandshakeInterval
+	requestQueue      int64         // WithRequestQueue
+	replyQueuePerConn int64         // WithReplyQueue
+	replyQueue        int64
+	memoryBudget      int64 // WithMemoryBudget; 0: none
+	set               int   // limits set explicitly (setConcurrency, ...)
 }
 
 func defaultServerConfig() serverConfig {
@@ -75,6 +91,14 @@ func defaultServerConfig() serverConfig {
 		maxMsgSize:     DefaultMaxMessageSize,
 		rcvHWM:         DefaultRcvHWM,
 		sndHWM:         DefaultSndHWM,
+
+		maxFrames:         DefaultMaxRequestFrames,
+		maxReply:          DefaultServerMaxReplySize,
+		maxConns:          DefaultMaxConnections,
+		handshake:         DefaultHandshakeInterval,
+		requestQueue:      DefaultRequestQueue,
+		replyQueuePerConn: DefaultReplyQueuePerConn,
+		replyQueue:        DefaultReplyQueue,
 	}
 }
 
@@ -97,6 +121,7 @@ func WithConcurrency(n int) ServerOption {
 			return optionError("WithConcurrency", "must be positive")
 		}
 		c.concurrency = n
+		c.set |= setConcurrency
 		return nil
 	}
 }
@@ -146,14 +171,20 @@ func WithReplyCache(maxEntries int, maxBytes int64) ServerOption {
 			return optionError("WithReplyCache", "bounds must not be negative")
 		}
 		c.cacheEntries, c.cacheBytes = maxEntries, maxBytes
+		c.set |= setCache
 		return nil
 	}
 }
 
-// WithMaxMessageSize sets ZMQ_MAXMSGSIZE on the server socket (default
-// DefaultMaxMessageSize): a peer that sends a larger frame is
-// disconnected by libzmq. -1 removes the limit (libzmq's default; not
-// recommended on a network-facing socket).
+// WithMaxMessageSize bounds a request, in bytes of all its body frames
+// together (default DefaultMaxMessageSize; its envelope has
+// MaxEnvelopeBytes besides). A request of several frames that add up to
+// more is answered with wire.CodeTooLarge and never reaches the handler; the server keeps none of it beyond the bound (its
+// frames are received and dropped), and libzmq frees each as it is
+// received. The bound is also the socket's ZMQ_MAXMSGSIZE: libzmq
+// disconnects a peer that announces a single larger frame, without
+// allocating it. -1 removes the limit (libzmq's default; not recommended
+// on a network-facing socket).
 func WithMaxMessageSize(n int64) ServerOption {
 	return func(c *serverConfig) error {
 		if n < -1 || n == 0 {
@@ -169,7 +200,8 @@ func WithMaxMessageSize(n int64) ServerOption {
 // DefaultSndHWM). Zero means no limit (not recommended). A reply that
 // finds its connection's send queue full is dropped and counted
 // (Stats.RepliesDropped); the client's retry is answered from the reply
-// cache.
+// cache. In bytes, WithRequestQueue and WithReplyQueue bound the same
+// queues.
 func WithServerHWM(rcv, snd int) ServerOption {
 	return func(c *serverConfig) error {
 		if rcv < 0 || snd < 0 {

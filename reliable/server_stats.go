@@ -36,6 +36,16 @@ type ServerStats struct {
 	Overrunning  int   // gauge: handlers running past their deadline, already answered
 	CacheEntries int   // gauge: replies in the cache
 	CacheBytes   int64 // gauge: accounted size of the cache
+
+	TooLarge           uint64 // requests over the size or frame limits (answered wire.CodeTooLarge) and handler replies over WithServerMaxReplySize
+	RepliesOverQueue   uint64 // replies dropped because the reply queue bounds (WithReplyQueue) were reached; also in RepliesDropped
+	ConnectionsRefused uint64 // connections dropped at the cap (WithMaxConnections): new ones, or older ones that had sent nothing
+	ConnectionsShed    uint64 // connections dropped for making libzmq hold too many unread request bytes (WithRequestQueue)
+	Connections        int    // gauge: connections accepted and not dropped (TCP and ipc; 0 when not watched)
+	RequestBytesHeld   int64  // gauge: unread request bytes libzmq held, at the last look (TCP)
+	ReplyBytesQueued   int64  // gauge: reply bytes libzmq held for peers, at most (TCP)
+
+	Budget MemoryBudget // the server's worst case, stated at construction
 }
 
 // serverCounters is where the loop and handlers count; Stats snapshots it.
@@ -45,6 +55,9 @@ type serverCounters struct {
 	superseded, evictions atomic.Uint64
 	inFlight, overrunning, cacheEntries atomic.Int64
 	cacheBytes                          atomic.Int64
+
+	tooLarge, overQueue, connsRefused, connsShed atomic.Uint64
+	conns, heldBytes, queuedBytes                atomic.Int64
 
 	mu     sync.Mutex
 	byCode map[string]uint64
@@ -81,6 +94,9 @@ func (c *serverCounters) snapshot() ServerStats {
 		InFlight:       int(c.inFlight.Load()), Overrunning: int(c.overrunning.Load()),
 		CacheEntries: int(c.cacheEntries.Load()), CacheBytes: c.cacheBytes.Load(),
 		ErrorsByCode: make(map[string]uint64),
+		TooLarge:     c.tooLarge.Load(), RepliesOverQueue: c.overQueue.Load(),
+		ConnectionsRefused: c.connsRefused.Load(), ConnectionsShed: c.connsShed.Load(),
+		Connections: int(c.conns.Load()), RequestBytesHeld: c.heldBytes.Load(), ReplyBytesQueued: c.queuedBytes.Load(),
 	}
 	c.mu.Lock()
 	for k, v := range c.byCode {
@@ -119,18 +135,29 @@ const (
 	// ServerEventRefused: a request arrived during Shutdown and was
 	// answered with wire.CodeShutdown.
 	ServerEventRefused
+	// ServerEventTooLarge: a request was over the size or frame limits
+	// and was answered with wire.CodeTooLarge, or a handler's reply was
+	// over WithServerMaxReplySize and was replaced by that error; Message
+	// says which.
+	ServerEventTooLarge
+	// ServerEventConnectionShed: the server dropped a connection, at the
+	// connection cap or for what libzmq held for it; Message says why. It
+	// is reported when the serve loop next runs.
+	ServerEventConnectionShed
 )
 
 var serverEventNames = [...]string{
-	ServerEventHandlerError: "handler-error",
-	ServerEventPanic:        "panic",
-	ServerEventTimeout:      "timeout",
-	ServerEventLateResult:   "late-result",
-	ServerEventMalformed:    "malformed",
-	ServerEventDuplicate:    "duplicate",
-	ServerEventEviction:     "eviction",
-	ServerEventReplyDropped: "reply-dropped",
-	ServerEventRefused:      "refused",
+	ServerEventHandlerError:   "handler-error",
+	ServerEventPanic:          "panic",
+	ServerEventTimeout:        "timeout",
+	ServerEventLateResult:     "late-result",
+	ServerEventMalformed:      "malformed",
+	ServerEventDuplicate:      "duplicate",
+	ServerEventEviction:       "eviction",
+	ServerEventReplyDropped:   "reply-dropped",
+	ServerEventRefused:        "refused",
+	ServerEventTooLarge:       "too-large",
+	ServerEventConnectionShed: "connection-shed",
 }
 
 // String names the kind, e.g. "panic".

@@ -17,11 +17,12 @@ type ClientStats struct {
 	StaleDropped uint64 // replies dropped: late answers to earlier attempts or requests
 	Malformed    uint64 // inbound messages that did not follow the protocol
 	GiveUps      uint64 // requests that returned a *NoReplyError
+	TooLarge     uint64 // requests refused and replies rejected for their size (ErrTooLarge)
 }
 
 type clientCounters struct {
 	requests, attempts, replies, remoteErrors, timeouts, failedFast,
-	resets, stale, malformed, giveUps atomic.Uint64
+	resets, stale, malformed, giveUps, tooLarge atomic.Uint64
 }
 
 func (c *clientCounters) snapshot() ClientStats {
@@ -29,7 +30,7 @@ func (c *clientCounters) snapshot() ClientStats {
 		Requests: c.requests.Load(), Attempts: c.attempts.Load(), Replies: c.replies.Load(),
 		RemoteErrors: c.remoteErrors.Load(), Timeouts: c.timeouts.Load(), FailedFast: c.failedFast.Load(),
 		Resets: c.resets.Load(), StaleDropped: c.stale.Load(), Malformed: c.malformed.Load(),
-		GiveUps: c.giveUps.Load(),
+		GiveUps: c.giveUps.Load(), TooLarge: c.tooLarge.Load(),
 	}
 }
 

@@ -100,7 +100,11 @@ func (e *OptionError) Unwrap() error { return e.Err }
 var ErrNilOption error = &OptionError{Option: "<nil>", Reason: "nil option"}
 
 // NewContext creates a context. It accepts options where pebbe/zmq4's takes
-// none; calls written for pebbe/zmq4 compile unchanged.
+// none; calls written for pebbe/zmq4 compile unchanged. Its ZMQ_MAX_SOCKETS
+// is the process's file limit (at least libzmq's 1023, at most 65535)
+// instead of libzmq's 1023, which counts closed sockets that libzmq has
+// not reaped yet (see SocketLimitError); SetMaxSockets before the first
+// socket changes it.
 func NewContext(opts ...ContextOption) (*Context, error) {
 	raw, err := zmq4.NewContext()
 	if err != nil {
@@ -110,6 +114,12 @@ func NewContext(opts ...ContextOption) (*Context, error) {
 	// closed by finalizers here (see Socket), so that zmq_ctx_term would
 	// block the runtime's finalizer goroutine for good. Term explicitly.
 	runtime.SetFinalizer(raw, nil)
+	// Before the first socket, when libzmq sizes its socket table: see
+	// socketlimit.go.
+	if err := raw.SetMaxSockets(defaultMaxSockets()); err != nil {
+		raw.Term()
+		return nil, wrapErr(err)
+	}
 	return wrapContext(raw, false, opts...)
 }
 
@@ -238,7 +248,7 @@ func (c *Context) NewSocket(t Type) (*Socket, error) {
 	}
 	s, err := newSocket(c, t)
 	if err != nil {
-		return nil, err
+		return nil, c.socketLimitErr(err)
 	}
 	c.sockets[s] = struct{}{}
 	return s, nil

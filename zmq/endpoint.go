@@ -115,3 +115,14 @@ func checkHostPort(hp string, wildcard bool) error {
 	}
 	return nil
 }
+
+// CheckEndpoint refuses, as Bind (op "bind") or Connect (any other op)
+// would, an endpoint that zmqguard knows libzmq would misread, without a
+// socket: a port outside 1-65535 (0, "*" and "!" only bind), a host of
+// numbers and dots that is not an IPv4 address, a NUL byte, a missing
+// transport or address. It returns nil or an *EndpointError matching
+// ErrInvalidEndpoint. Like Bind and Connect it checks the form only: a
+// name that does not resolve is still libzmq's to report.
+func CheckEndpoint(op, endpoint string) error {
+	return endpointErr(op, endpoint, checkEndpoint(endpoint, op == "bind"))
+}

@@ -60,7 +60,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		return f.usageError(stderr, "--size must not be negative")
 	}
 	ep := pos[0]
-	if err := checkEndpoint(ep); err != nil {
+	if err := checkEndpoint("connect", ep); err != nil {
 		return f.usageError(stderr, "%v", err)
 	}
 

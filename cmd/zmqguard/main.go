@@ -40,6 +40,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/zmqguard/zmqguard/zmq"
 )
 
 // Exit codes.
@@ -173,8 +175,10 @@ type stringList []string
 func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
 
-// checkEndpoint rejects endpoints that cannot work from a command line.
-func checkEndpoint(ep string) error {
+// checkEndpoint rejects endpoints that cannot work from a command line,
+// and those zmq refuses for op ("bind" or "connect"): a port outside
+// 1-65535, a host like 256.1.1.1 (zmq.CheckEndpoint).
+func checkEndpoint(op, ep string) error {
 	scheme, addr, ok := strings.Cut(ep, "://")
 	switch {
 	case !ok || scheme == "" || addr == "":
@@ -182,7 +186,7 @@ func checkEndpoint(ep string) error {
 	case scheme == "inproc":
 		return fmt.Errorf("bad endpoint %q: inproc endpoints only work inside one process", ep)
 	}
-	return nil
+	return zmq.CheckEndpoint(op, ep)
 }
 
 // emitter prints a command's events, as JSON lines or as text, from any

@@ -24,6 +24,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/zmqguard/zmqguard/internal/hostile"
+	"github.com/zmqguard/zmqguard/internal/testpeer"
 	"github.com/zmqguard/zmqguard/reliable"
 	"github.com/zmqguard/zmqguard/timeout"
 	"github.com/zmqguard/zmqguard/zmq"
@@ -33,6 +35,8 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	hostile.Register()
+	testpeer.MaybeRun() // when re-executed as an attacker (hostile_test.go)
 	dir, err := os.MkdirTemp("", "zmqguard-cmd-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -79,7 +83,7 @@ func zg(t *testing.T, args ...string) result {
 	} else {
 		require.NoError(t, err)
 	}
-	t.Logf("zmqguard %q: exit %d\nstdout:\n%s\nstderr:\n%s", args, r.code, r.stdout, r.stderr)
+	t.Logf("zmqguard %q: exit %d\nstdout:\n%s\nstderr:\n%s", args, r.code, clipLog(r.stdout), clipLog(r.stderr))
 	return r
 }
 
@@ -226,11 +230,30 @@ func TestBadArguments(t *testing.T) {
 		{"worker"},
 		{"worker", "--interval", "0s", "tcp://127.0.0.1:1"},
 		{"worker", "--handler-timeout", "-1s", "tcp://127.0.0.1:1"},
+		// Endpoints libzmq would misread (issue 16); a NUL byte cannot be
+		// passed on a command line.
+		{"serve", "tcp://127.0.0.1:99999"},
+		{"serve", "tcp://127.0.0.1:-1"},
+		{"serve", "tcp://256.1.1.1:5555"},
+		{"req", "tcp://127.0.0.1:99999", "x"},
+		{"req", "tcp://127.0.0.1:-1", "x"},
+		{"req", "tcp://256.1.1.1:5555", "x"},
+		{"req", "--endpoint", "tcp://256.1.1.1:5555", "tcp://127.0.0.1:1", "x"},
+		{"req", "tcp://127.0.0.1:*", "x"},
+		{"ping", "tcp://127.0.0.1:99999"},
+		{"bench", "tcp://256.1.1.1:5555"},
 	} {
 		r := zg(t, args...)
 		assert.Equal(t, 64, r.code, "%q", args)
 		assert.NotEmpty(t, r.stderr, "%q", args)
 		assert.Empty(t, r.stdout, "%q", args)
+		if strings.Contains(r.stderr, "invalid endpoint") {
+			named := false
+			for _, a := range args {
+				named = named || strings.Contains(a, "://") && strings.Contains(r.stderr, `"`+a+`"`)
+			}
+			assert.True(t, named, "%q: the error names the endpoint", args)
+		}
 	}
 }
 
@@ -348,9 +371,16 @@ func TestServeJSON(t *testing.T) {
 }
 
 func TestServeBindFails(t *testing.T) {
-	r := zg(t, "serve", "tcp://256.0.0.1:1")
+	// A port in use: the bind fails in libzmq (exit 1). A malformed
+	// endpoint, such as tcp://256.0.0.1:1, is a usage error (exit 64,
+	// TestBadArguments).
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	r := zg(t, "serve", "tcp://"+l.Addr().String())
 	assert.Equal(t, 1, r.code)
 	assert.Contains(t, r.stderr, "zmqguard serve:")
+	assert.Contains(t, r.stderr, l.Addr().String())
 }
 
 func TestPing(t *testing.T) {
@@ -522,4 +552,12 @@ func TestJSONFieldsDocumented(t *testing.T) {
 	require.Equal(t, 0, r.code)
 	// first_error and interrupted are omitted when empty.
 	assert.ElementsMatch(t, documented("bench"), append(keys(r.stdout), "first_error", "interrupted"))
+}
+
+// clipLog shortens output for the test log.
+func clipLog(s string) string {
+	if len(s) > 4096 {
+		return s[:4096] + fmt.Sprintf("... (%d bytes)", len(s))
+	}
+	return s
 }

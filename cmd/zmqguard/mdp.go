@@ -81,8 +81,8 @@ func runBroker(args []string, stdout, stderr io.Writer) int {
 	case *backup && *peer == "":
 		return f.usageError(stderr, "--backup needs --peer and --state")
 	}
-	for _, ep := range []string{pos[0], *peer, *state} {
-		if err := checkEndpoint(ep); ep != "" && err != nil {
+	for _, e := range []struct{ op, ep string }{{"bind", pos[0]}, {"connect", *peer}, {"bind", *state}} {
+		if err := checkEndpoint(e.op, e.ep); e.ep != "" && err != nil {
 			return f.usageError(stderr, "%v", err)
 		}
 	}
@@ -219,7 +219,7 @@ func runMDPWorker(args []string, stdout, stderr io.Writer) int {
 		return f.usageError(stderr, "want at least one broker ENDPOINT")
 	}
 	for _, ep := range pos {
-		if err := checkEndpoint(ep); err != nil {
+		if err := checkEndpoint("connect", ep); err != nil {
 			return f.usageError(stderr, "%v", err)
 		}
 	}

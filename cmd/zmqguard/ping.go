@@ -61,7 +61,7 @@ func runPing(args []string, stdout, stderr io.Writer) int {
 		return f.usageError(stderr, "--count must not be negative")
 	}
 	ep := pos[0]
-	if err := checkEndpoint(ep); err != nil {
+	if err := checkEndpoint("connect", ep); err != nil {
 		return f.usageError(stderr, "%v", err)
 	}
 

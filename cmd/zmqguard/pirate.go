@@ -79,7 +79,7 @@ func runQueue(args []string, stdout, stderr io.Writer) int {
 		return f.usageError(stderr, "want FRONTEND and BACKEND")
 	}
 	for _, ep := range pos {
-		if err := checkEndpoint(ep); err != nil {
+		if err := checkEndpoint("bind", ep); err != nil {
 			return f.usageError(stderr, "%v", err)
 		}
 	}
@@ -141,7 +141,7 @@ func runWorker(args []string, stdout, stderr io.Writer) int {
 	hf := addHandlerFlags(f, 0, "deadline of each request (0: none); past it the client gets an error reply with code \"timeout\"")
 	verbose := f.Bool("verbose", false, "report connections, losses of the queue and reconnect pauses")
 	asJSON := f.Bool("json", false, "print events as JSON lines")
-	endpoint, code := hf.parse(f, args, stderr)
+	endpoint, code := hf.parse(f, "connect", args, stderr)
 	if code >= 0 {
 		return code
 	}

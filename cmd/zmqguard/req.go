@@ -31,9 +31,13 @@ func runReq(args []string, stdout, stderr io.Writer) int {
 		"next endpoint if several are given. The request's budget is\n"+
 		"(--retries + 1) × --timeout plus the backoff pauses: while no server is\n"+
 		"connected it waits for one within it, spending no attempt. Exit codes:\n"+
-		"0 reply, 2 no reply, 3 error reply, 64 usage.", stdout)
+		"0 reply, 2 no reply (every attempt failed, for example with a reply\n"+
+		"over --max-reply-size), 3 error reply, 1 other failures (a request over\n"+
+		"--max-request-size), 64 usage. It never exits 0 without a reply.", stdout)
 	r := newReqFlags(f, reliable.DefaultAttemptTimeout, reliable.DefaultMaxAttempts, "another endpoint to fail over to (repeatable)")
 	plain := f.Bool("plain", false, "use a plain REQ envelope, for servers that pop [identity, \"\", body] themselves")
+	maxReply := f.Int64("max-reply-size", reliable.DefaultMaxReplySize, "largest reply accepted, in bytes of all frames (-1: no limit)")
+	maxRequest := f.Int64("max-request-size", reliable.DefaultMaxRequestSize, "largest request sent, in bytes of all frames (-1: no limit)")
 	endpoints, parts, code := r.parse(args, stderr, nil)
 	if code >= 0 {
 		return code
@@ -50,7 +54,8 @@ func runReq(args []string, stdout, stderr io.Writer) int {
 		mode = reliable.Plain
 	}
 	c, err := reliable.NewClient(zctx, endpoints, reliable.WithMode(mode),
-		reliable.WithAttemptTimeout(*r.timeout), reliable.WithMaxAttempts(*r.retries+1))
+		reliable.WithAttemptTimeout(*r.timeout), reliable.WithMaxAttempts(*r.retries+1),
+		reliable.WithMaxReplySize(*maxReply), reliable.WithMaxRequestSize(*maxRequest))
 	if err != nil {
 		return f.usageError(stderr, "%v", err)
 	}
@@ -109,7 +114,7 @@ func (r *reqFlags) parse(args []string, stderr io.Writer, check func() string) (
 	}
 	endpoints = append([]string{pos[0]}, r.extra...)
 	for _, ep := range endpoints {
-		if err := checkEndpoint(ep); err != nil {
+		if err := checkEndpoint("connect", ep); err != nil {
 			return nil, nil, f.usageError(stderr, "%v", err)
 		}
 	}
@@ -133,6 +138,12 @@ func printReply(stdout, stderr io.Writer, reply [][]byte, err error, attempts ui
 		res.Error, res.Message = "no_reply", err.Error()
 		exit = exitNoReply
 	case err != nil:
+		res.Error, res.Message = "failed", err.Error()
+		exit = exitFail
+	case len(reply) == 0:
+		// The client never returns a reply without frames; should one
+		// come through, it is not a reply to report as success.
+		err = errors.New("reply without frames")
 		res.Error, res.Message = "failed", err.Error()
 		exit = exitFail
 	}

@@ -3,11 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -23,6 +27,8 @@ type serveEvent struct {
 	Request  []string              `json:"request,omitempty"`
 	Error    string                `json:"error,omitempty"`
 	Stats    *reliable.ServerStats `json:"stats,omitempty"`
+	// Budget is the server's worst case, stated at start ("listening").
+	Budget *reliable.MemoryBudget `json:"budget,omitempty"`
 }
 
 func runServe(args []string, stdout, stderr io.Writer) int {
@@ -32,14 +38,31 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		"the request; with --exec it runs CMD with sh -c, the request's frames on\n"+
 		"its stdin (one per line), and replies with its stdout. A failing\n"+
 		"command is answered with an error reply (code \"exec\"). It prints\n"+
-		"\"serving on ENDPOINT\" and runs until SIGINT or SIGTERM, then shuts\n"+
-		"down gracefully and prints its counters.", stdout)
+		"\"serving on ENDPOINT\", then its memory budget (the worst case its limits\n"+
+		"allow, see reliable.MemoryBudget), and runs until SIGINT or SIGTERM, then\n"+
+		"shuts down gracefully and prints its counters.", stdout)
 	hf := addHandlerFlags(f, reliable.DefaultHandlerTimeout, "deadline of each request (0: none)")
 	verbose := f.Bool("verbose", false, "log every request to stderr (--json: to stdout)")
 	asJSON := f.Bool("json", false, "print events as JSON lines")
-	endpoint, code := hf.parse(f, args, stderr)
+	budget := f.String("memory-budget", "", "the most memory the server may need, e.g. 256MiB: limits not set by flags are lowered to fit, and a server whose flags exceed it does not start")
+	maxConns := f.Int("max-connections", reliable.DefaultMaxConnections, "most connections at once (lowered to what the file limit leaves)")
+	maxRequest := f.Int64("max-request-size", reliable.DefaultMaxMessageSize, "largest request, in bytes of all its body frames")
+	maxReply := f.Int64("max-reply-size", reliable.DefaultServerMaxReplySize, "largest reply, in bytes of all its frames")
+	endpoint, code := hf.parse(f, "bind", args, stderr)
 	if code >= 0 {
 		return code
+	}
+	opts := []reliable.ServerOption{reliable.WithHandlerTimeout(*hf.timeout),
+		reliable.WithMaxMessageSize(*maxRequest), reliable.WithServerMaxReplySize(*maxReply)}
+	if set(f, "max-connections") {
+		opts = append(opts, reliable.WithMaxConnections(*maxConns))
+	}
+	if *budget != "" {
+		n, err := parseSize(*budget)
+		if err != nil {
+			return f.usageError(stderr, "--memory-budget: %v", err)
+		}
+		opts = append(opts, reliable.WithMemoryBudget(n))
 	}
 
 	out := &emitter{w: stdout, asJSON: *asJSON}
@@ -71,7 +94,11 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	defer zctx.Term()
-	srv, err := reliable.Listen(zctx, endpoint, logged, reliable.WithHandlerTimeout(*hf.timeout))
+	srv, err := reliable.Listen(zctx, endpoint, logged, opts...)
+	var oe *zmq.OptionError
+	if errors.As(err, &oe) {
+		return f.usageError(stderr, "%v", err)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "zmqguard serve:", err)
 		return exitFail
@@ -80,7 +107,8 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(context.Background()) }()
-	emit(serveEvent{Event: "listening", Endpoint: srv.Addr()}, "serving on "+srv.Addr())
+	b := srv.Budget()
+	emit(serveEvent{Event: "listening", Endpoint: srv.Addr(), Budget: &b}, "serving on "+srv.Addr()+"\n"+b.String())
 
 	exit := exitOK
 	select {
@@ -117,9 +145,10 @@ func addHandlerFlags(f *cmdFlags, timeout time.Duration, timeoutUsage string) ha
 	}
 }
 
-// parse parses the arguments of a command that takes exactly one
-// ENDPOINT, and checks the handler flags. A code >= 0 means: stop with it.
-func (h handlerFlags) parse(f *cmdFlags, args []string, stderr io.Writer) (endpoint string, code int) {
+// parse parses the arguments of a command that takes exactly one ENDPOINT
+// to op ("bind" or "connect"), and checks the handler flags. A code >= 0
+// means: stop with it.
+func (h handlerFlags) parse(f *cmdFlags, op string, args []string, stderr io.Writer) (endpoint string, code int) {
 	pos, code := f.parse(args, stderr)
 	switch {
 	case code >= 0:
@@ -129,7 +158,7 @@ func (h handlerFlags) parse(f *cmdFlags, args []string, stderr io.Writer) (endpo
 	case *h.timeout < 0:
 		return "", f.usageError(stderr, "--handler-timeout must not be negative")
 	}
-	if err := checkEndpoint(pos[0]); err != nil {
+	if err := checkEndpoint(op, pos[0]); err != nil {
 		return "", f.usageError(stderr, "%v", err)
 	}
 	return pos[0], -1
@@ -162,4 +191,31 @@ func execHandler(command string) reliable.Handler {
 		}
 		return [][]byte{out.Bytes()}, nil
 	}
+}
+
+// set reports whether the flag called name was given.
+func set(f *cmdFlags, name string) bool {
+	found := false
+	f.Visit(func(fl *flag.Flag) { found = found || fl.Name == name })
+	return found
+}
+
+// parseSize reads a byte count: a number, optionally followed by KiB,
+// MiB or GiB.
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = n, u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n <= 0 || n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("%q is not a size such as 512MiB", s)
+	}
+	return n * mult, nil
 }

@@ -29,7 +29,7 @@ const module = "github.com/zmqguard/zmqguard"
 // imports them, and they may import anything.
 var tooling = []string{
 	"internal/apigen", "internal/archtest", "internal/faultproxy", "internal/procstat",
-	"internal/readme", "internal/soak", "internal/testpeer", "internal/zmqtest",
+	"internal/readme", "internal/soak", "internal/testpeer", "internal/zmqtest", "internal/hostile",
 }
 
 // allowed reads the table between the archtest markers of

@@ -22,6 +22,10 @@ const (
 	// active. The request was not executed; a client retries it on the
 	// peer.
 	CodePassive = "passive"
+	// CodeTooLarge is sent by a server for a request over its limits: more
+	// bytes in all its frames together, or more frames, than it takes.
+	// The request was not executed; sending it again gets the same answer.
+	CodeTooLarge = "too-large"
 )
 
 // PlainErrorMarker is the first frame of an error reply to a client that

@@ -1,0 +1,71 @@
+package reliable
+
+import (
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/zmqguard/zmqguard/reliable/wire"
+)
+
+// TestDispatchNeverHandsOverStale races dispatch, handing over a reply to
+// attempt 1, against the switch to attempt 2 exactly as
+// attemptCorrelated makes it (set the attempt under the lock, then drain
+// what slipped in before). After both, the channel may hold nothing or a
+// reply to attempt 2, never attempt 1's: that reply would be returned as
+// the answer to attempt 2. Each reply's body names its attempt.
+//
+// dispatch used to check the attempt under the lock and hand the reply
+// over after releasing it; a dispatch paused between the two (preempted,
+// or descheduled on a loaded machine) then put attempt 1's reply in the
+// channel after the switch had drained it. Against that code this test
+// failed within the first 6000 rounds on two cores; with the hand-over
+// under the lock it cannot happen.
+func TestDispatchNeverHandsOverStale(t *testing.T) {
+	const clientID, seq = 7, 1
+	ep := &endpoint{addr: "race"}
+	msg := func(attempt uint32) [][]byte {
+		id := wire.RequestID{Client: clientID, Seq: seq, Attempt: attempt}
+		return [][]byte{id.AppendFrame(nil, wire.KindReply), {}, {byte('0' + attempt)}}
+	}
+	first, second := msg(1), msg(2)
+	rounds := 50000
+	if testing.Short() {
+		rounds = 5000
+	}
+	for i := range rounds {
+		c := &Client{clientID: clientID, pending: map[uint64]*call{}}
+		cl := &call{seq: seq, attempt: 1, ep: ep, replies: make(chan reply, 1)}
+		c.pending[seq] = cl
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			c.dispatch(ep, first)
+		}()
+		go func() {
+			defer wg.Done()
+			if i%2 == 0 {
+				runtime.Gosched()
+			}
+			// attemptCorrelated's switch.
+			c.mu.Lock()
+			cl.attempt = 2
+			c.mu.Unlock()
+			select {
+			case <-cl.replies:
+			default:
+			}
+			c.dispatch(ep, second)
+		}()
+		wg.Wait()
+		select {
+		case r := <-cl.replies:
+			if string(r.body[0]) != "2" {
+				t.Fatalf("round %d: attempt %s's reply was handed to attempt 2", i, r.body[0])
+			}
+		default:
+			t.Fatalf("round %d: attempt 2's reply was not handed over", i)
+		}
+	}
+}
