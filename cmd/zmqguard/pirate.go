@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
@@ -24,23 +23,6 @@ type pirateEvent struct {
 	Worker   string `json:"worker,omitempty"`
 	DelayMs  int64  `json:"delay_ms,omitempty"`
 	Stats    any    `json:"stats,omitempty"`
-}
-
-// printer writes events, as text or JSON lines, from any goroutine.
-type printer struct {
-	mu     sync.Mutex
-	out    io.Writer
-	asJSON bool
-}
-
-func (p *printer) emit(ev pirateEvent, text string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.asJSON {
-		printJSON(p.out, ev)
-	} else if text != "" {
-		fmt.Fprintln(p.out, text)
-	}
 }
 
 // heartbeatFlags adds the Paranoid Pirate heartbeat flags.
@@ -83,7 +65,7 @@ func runQueue(args []string, stdout, stderr io.Writer) int {
 			return f.usageError(stderr, "%v", err)
 		}
 	}
-	out := &printer{out: stdout, asJSON: *asJSON}
+	out := &emitter{w: stdout, asJSON: *asJSON}
 	opts := []ppp.QueueOption{ppp.WithQueueHeartbeat(*interval, *liveness), ppp.WithQueueRetries(*retries),
 		ppp.WithQueueRequestTimeout(*reqTimeout)}
 	if *verbose {
@@ -145,7 +127,7 @@ func runWorker(args []string, stdout, stderr io.Writer) int {
 	if code >= 0 {
 		return code
 	}
-	out := &printer{out: stdout, asJSON: *asJSON}
+	out := &emitter{w: stdout, asJSON: *asJSON}
 	handler := hf.handler()
 	if d := *hf.timeout; d > 0 {
 		inner := handler
