@@ -13,18 +13,43 @@ import (
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
-// unusedEndpoint returns a tcp endpoint on which nothing listens.
-func unusedEndpoint(t *testing.T) string {
+// mutePeer returns a tcp endpoint that accepts connections and never
+// speaks: the client's connection never completes its handshake, so the
+// client has no peer and its request waits for one.
+func mutePeer(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	return "tcp://" + addr
+	conns := make(chan net.Conn, 8)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			select {
+			case conns <- c:
+			default:
+				c.Close()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-done
+		close(conns)
+		for c := range conns {
+			c.Close()
+		}
+	})
+	return "tcp://" + l.Addr().String()
 }
 
 // TestClientNoticesContextTerm: Context.Term closes a client's sockets
-// while no peer is connected. The request in flight returns at once with
+// while no peer is connected (a connection that never completes its
+// handshake). The request in flight returns at once with
 // an error matching net.ErrClosed (it used to wait out three attempts of
 // 3 s and fail with "no connected peer"), and so does every later
 // request.
@@ -33,17 +58,8 @@ func TestClientNoticesContextTerm(t *testing.T) {
 		zctx, err := zmq.NewContext(zmq.WithLinger(0))
 		require.NoError(t, err)
 		defer zctx.Term()
-		attempting := make(chan struct{}, 8)
-		c, err := reliable.NewClient(zctx, []string{unusedEndpoint(t)}, reliable.WithMode(mode),
-			reliable.WithAttemptTimeout(3*time.Second),
-			reliable.WithEventHook(func(ev reliable.ClientEvent) {
-				if ev.Kind == reliable.EventAttempt {
-					select {
-					case attempting <- struct{}{}:
-					default:
-					}
-				}
-			}))
+		c, err := reliable.NewClient(zctx, []string{mutePeer(t)}, reliable.WithMode(mode),
+			reliable.WithAttemptTimeout(3*time.Second))
 		require.NoError(t, err)
 		defer c.Close()
 
@@ -57,7 +73,9 @@ func TestClientNoticesContextTerm(t *testing.T) {
 			_, err := c.Request(context.Background(), []byte("hello"))
 			done <- result{err, time.Since(start)}
 		}()
-		<-attempting
+		// The request is in flight once counted (it then waits for a peer
+		// that never completes a handshake).
+		waitFor(t, 5*time.Second, "the request to start", func() bool { return c.Stats().Requests == 1 })
 		termAt := time.Now()
 		require.NoError(t, zctx.Term())
 		var r result

@@ -127,7 +127,9 @@ func (l *serverLoop) frameWire(n int) int64 {
 // tooLarge answers a request over the server's limits with
 // wire.CodeTooLarge, in the request's form when its envelope was kept
 // (it always is but for a request whose envelope alone is over the
-// limits), and to its routing id otherwise. It never reaches the handler,
+// limits), and otherwise in the plain form to its routing id, which only
+// a client that takes plain error replies gets (the rest are withheld and
+// counted, wire.Reply). It never reaches the handler,
 // and is not cached: it was not executed.
 func (l *serverLoop) tooLarge(r received) {
 	ctr := &l.s.ctr
