@@ -188,10 +188,12 @@ func TestDetectionLatency(t *testing.T) {
 				p.Kill()
 			}
 			slices.Sort(lat)
+			// The last worker was thawed to be killed and may have joined
+			// again for a moment: it goes when its connection ends.
+			waitFor(t, 5*bound, "the queue to forget every worker", func() bool { return q.Stats().Workers == 0 })
 			st := q.Stats()
 			t.Logf("%s: the queue forgot the worker, over %d runs (interval %v, liveness %d, bound %v): min %v median %v max %v; %d found by a refused heartbeat",
 				how, runs, procIvl, liveness, bound, lat[0], lat[runs/2], lat[runs-1], st.Disconnected)
-			assert.Zero(t, st.Workers)
 			if how == "SIGKILL" {
 				assert.EqualValues(t, runs, st.Expired)
 				// A refused heartbeat finds the dead worker in milliseconds.
