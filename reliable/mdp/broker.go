@@ -11,6 +11,7 @@ import (
 	"github.com/zmqguard/zmqguard/heartbeat"
 	"github.com/zmqguard/zmqguard/internal/lifecycle"
 	"github.com/zmqguard/zmqguard/internal/option"
+	"github.com/zmqguard/zmqguard/reliable/bstar"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -139,23 +140,7 @@ func (b *Broker) Run(ctx context.Context) error {
 		return err
 	}
 	defer b.life.Stopped()
-	loopCtx, stop := context.WithCancel(runCtx)
-	defer stop()
-
-	var pairErr error
-	pairDone := make(chan struct{})
-	if p := b.cfg.pair; p != nil {
-		go func() {
-			defer close(pairDone)
-			err := p.Run(loopCtx)
-			if loopCtx.Err() == nil {
-				pairErr = err // the pair stopped by itself: fatal
-			}
-			stop()
-		}()
-	} else {
-		close(pairDone)
-	}
+	loopCtx, detach := bstar.Attach(runCtx, b.cfg.pair)
 	remove := b.tr.OnChange(func(ev heartbeat.Event) {
 		if ev.To != heartbeat.Dead {
 			return
@@ -170,11 +155,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	l := newBrokerLoop(b, time.Now())
 	err = l.run(loopCtx)
 	l.shutdown()
-	stop()
-	<-pairDone
-	if b.cfg.pair != nil {
-		b.cfg.pair.Close()
-	}
+	pairErr := detach()
 	_ = b.sock.SetLinger(DefaultBrokerShutdownLinger)
 	b.sock.Close()
 	switch {
