@@ -376,8 +376,10 @@ func pause(ctx context.Context, down <-chan struct{}, deadline time.Time, d time
 	}
 }
 
+// retryableCode says which error replies are worth another attempt: the
+// server did not run the request, and another (or a later) one may.
 func retryableCode(code string) bool {
-	return code == wire.CodeOverloaded || code == wire.CodeShutdown
+	return code == wire.CodeOverloaded || code == wire.CodeShutdown || code == wire.CodePassive
 }
 
 func (c *Client) giveUp(seq uint64, attempts int, last, ctxErr error, start time.Time) error {

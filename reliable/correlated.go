@@ -28,7 +28,7 @@ func (c *Client) requestCorrelated(ctx context.Context, parts [][]byte) ([][]byt
 		ep, body, err := c.attemptCorrelated(ctx, cl, prev, n, parts, start, deadline)
 		if ep != nil { // sent
 			prev = ep
-			ep.recordResult(err == nil || isRemote(err))
+			ep.recordResult(served(err))
 		}
 		return body, err
 	})
@@ -37,6 +37,18 @@ func (c *Client) requestCorrelated(ctx context.Context, parts [][]byte) ([][]byt
 func isRemote(err error) bool {
 	var re *RemoteError
 	return errors.As(err, &re)
+}
+
+// served reports whether an attempt's outcome shows its endpoint serving:
+// a reply or an error reply, but not the refusal of a Binary Star pair's
+// passive server, which counts as a failure so that the health order
+// (pickUp) keeps the next requests on the active one.
+func served(err error) bool {
+	var re *RemoteError
+	if err == nil {
+		return true
+	}
+	return errors.As(err, &re) && re.Code != wire.CodePassive
 }
 
 // attemptCorrelated sends attempt n of cl, as soon as a peer is connected

@@ -60,8 +60,8 @@ Usage:
   zmqguard serve  [flags] ENDPOINT             run an always-reply echo server
   zmqguard ping   [flags] ENDPOINT             echo requests at an interval, like ping(8)
   zmqguard bench  [flags] ENDPOINT             round-trip latency and throughput
-  zmqguard queue  [flags] FRONTEND BACKEND     run a Paranoid Pirate queue
-  zmqguard worker [flags] ENDPOINT             run a Paranoid Pirate echo worker
+  zmqguard queue  [flags] FRONTEND BACKEND     run a Paranoid Pirate queue (--peer: Binary Star)
+  zmqguard worker [flags] ENDPOINT...          run a Paranoid Pirate echo worker
 
 Majordomo (service-oriented request/reply through a broker):
   zmqguard broker [flags] ENDPOINT                       run a broker (--peer: Binary Star)

@@ -17,7 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/zmqguard/zmqguard/reliable/bstar"
 	"github.com/zmqguard/zmqguard/reliable/mdp"
 	"github.com/zmqguard/zmqguard/zmq"
 )
@@ -39,15 +38,12 @@ func hasFlag(args []string, name string) bool {
 
 // brokerEvent is one line of broker's --json output.
 type brokerEvent struct {
-	Event    string           `json:"event"` // "listening", "worker", "request", "pair" or "stopped"
+	Event    string           `json:"event"` // "listening", "worker", "request" or "stopped" (and pairEvent's "pair")
 	Endpoint string           `json:"endpoint,omitempty"`
 	Kind     string           `json:"kind,omitempty"`
 	Worker   string           `json:"worker,omitempty"`
 	Service  string           `json:"service,omitempty"`
 	Code     string           `json:"code,omitempty"`
-	From     string           `json:"from,omitempty"`
-	To       string           `json:"to,omitempty"`
-	Error    string           `json:"error,omitempty"`
 	Stats    *mdp.BrokerStats `json:"stats,omitempty"`
 }
 
@@ -63,28 +59,21 @@ func runBroker(args []string, stdout, stderr io.Writer) int {
 	liveness := f.Int("liveness", mdp.DefaultLiveness, "silent intervals after which a worker is dead")
 	serviceWait := f.Duration("service-wait", mdp.DefaultServiceWait, "how long a request waits for its service to have a worker")
 	retries := f.Int("retries", mdp.DefaultBrokerRetries, "times a dead worker's request is given to another worker")
-	peer := f.String("peer", "", "Binary Star: the peer's state endpoint")
-	state := f.String("state", "", "Binary Star: the endpoint to publish this server's state on (with --peer)")
-	backup := f.Bool("backup", false, "Binary Star: this server is the backup (default: the primary)")
-	pairHeartbeat := f.Duration("pair-heartbeat", bstar.DefaultInterval, "Binary Star: state heartbeat (both servers the same)")
+	pf := addPairFlags(f)
 	verbose := f.Bool("verbose", false, "log workers, failed requests and state changes")
 	asJSON := f.Bool("json", false, "print events as JSON lines")
 	pos, code := f.parse(args, stderr)
 	if code >= 0 {
 		return code
 	}
-	switch {
-	case len(pos) != 1:
+	if len(pos) != 1 {
 		return f.usageError(stderr, "want exactly one ENDPOINT")
-	case (*peer == "") != (*state == ""):
-		return f.usageError(stderr, "--peer and --state go together")
-	case *backup && *peer == "":
-		return f.usageError(stderr, "--backup needs --peer and --state")
 	}
-	for _, e := range []struct{ op, ep string }{{"bind", pos[0]}, {"connect", *peer}, {"bind", *state}} {
-		if err := checkEndpoint(e.op, e.ep); e.ep != "" && err != nil {
-			return f.usageError(stderr, "%v", err)
-		}
+	if err := checkEndpoint("bind", pos[0]); err != nil {
+		return f.usageError(stderr, "%v", err)
+	}
+	if code := pf.check(f, stderr); code >= 0 {
+		return code
 	}
 
 	emit := (&emitter{w: stdout, asJSON: *asJSON}).emit
@@ -107,23 +96,9 @@ func runBroker(args []string, stdout, stderr io.Writer) int {
 	}
 	defer zctx.Term()
 	role := "broker on "
-	if *peer != "" {
-		r := bstar.Primary
-		if *backup {
-			r = bstar.Backup
-		}
-		role = fmt.Sprintf("broker (Binary Star %v, state on %s, peer %s) on ", r, *state, *peer)
-		popts := []bstar.Option{bstar.WithHeartbeat(*pairHeartbeat, bstar.DefaultLiveness)}
-		if *verbose {
-			popts = append(popts, bstar.WithEventHook(func(ev bstar.Event) {
-				e := brokerEvent{Event: "pair", From: ev.From.String(), To: ev.To.String(), Kind: ev.Input.String()}
-				if ev.Err != nil {
-					e.Error = ev.Err.Error()
-				}
-				emit(e, "pair: "+ev.String())
-			}))
-		}
-		p, err := bstar.New(zctx, r, *state, *peer, popts...)
+	if pf.enabled() {
+		role = "broker (" + pf.describe() + ") on "
+		p, err := pf.newPair(zctx, *verbose, emit)
 		if err != nil {
 			fmt.Fprintln(stderr, "zmqguard broker:", err)
 			return exitFail

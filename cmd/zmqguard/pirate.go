@@ -47,11 +47,15 @@ func runQueue(args []string, stdout, stderr io.Writer) int {
 		"past --request-timeout has the request retried on another, --retries\n"+
 		"times, then failed back. It prints \"queue: frontend F backend B\",\n"+
 		"runs until SIGINT or SIGTERM, answers what it holds with \"shutdown\"\n"+
-		"and prints its counters.", stdout)
+		"and prints its counters. With --peer it is one server of a Binary\n"+
+		"Star pair, as broker is: the passive queue refuses clients with\n"+
+		"\"passive\" (zmqguard clients move to the other queue); run a worker\n"+
+		"for each queue (zmqguard worker BACKEND1 BACKEND2).", stdout)
 	interval, liveness := heartbeatFlags(f)
 	retries := f.Int("retries", ppp.DefaultQueueRetries, "times a request whose worker died or overran is given to another worker")
 	reqTimeout := f.Duration("request-timeout", ppp.DefaultQueueRequestTimeout, "how long a worker may hold a request (0: as long as it lives)")
-	verbose := f.Bool("verbose", false, "report workers joining, expiring and stuck, and requests retried or failed")
+	pf := addPairFlags(f)
+	verbose := f.Bool("verbose", false, "report workers joining, expiring and stuck, requests retried or failed, and pair state changes")
 	asJSON := f.Bool("json", false, "print events as JSON lines")
 	pos, code := f.parse(args, stderr)
 	if code >= 0 {
@@ -64,6 +68,9 @@ func runQueue(args []string, stdout, stderr io.Writer) int {
 		if err := checkEndpoint("bind", ep); err != nil {
 			return f.usageError(stderr, "%v", err)
 		}
+	}
+	if code := pf.check(f, stderr); code >= 0 {
+		return code
 	}
 	out := &emitter{w: stdout, asJSON: *asJSON}
 	opts := []ppp.QueueOption{ppp.WithQueueHeartbeat(*interval, *liveness), ppp.WithQueueRetries(*retries),
@@ -81,6 +88,16 @@ func runQueue(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	defer zctx.Term()
+	role := "queue"
+	if pf.enabled() {
+		role = "queue (" + pf.describe() + ")"
+		p, err := pf.newPair(zctx, *verbose, out.emit)
+		if err != nil {
+			fmt.Fprintln(stderr, "zmqguard queue:", err)
+			return exitFail
+		}
+		opts = append(opts, ppp.WithQueueBinaryStar(p))
+	}
 	q, err := ppp.NewQueue(zctx, pos[0], pos[1], opts...)
 	if err != nil {
 		var oe *zmq.OptionError
@@ -95,14 +112,14 @@ func runQueue(args []string, stdout, stderr io.Writer) int {
 	done := make(chan error, 1)
 	go func() { done <- q.Run(ctx) }()
 	out.emit(pirateEvent{Event: "listening", Frontend: q.Frontend(), Backend: q.Backend()},
-		fmt.Sprintf("queue: frontend %s backend %s", q.Frontend(), q.Backend()))
+		fmt.Sprintf("%s: frontend %s backend %s", role, q.Frontend(), q.Backend()))
 	err = <-done
 	q.Close()
 	st := q.Stats()
 	out.emit(pirateEvent{Event: "stopped", Stats: st}, fmt.Sprintf(
-		"stopped: %d requests, %d replies, %d retried, %d merged retries of clients, %d failed back (%d worker-lost, %d timeout, %d shutdown), %d workers expired, %d stale replies dropped",
+		"stopped: %d requests, %d replies, %d retried, %d merged retries of clients, %d failed back (%d worker-lost, %d timeout, %d shutdown), %d refused as passive, %d workers expired, %d stale replies dropped",
 		st.Requests, st.Replies, st.Retried, st.Merged, st.WorkerLost+st.TimedOut+st.Shutdown+st.Overloaded,
-		st.WorkerLost, st.TimedOut, st.Shutdown, st.Expired, st.Stale))
+		st.WorkerLost, st.TimedOut, st.Shutdown, st.Refused, st.Expired, st.Stale))
 	if ctx.Err() == nil {
 		fmt.Fprintln(stderr, "zmqguard queue:", err)
 		return exitFail
@@ -111,9 +128,10 @@ func runQueue(args []string, stdout, stderr io.Writer) int {
 }
 
 func runWorker(args []string, stdout, stderr io.Writer) int {
-	f := newFlags("worker", "zmqguard worker [flags] ENDPOINT\n\n"+
+	f := newFlags("worker", "zmqguard worker [flags] ENDPOINT...\n\n"+
 		"Runs a Paranoid Pirate worker (ZeroMQ RFC 6, ppp.Worker) connected to a\n"+
-		"queue's backend at ENDPOINT (zmqguard queue, zguide's ppqueue): it\n"+
+		"queue's backend at ENDPOINT (zmqguard queue, zguide's ppqueue), one\n"+
+		"for each ENDPOINT (the two queues of a Binary Star pair): it\n"+
 		"says READY, heartbeats, reconnects with backoff when the queue goes\n"+
 		"silent, and answers each request with reliable.Server's rules: by\n"+
 		"default it echoes the request; with --exec it runs CMD with sh -c, the\n"+
@@ -123,7 +141,7 @@ func runWorker(args []string, stdout, stderr io.Writer) int {
 	hf := addHandlerFlags(f, 0, "deadline of each request (0: none); past it the client gets an error reply with code \"timeout\"")
 	verbose := f.Bool("verbose", false, "report connections, losses of the queue and reconnect pauses")
 	asJSON := f.Bool("json", false, "print events as JSON lines")
-	endpoint, code := hf.parse(f, "connect", args, stderr)
+	endpoints, code := hf.parseMany(f, "connect", args, stderr)
 	if code >= 0 {
 		return code
 	}
@@ -154,16 +172,31 @@ func runWorker(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	defer zctx.Term()
-	w, err := ppp.NewWorker(zctx, endpoint, handler, opts...)
-	if err != nil {
-		return f.usageError(stderr, "%v", err)
+	workers := make([]*ppp.Worker, len(endpoints))
+	for i, ep := range endpoints {
+		if workers[i], err = ppp.NewWorker(zctx, ep, handler, opts...); err != nil {
+			return f.usageError(stderr, "%v", err)
+		}
 	}
 	ctx, stop := untilSignal()
 	defer stop()
-	out.emit(pirateEvent{Event: "connecting", Endpoint: endpoint}, "worker: connecting to "+endpoint)
-	err = w.Run(ctx)
-	w.Close()
-	st := w.Stats()
+	errs := make(chan error, len(workers))
+	for i, w := range workers {
+		out.emit(pirateEvent{Event: "connecting", Endpoint: endpoints[i]}, "worker: connecting to "+endpoints[i])
+		go func() { errs <- w.Run(ctx) }()
+	}
+	err = <-errs // the first to stop stops them all
+	var st ppp.WorkerStats
+	for _, w := range workers {
+		w.Close()
+		s := w.Stats()
+		st.Served += s.Served
+		st.Dropped += s.Dropped
+		st.Overloaded += s.Overloaded
+		st.Malformed += s.Malformed
+		st.Reconnects += s.Reconnects
+		st.Withheld += s.Withheld
+	}
 	out.emit(pirateEvent{Event: "stopped", Stats: st}, fmt.Sprintf(
 		"stopped: %d requests served, %d replies dropped, %d error replies withheld, %d reconnects",
 		st.Served, st.Dropped, st.Withheld, st.Reconnects))

@@ -3,6 +3,7 @@ package main_test
 import (
 	"encoding/json"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -18,10 +19,43 @@ import (
 func queue(t *testing.T, args ...string) (p *proc, frontend, backend string) {
 	t.Helper()
 	p = start(t, append(append([]string{"queue"}, args...), "tcp://127.0.0.1:*", "tcp://127.0.0.1:*")...)
-	f := strings.Fields(p.first)
-	require.Len(t, f, 5, "first line %q", p.first)
-	require.Equal(t, []string{"queue:", "frontend", "backend"}, []string{f[0], f[1], f[3]})
-	return p, f[2], f[4]
+	m := regexp.MustCompile(`^queue( \(.*\))?: frontend (\S+) backend (\S+)\n$`).FindStringSubmatch(p.first)
+	require.NotNil(t, m, "first line %q", p.first)
+	return p, m[2], m[3]
+}
+
+// TestQueueBinaryStar: a pair of queues and a worker of both (one process,
+// a connection to each); the backup refuses (passive) and the client moves
+// to the primary; when the primary stops, the client's next request makes
+// the backup active and is answered there.
+func TestQueueBinaryStar(t *testing.T) {
+	states := []string{freeEndpoint(t), freeEndpoint(t)}
+	primary, pfe, pbe := queue(t, "--interval", "100ms", "--state", states[0], "--peer", states[1], "--pair-heartbeat", "100ms")
+	assert.Contains(t, primary.first, "queue (Binary Star primary, state on "+states[0])
+	backup, bfe, bbe := queue(t, "--interval", "100ms", "--backup", "--state", states[1], "--peer", states[0],
+		"--pair-heartbeat", "100ms", "--verbose")
+	w := start(t, "worker", "--interval", "100ms", "--verbose", pbe, bbe)
+	waitForLine(t, w.rest, "connected: "+pbe)
+	waitForLine(t, w.rest, "connected: "+bbe)
+	waitForLine(t, backup.rest, "pair: backup -> passive on peer-active")
+
+	r := zg(t, "req", "--timeout", "2s", bfe, "--endpoint", pfe, "one")
+	require.Equal(t, 0, r.code, "stderr %s", r.stderr)
+	assert.Equal(t, "one\n", r.stdout)
+	r = zg(t, "req", "--timeout", "2s", "--retries", "0", bfe, "refused")
+	assert.Equal(t, 3, r.code, "the passive queue's refusal is the last answer")
+	assert.Contains(t, r.stderr, "passive")
+
+	primary.stop(t)
+	r = zg(t, "req", "--timeout", "2s", bfe, "--endpoint", pfe, "two")
+	require.Equal(t, 0, r.code, "stderr %s", r.stderr)
+	assert.Equal(t, "two\n", r.stdout)
+	assert.Contains(t, w.stop(t), "stopped: 2 requests served")
+	out := backup.stop(t)
+	assert.Contains(t, out, "pair: passive -> active on client-request")
+	// Refusals: one for each request that tried the backup first, and
+	// those of the failover before the backup saw the primary silent.
+	assert.Regexp(t, `stopped: \d+ requests, 1 replies, .* [2-9] refused as passive`, out)
 }
 
 // TestQueueAndWorker runs the queue and two workers as processes and sends

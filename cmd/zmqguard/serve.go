@@ -149,19 +149,33 @@ func addHandlerFlags(f *cmdFlags, timeout time.Duration, timeoutUsage string) ha
 // to op ("bind" or "connect"), and checks the handler flags. A code >= 0
 // means: stop with it.
 func (h handlerFlags) parse(f *cmdFlags, op string, args []string, stderr io.Writer) (endpoint string, code int) {
-	pos, code := f.parse(args, stderr)
+	eps, code := h.parseMany(f, op, args, stderr)
 	switch {
 	case code >= 0:
 		return "", code
-	case len(pos) != 1:
+	case len(eps) != 1:
 		return "", f.usageError(stderr, "want exactly one ENDPOINT")
+	}
+	return eps[0], -1
+}
+
+// parseMany is parse for a command that takes one or more ENDPOINTs.
+func (h handlerFlags) parseMany(f *cmdFlags, op string, args []string, stderr io.Writer) (endpoints []string, code int) {
+	pos, code := f.parse(args, stderr)
+	switch {
+	case code >= 0:
+		return nil, code
+	case len(pos) == 0:
+		return nil, f.usageError(stderr, "want an ENDPOINT")
 	case *h.timeout < 0:
-		return "", f.usageError(stderr, "--handler-timeout must not be negative")
+		return nil, f.usageError(stderr, "--handler-timeout must not be negative")
 	}
-	if err := checkEndpoint(op, pos[0]); err != nil {
-		return "", f.usageError(stderr, "%v", err)
+	for _, ep := range pos {
+		if err := checkEndpoint(op, ep); err != nil {
+			return nil, f.usageError(stderr, "%v", err)
+		}
 	}
-	return pos[0], -1
+	return pos, -1
 }
 
 // handler returns the echo handler, or one that runs --exec.

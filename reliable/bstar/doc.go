@@ -37,9 +37,9 @@
 // client to time out). Its clients must know both servers' endpoints and
 // move to the other one after a failed attempt or a passive reply; its
 // workers, if it has any, register with both servers (only the active one
-// gives them work). The Majordomo broker (package reliable/mdp,
-// mdp.WithBinaryStar) is built this way; docs/BINARY-STAR.md lists what
-// the Paranoid Pirate queue would need.
+// gives them work). Attach runs a pair beside its server. The Majordomo
+// broker (mdp.WithBinaryStar) and the Paranoid Pirate queue
+// (ppp.WithQueueBinaryStar) are built this way.
 //
 // # Concurrency
 //

@@ -22,6 +22,11 @@
 // reply), and a worker runs its handler with the same rules as
 // reliable.Server (see reliable.Handler).
 //
+// With WithQueueBinaryStar a queue is one server of a Binary Star pair
+// (package reliable/bstar, docs/BINARY-STAR.md): workers run one Worker
+// per queue, and a reliable.Client given both frontends follows the
+// active one.
+//
 // # Concurrency
 //
 // Queue.Run and Worker.Run are called once each; Run's goroutine is the
@@ -37,5 +42,7 @@
 // ErrWorkerClosed (both match net.ErrClosed), ErrQueueRunning,
 // ErrWorkerRunning, ErrHandlerStuck, ErrMalformed and *MalformedError for
 // the codec, and *zmq.OptionError for every invalid option, a nil one
-// included. Nothing is printed: observe with Stats and the event hooks.
+// included. A queue whose pair stops with a fatal error returns it from
+// Run (bstar.ErrDualActive and the like). Nothing is printed: observe with
+// Stats and the event hooks.
 package ppp

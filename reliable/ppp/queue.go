@@ -12,6 +12,7 @@ import (
 	"github.com/zmqguard/zmqguard/heartbeat"
 	"github.com/zmqguard/zmqguard/internal/lifecycle"
 	"github.com/zmqguard/zmqguard/internal/option"
+	"github.com/zmqguard/zmqguard/reliable/bstar"
 	"github.com/zmqguard/zmqguard/timeout"
 	"github.com/zmqguard/zmqguard/zmq"
 )
@@ -66,7 +67,7 @@ type Queue struct {
 	ctr struct {
 		requests, replies, retried, workerLost, overloaded, shutdown,
 		expired, stale, malformed, unroutable, withheld, overdue, timedOut,
-		merged, abandoned, disconnected atomic.Uint64
+		merged, abandoned, disconnected, refused atomic.Uint64
 		workers, idle, stuck atomic.Int64
 	}
 }
@@ -146,7 +147,7 @@ func (q *Queue) Stats() QueueStats {
 	c := &q.ctr
 	return QueueStats{
 		Requests: c.requests.Load(), Replies: c.replies.Load(), Retried: c.retried.Load(),
-		WorkerLost: c.workerLost.Load(), TimedOut: c.timedOut.Load(), Overloaded: c.overloaded.Load(), Shutdown: c.shutdown.Load(),
+		WorkerLost: c.workerLost.Load(), TimedOut: c.timedOut.Load(), Overloaded: c.overloaded.Load(), Refused: c.refused.Load(), Shutdown: c.shutdown.Load(),
 		Expired: c.expired.Load(), Stale: c.stale.Load(), Malformed: c.malformed.Load(),
 		Unroutable: c.unroutable.Load(), Withheld: c.withheld.Load(), Overdue: c.overdue.Load(),
 		Merged: c.merged.Load(), Abandoned: c.abandoned.Load(), Disconnected: c.disconnected.Load(),
@@ -154,15 +155,18 @@ func (q *Queue) Stats() QueueStats {
 	}
 }
 
-// Run routes requests until ctx is done or Close is called; then it fails
+// Run routes requests until ctx is done, Close is called or, with
+// WithQueueBinaryStar, the pair stops with a fatal error; then it fails
 // back the requests it holds with wire.CodeShutdown, closes its sockets
-// and returns ctx's error, or ErrQueueClosed after Close.
-func (q *Queue) Run(ctx context.Context) error {
-	ctx, err := q.life.Start(ctx, ErrQueueClosed, ErrQueueRunning)
+// and returns ctx's error, ErrQueueClosed after Close, or the pair's
+// fatal error.
+func (q *Queue) Run(runCtx context.Context) error {
+	ctx, err := q.life.Start(runCtx, ErrQueueClosed, ErrQueueRunning)
 	if err != nil {
 		return err
 	}
 	defer q.life.Stopped()
+	ctx, detach := bstar.Attach(ctx, q.cfg.pair)
 
 	remove := q.tr.OnChange(func(ev heartbeat.Event) {
 		if ev.To != heartbeat.Dead {
@@ -237,12 +241,16 @@ loop:
 	}
 	l.shutdown()
 	readers.Wait()
+	pairErr := detach()
 	for id := range l.workers {
 		q.tr.Forget(id)
 	}
 	q.frontend.Close()
 	q.backend.Close()
-	return q.life.Err(ctx, ErrQueueClosed)
+	if pairErr != nil {
+		return pairErr
+	}
+	return q.life.Err(runCtx, ErrQueueClosed)
 }
 
 // Close stops Run and waits for it, or closes the sockets if Run never

@@ -163,6 +163,11 @@ func (l *queueLoop) fromClient(msg [][]byte) {
 		l.failBack(job, wire.CodeMalformed, "request has no body frames")
 		return
 	}
+	if p := q.cfg.pair; p != nil && !p.Admit() {
+		q.ctr.refused.Add(1)
+		l.failBack(job, wire.CodePassive, "this queue is passive: its Binary Star peer is active")
+		return
+	}
 	if old := l.held[job.key]; old != nil {
 		// A correlated client's retry, or a plain client's identical
 		// request, of a request the queue still holds: the client waits

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/zmqguard/zmqguard/heartbeat"
+	"github.com/zmqguard/zmqguard/reliable/bstar"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -44,6 +45,7 @@ type queueConfig struct {
 	tracker        *heartbeat.Tracker
 	hook           func(QueueEvent)
 	setup          func(*zmq.Socket) error
+	pair           *bstar.Pair
 }
 
 func defaultQueueConfig() queueConfig {
@@ -158,6 +160,24 @@ func WithQueueSocketSetup(setup func(*zmq.Socket) error) QueueOption {
 	return func(c *queueConfig) error { c.setup = setup; return nil }
 }
 
+// WithQueueBinaryStar makes the queue one server of a Binary Star pair
+// (docs/BINARY-STAR.md): it asks p to admit every client request and
+// answers a refused one with wire.CodePassive, which a reliable.Client
+// takes as a cue to try the other queue. Workers are accepted in every
+// state: a worker of the pair runs one Worker per queue, and the passive
+// queue only heartbeats its workers, which are ready the moment it takes
+// over. The queue runs p (do not call p.Run) and closes it; when p stops
+// with a fatal error, the queue stops too and Run returns that error.
+func WithQueueBinaryStar(p *bstar.Pair) QueueOption {
+	return func(c *queueConfig) error {
+		if p == nil {
+			return optionError("WithQueueBinaryStar", "nil pair")
+		}
+		c.pair = p
+		return nil
+	}
+}
+
 // QueueEventKind says what a QueueEvent reports.
 type QueueEventKind int
 
@@ -212,6 +232,7 @@ type QueueStats struct {
 	WorkerLost uint64 // requests failed back with wire.CodeWorkerLost
 	TimedOut   uint64 // requests failed back with wire.CodeTimeout: the last worker held them past the request timeout
 	Overloaded uint64 // requests refused with wire.CodeOverloaded
+	Refused    uint64 // requests refused with wire.CodePassive: this queue is the passive one of a Binary Star pair
 	Shutdown   uint64 // requests failed back with wire.CodeShutdown when stopping
 	Expired    uint64 // workers forgotten
 	// Disconnected counts workers forgotten at once because a heartbeat
