@@ -121,7 +121,11 @@ const connEvents = zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED
 // startConnWatch starts watching s's socket. It fails when the socket
 // already has a monitor (libzmq allows one).
 func startConnWatch(s *Server, limits connLimits) (*connWatch, error) {
-	mon, err := s.sock.StartMonitor(connEvents)
+	events := connEvents
+	if s.cfg.observer != nil {
+		events |= observedMonitorEvents
+	}
+	mon, err := s.sock.StartMonitor(events)
 	if err != nil {
 		return nil, err
 	}
@@ -156,6 +160,7 @@ func (w *connWatch) run() {
 				<-w.stop // the socket closed; Serve stops us
 				return
 			}
+			w.s.observeMonitor(ev)
 			switch ev.Event {
 			case zmq.EVENT_ACCEPTED:
 				w.listening(ev.Addr)
