@@ -144,10 +144,12 @@ func (c *Client) requestObserved(ctx context.Context, parts [][]byte) ([][]byte,
 		}
 	}
 	body, err := c.request(ctx, parts)
-	ev := observe.Event{Component: observe.Client, Kind: observe.KindDone, Outcome: requestOutcome(err),
-		Err: err, Elapsed: time.Since(start)}
-	if re := (*RemoteError)(nil); errors.As(err, &re) {
-		ev.Code = re.Code
+	ev := observe.Event{Component: observe.Client, Kind: observe.KindDone, Outcome: observe.OutcomeOK, Elapsed: time.Since(start)}
+	if err != nil { // errors.As allocates: not on the way of a reply
+		ev.Outcome, ev.Err = requestOutcome(err), err
+		if re := (*RemoteError)(nil); errors.As(err, &re) {
+			ev.Code = re.Code
+		}
 	}
 	c.cfg.observer.Observe(ctx, ev)
 	return body, err
