@@ -41,10 +41,21 @@ func TraceOf(env [][]byte) (carried []byte, ok bool) {
 // leading trace frame that the server echoed: [trace, ID, "", body...]
 // becomes [ID, "", body...]. Any other message is returned as it is.
 func StripTrace(msg [][]byte) [][]byte {
-	if len(msg) >= 3 && isTraceFrame(msg[0]) && IsIDFrame(msg[1]) {
-		return msg[1:]
+	if len(msg) >= 3 {
+		_, msg = CutTrace(msg)
 	}
 	return msg
+}
+
+// CutTrace takes a leading trace frame off frames that begin
+// [trace, ID frame, ...]: a DEALER's view of a request whose envelope
+// carries one (a ppp.Worker's, behind a ppp.Queue). It returns what the
+// trace frame carries and the rest, or nil and frames unchanged.
+func CutTrace(frames [][]byte) (carried []byte, rest [][]byte) {
+	if len(frames) >= 2 && isTraceFrame(frames[0]) && IsIDFrame(frames[1]) {
+		return frames[0][len(tracePrefix):], frames[1:]
+	}
+	return nil, frames
 }
 
 func isTraceFrame(b []byte) bool {
