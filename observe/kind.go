@@ -78,8 +78,12 @@ const (
 
 	// KindPeerUp: Endpoint became usable (its handshake succeeded).
 	KindPeerUp
-	// KindPeerDown: Endpoint was lost.
+	// KindPeerDown: Endpoint was lost (Name: the heartbeat transition,
+	// e.g. "suspect->dead", when a heartbeat.Tracker reports it).
 	KindPeerDown
+	// KindPeerSuspect: a heartbeat.Tracker has not heard from Endpoint
+	// for an interval.
+	KindPeerSuspect
 	// KindConnected: a monitor reported a connection made to Endpoint.
 	KindConnected
 	// KindAccepted: a monitor reported a connection accepted on Endpoint.
@@ -131,7 +135,7 @@ var kindNames = [...]string{
 	KindHandlerTimeout: "handler_timeout", KindLateResult: "late_result", KindCacheHit: "cache_hit",
 	KindEviction: "eviction", KindReplyDropped: "reply_dropped", KindRefused: "refused",
 	KindMalformed: "malformed", KindTooLarge: "too_large",
-	KindPeerUp: "peer_up", KindPeerDown: "peer_down", KindConnected: "connected",
+	KindPeerUp: "peer_up", KindPeerDown: "peer_down", KindPeerSuspect: "peer_suspect", KindConnected: "connected",
 	KindAccepted: "accepted", KindDisconnected: "disconnected", KindConnectRetried: "connect_retried",
 	KindHandshakeFailed: "handshake_failed", KindConnectionShed: "connection_shed",
 	KindSent: "sent", KindReceived: "received", KindSendBlocked: "send_blocked",

@@ -90,7 +90,7 @@ func (ep *endpoint) open(zctx *zmq.Context, cfg *clientConfig, typ zmq.Type, rid
 			events |= relinkEvents
 		}
 		if ep.obs != nil {
-			events |= observedMonitorEvents
+			events |= observe.MonitorEvents
 		}
 		mon, err := s.StartMonitor(events)
 		if err != nil {

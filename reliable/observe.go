@@ -34,36 +34,6 @@ func WithServerObserver(o observe.Observer) ServerOption {
 	return func(c *serverConfig) error { c.observer = o; return nil }
 }
 
-// observedMonitorEvents are the monitor events watched in addition when an
-// observer is set: reconnects and handshake failures.
-const observedMonitorEvents = zmq.EVENT_CONNECT_RETRIED | zmq.EVENT_CONNECTED |
-	zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH
-
-// monitorEvent returns the observe event for a monitor event, or false
-// for one that is not reported.
-func monitorEvent(c observe.Component, ev zmq.MonitorEvent) (observe.Event, bool) {
-	out := observe.Event{Component: c, Endpoint: ev.Addr}
-	switch ev.Event {
-	case zmq.EVENT_CONNECTED:
-		out.Kind = observe.KindConnected
-	case zmq.EVENT_ACCEPTED:
-		out.Kind = observe.KindAccepted
-	case zmq.EVENT_DISCONNECTED:
-		out.Kind = observe.KindDisconnected
-	case zmq.EVENT_CONNECT_RETRIED:
-		out.Kind = observe.KindConnectRetried
-	case zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL:
-		out.Kind, out.Name = observe.KindHandshakeFailed, "no_detail"
-	case zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
-		out.Kind, out.Name = observe.KindHandshakeFailed, "protocol"
-	case zmq.EVENT_HANDSHAKE_FAILED_AUTH:
-		out.Kind, out.Name = observe.KindHandshakeFailed, "auth"
-	default:
-		return out, false
-	}
-	return out, true
-}
-
 // observeSend reports a send of frames: the message, or a full socket.
 func observeSend(o observe.Observer, c observe.Component, addr string, frames [][]byte, err error) {
 	switch {
@@ -285,7 +255,7 @@ func (ep *endpoint) observeMonitor(ev zmq.MonitorEvent) {
 	if ep.obs == nil {
 		return
 	}
-	if out, ok := monitorEvent(observe.Client, ev); ok {
+	if out, ok := observe.FromMonitor(observe.Client, ev); ok {
 		if out.Endpoint == "" {
 			out.Endpoint = ep.addr
 		}
@@ -353,7 +323,7 @@ func (s *Server) observeMonitor(ev zmq.MonitorEvent) {
 	if s.cfg.observer == nil {
 		return
 	}
-	if out, ok := monitorEvent(observe.Server, ev); ok {
+	if out, ok := observe.FromMonitor(observe.Server, ev); ok {
 		s.cfg.observer.Observe(context.Background(), out)
 	}
 }

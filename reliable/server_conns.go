@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zmqguard/zmqguard/reliable/wire"
+	"github.com/zmqguard/zmqguard/observe"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -123,7 +124,7 @@ const connEvents = zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED
 func startConnWatch(s *Server, limits connLimits) (*connWatch, error) {
 	events := connEvents
 	if s.cfg.observer != nil {
-		events |= observedMonitorEvents
+		events |= observe.MonitorEvents
 	}
 	mon, err := s.sock.StartMonitor(events)
 	if err != nil {
