@@ -25,9 +25,11 @@ func (f Func) Observe(ctx context.Context, ev Event) { f(ctx, ev) }
 // client to a server along a request (the otel adapter carries the W3C
 // trace context).
 type Propagator interface {
-	// Inject returns what to carry from ctx with a request, or nil for
-	// nothing. It is called for each attempt sent.
-	Inject(ctx context.Context) []byte
+	// Inject is called once as a client request starts. It returns the
+	// context the request goes on in (its KindDone event is reported
+	// with it: a span started here can end there) and what to carry from
+	// it to the server with every attempt, or nil for nothing.
+	Inject(ctx context.Context) (context.Context, []byte)
 	// Extract returns the context a handler runs in, given the server's
 	// context and the bytes a client's Inject returned. It must accept
 	// any bytes, however malformed, and return ctx when it finds nothing.
@@ -114,7 +116,9 @@ func (m *multi) Observe(ctx context.Context, ev Event) {
 
 type multiProp struct{ multi }
 
-func (m *multiProp) Inject(ctx context.Context) []byte { return m.prop.Inject(ctx) }
+func (m *multiProp) Inject(ctx context.Context) (context.Context, []byte) {
+	return m.prop.Inject(ctx)
+}
 func (m *multiProp) Extract(ctx context.Context, b []byte) context.Context {
 	return m.prop.Extract(ctx, b)
 }

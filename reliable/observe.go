@@ -108,8 +108,10 @@ func requestOutcome(err error) string {
 // end (KindDone) and carries the observer's trace context.
 func (c *Client) requestObserved(ctx context.Context, parts [][]byte) ([][]byte, error) {
 	start := time.Now()
-	if p := observe.PropagatorOf(c.cfg.observer); p != nil && c.plain == nil {
-		if carried := p.Inject(ctx); len(carried) > 0 {
+	if p := observe.PropagatorOf(c.cfg.observer); p != nil {
+		var carried []byte
+		// Plain mode has the exact REQ envelope: no room for a trace frame.
+		if ctx, carried = p.Inject(ctx); len(carried) > 0 && c.plain == nil {
 			ctx = context.WithValue(ctx, traceKey{}, wire.AppendTraceFrame(nil, carried))
 		}
 	}
