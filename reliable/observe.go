@@ -267,7 +267,7 @@ func (ep *endpoint) observeMonitor(ev zmq.MonitorEvent) {
 
 // observeUp reports the endpoint coming up or going down.
 func (ep *endpoint) observeUp(up bool) {
-	if ep.obs == nil {
+	if ep.obs == nil || !up && ep.quitting.Load() { // the client closing is no peer lost
 		return
 	}
 	kind := observe.KindPeerDown
