@@ -30,6 +30,18 @@ func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
 	return fams
 }
 
+// runAndScrape registers m, serves it over HTTP, runs observetest with
+// it and scrapes the result.
+func runAndScrape(t *testing.T, m *zgprom.Metrics) (observetest.Result, map[string]*dto.MetricFamily) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m)
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer srv.Close()
+	r := observetest.Run(t, observetest.Config{Client: m, Server: m})
+	return r, scrape(t, srv.URL+"/metrics")
+}
+
 // value returns the counter, gauge or histogram count of the series of
 // fam whose labels include want.
 func value(fams map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
@@ -66,13 +78,7 @@ next:
 func TestScrapeShowsWhatHappened(t *testing.T) {
 	m, err := zgprom.New()
 	require.NoError(t, err)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(m)
-	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	defer srv.Close()
-
-	r := observetest.Run(t, observetest.Config{Client: m, Server: m})
-	fams := scrape(t, srv.URL+"/metrics")
+	r, fams := runAndScrape(t, m)
 	for _, c := range []struct {
 		name   string
 		labels map[string]string
@@ -112,12 +118,7 @@ func TestScrapeShowsWhatHappened(t *testing.T) {
 func TestEndpointLabelIsOptIn(t *testing.T) {
 	m, err := zgprom.New(zgprom.WithEndpointLabel(), zgprom.WithBuckets([]float64{0.1, 1}))
 	require.NoError(t, err)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(m)
-	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	defer srv.Close()
-	r := observetest.Run(t, observetest.Config{Client: m, Server: m})
-	fams := scrape(t, srv.URL+"/metrics")
+	r, fams := runAndScrape(t, m)
 	assert.Equal(t, float64(observetest.Attempts), value(fams, "zmqguard_client_attempts_total", map[string]string{"endpoint": r.Endpoint}))
 
 	_, err = zgprom.New(zgprom.WithBuckets(nil))
