@@ -12,8 +12,8 @@ import (
 
 type prop struct{ observe.Func }
 
-func (prop) Inject(ctx context.Context) (context.Context, []byte) { return ctx, []byte("p") }
-func (prop) Extract(ctx context.Context, _ []byte) context.Context  { return ctx }
+func (prop) Inject(ctx context.Context) (context.Context, []byte)  { return ctx, []byte("p") }
+func (prop) Extract(ctx context.Context, _ []byte) context.Context { return ctx }
 
 func TestMulti(t *testing.T) {
 	assert.Nil(t, observe.Multi())

@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/zmqguard/zmqguard/reliable/wire"
 	"github.com/zmqguard/zmqguard/observe"
+	"github.com/zmqguard/zmqguard/reliable/wire"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 

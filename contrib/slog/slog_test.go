@@ -58,22 +58,22 @@ func TestLogsWhatHappened(t *testing.T) {
 		}
 	}
 	for key, want := range map[string]int{
-		"zmqguard client attempt@DEBUG":                observetest.Attempts,
-		"zmqguard client attempt_failed@WARN/timeout":  observetest.Timeouts,
-		"zmqguard client give_up@WARN":                 observetest.GiveUps,
-		"zmqguard client stale@WARN":                   observetest.Stale,
-		"zmqguard client done@DEBUG/ok":                1,
-		"zmqguard client done@DEBUG/remote_error":      observetest.RemoteError,
-		"zmqguard client done@WARN/gave_up":            1,
-		"zmqguard server panic@ERROR":                  observetest.Panics,
-		"zmqguard server handled@DEBUG/ok":             observetest.HandledOK,
-		"zmqguard server handled@DEBUG/panic":          observetest.Panics,
-		"zmqguard server cache_hit@DEBUG":              observetest.CacheHits,
-		"zmqguard server budget@INFO":                  10,
-		"zmqguard client peer_up@INFO":                 1,
-		"zmqguard server accepted@DEBUG":               1,
-		"zmqguard client sent@DEBUG":                   int(r.Client.Attempts),
-		"zmqguard server received@DEBUG":               int(r.Server.Requests),
+		"zmqguard client attempt@DEBUG":               observetest.Attempts,
+		"zmqguard client attempt_failed@WARN/timeout": observetest.Timeouts,
+		"zmqguard client give_up@WARN":                observetest.GiveUps,
+		"zmqguard client stale@WARN":                  observetest.Stale,
+		"zmqguard client done@DEBUG/ok":               1,
+		"zmqguard client done@DEBUG/remote_error":     observetest.RemoteError,
+		"zmqguard client done@WARN/gave_up":           1,
+		"zmqguard server panic@ERROR":                 observetest.Panics,
+		"zmqguard server handled@DEBUG/ok":            observetest.HandledOK,
+		"zmqguard server handled@DEBUG/panic":         observetest.Panics,
+		"zmqguard server cache_hit@DEBUG":             observetest.CacheHits,
+		"zmqguard server budget@INFO":                 10,
+		"zmqguard client peer_up@INFO":                1,
+		"zmqguard server accepted@DEBUG":              1,
+		"zmqguard client sent@DEBUG":                  int(r.Client.Attempts),
+		"zmqguard server received@DEBUG":              int(r.Server.Requests),
 	} {
 		assert.Equal(t, want, count[key], key)
 	}

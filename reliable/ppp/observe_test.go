@@ -38,7 +38,9 @@ func (c *carrier) Observe(_ context.Context, ev observe.Event) {
 	}
 }
 
-func (c *carrier) Inject(ctx context.Context) (context.Context, []byte) { return ctx, []byte("trace-1") }
+func (c *carrier) Inject(ctx context.Context) (context.Context, []byte) {
+	return ctx, []byte("trace-1")
+}
 func (c *carrier) Extract(ctx context.Context, b []byte) context.Context {
 	return context.WithValue(ctx, traceKey{}, string(b))
 }
