@@ -7,11 +7,14 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/zmqguard/zmqguard/internal/observetest"
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
 	"github.com/zmqguard/zmqguard/observe"
 	"github.com/zmqguard/zmqguard/reliable"
+	"github.com/zmqguard/zmqguard/reliable/wire"
+	"github.com/zmqguard/zmqguard/timeout"
 )
 
 // tally counts events by component, kind and outcome.
@@ -116,4 +119,65 @@ func BenchmarkObserver(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 		})
 	}
+}
+
+// extractor is a Propagator that records what it was handed.
+type extractor struct {
+	observe.Func
+	got chan string
+}
+
+func (e *extractor) Inject(ctx context.Context) (context.Context, []byte) { return ctx, nil }
+func (e *extractor) Extract(ctx context.Context, b []byte) context.Context {
+	e.got <- string(b)
+	return context.WithValue(ctx, extractedKey{}, string(b))
+}
+
+type extractedKey struct{}
+
+// TestServerTraceFrames: a server hands a request's trace frame to its
+// Propagator and runs the handler in what it returns; hostile trace frames
+// (oversized, misplaced, truncated) are served as ordinary requests
+// without reaching it, and every request gets its reply with the envelope
+// echoed.
+func TestServerTraceFrames(t *testing.T) {
+	zctx := zmqtest.Context(t)
+	ex := &extractor{Func: func(context.Context, observe.Event) {}, got: make(chan string, 8)}
+	s := listen(t, zctx, "tcp", func(ctx context.Context, req [][]byte) ([][]byte, error) {
+		v, _ := ctx.Value(extractedKey{}).(string)
+		return [][]byte{[]byte("trace=" + v)}, nil
+	}, reliable.WithServerObserver(ex))
+	p := newPeer(t, zctx, s.addr)
+	for i, c := range []struct {
+		trace []byte // the frame before the ID frame; nil: none
+		want  string
+	}{
+		{wire.AppendTraceFrame(nil, []byte("traceparent=00-1")), "trace=traceparent=00-1"},
+		{nil, "trace="},
+		{append([]byte("ZG\x01T"), make([]byte, wire.MaxTraceFrame)...), "trace="}, // oversized: ignored
+		{[]byte("ZG\x01"), "trace="},                    // truncated tag: a routing frame
+		{[]byte("ZG\x01Tx\x00\xff"), "trace=x\x00\xff"}, // opaque bytes pass as they are
+	} {
+		seq := uint64(i + 1)
+		msg := []any{}
+		if c.trace != nil {
+			msg = append(msg, c.trace)
+		}
+		msg = append(msg, p.id(seq, 1).AppendFrame(nil, wire.KindRequest), "", "q")
+		require.NoError(t, timeout.SendMessage(context.Background(), p.sock, msg...))
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		rep, err := timeout.RecvMessageBytes(ctx, p.sock)
+		cancel()
+		require.NoError(t, err)
+		if c.trace != nil {
+			require.Equal(t, c.trace, rep[0], "the frame is echoed")
+			rep = rep[1:]
+		}
+		id, kind, err := wire.ParseIDFrame(rep[0])
+		require.NoError(t, err)
+		assert.Equal(t, p.id(seq, 1), id)
+		assert.Equal(t, wire.KindReply, kind)
+		assert.Equal(t, c.want, string(rep[2]), "case %d", i)
+	}
+	assert.Len(t, ex.got, 2, "only the well-formed trace frames reach Extract")
 }
