@@ -52,9 +52,10 @@ func size(frames [][]byte) int64 {
 	return n
 }
 
-// clientEvent turns a ClientEvent into its observe event. EventReply has
-// none: KindDone reports the request's end.
-func clientEvent(ev ClientEvent) (observe.Event, bool) {
+// Observed returns the observe.Event that reports ev to an Observer, or
+// false for EventReply, which has none (KindDone reports a request's
+// end). mdp.Client reports its events with it.
+func (ev ClientEvent) Observed() (observe.Event, bool) {
 	out := observe.Event{Component: observe.Client, Endpoint: ev.Endpoint, Request: ev.Seq,
 		Attempt: ev.Attempt, Err: ev.Err, Elapsed: ev.Elapsed}
 	switch ev.Kind {
@@ -139,7 +140,7 @@ func traceFrame(ctx context.Context) []byte {
 // observeClient reports a ClientEvent to the observer, if it has a
 // counterpart.
 func (c *Client) observeClient(ev ClientEvent) {
-	if out, ok := clientEvent(ev); ok {
+	if out, ok := ev.Observed(); ok {
 		c.cfg.observer.Observe(context.Background(), out)
 	}
 }

@@ -2,7 +2,6 @@ package ppp
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/zmqguard/zmqguard/internal/handler"
@@ -71,27 +70,9 @@ func (w *Worker) observe(ev WorkerEvent) {
 
 // observeHandled reports a handler run that started at start.
 func (w *Worker) observeHandled(ctx context.Context, out *handler.Outcome, start time.Time) {
-	o := w.cfg.observer
-	if o == nil {
-		return
+	if o := w.cfg.observer; o != nil {
+		handler.Report(ctx, o, observe.Worker, w.endpoint, out, time.Since(start))
 	}
-	ev := observe.Event{Component: observe.Worker, Kind: observe.KindHandled, Endpoint: w.endpoint,
-		Outcome: observe.OutcomeOK, Code: out.Code, Err: out.Err, Elapsed: time.Since(start)}
-	switch out.Ending {
-	case handler.Replied:
-	case handler.Panicked, handler.Exited:
-		ev.Outcome = observe.OutcomePanic
-		o.Observe(ctx, observe.Event{Component: observe.Worker, Kind: observe.KindPanic, Endpoint: w.endpoint,
-			Err: fmt.Errorf("panic: %v", out.Panic), Name: fmt.Sprint(out.Panic), Elapsed: ev.Elapsed})
-	case handler.TimedOut:
-		ev.Outcome = observe.OutcomeTimeout
-		o.Observe(ctx, observe.Event{Component: observe.Worker, Kind: observe.KindHandlerTimeout, Endpoint: w.endpoint, Err: out.Err, Elapsed: ev.Elapsed})
-	default:
-		ev.Outcome = observe.OutcomeError
-		o.Observe(ctx, observe.Event{Component: observe.Worker, Kind: observe.KindHandlerError, Endpoint: w.endpoint,
-			Err: out.Err, Code: out.Code, Elapsed: ev.Elapsed})
-	}
-	o.Observe(ctx, ev)
 }
 
 // extractTrace returns ctx with what the request's trace frame carries,
