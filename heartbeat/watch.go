@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/zmqguard/zmqguard/internal/option"
+	"github.com/zmqguard/zmqguard/observe"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -41,6 +42,8 @@ type Watcher struct {
 	sink    Sink
 	name    func(addr string) string
 	refresh time.Duration
+	obs     observe.Observer
+	comp    observe.Component
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -51,6 +54,8 @@ type Watcher struct {
 type watchConfig struct {
 	name    func(addr string) string
 	refresh time.Duration
+	obs     observe.Observer
+	comp    observe.Component
 }
 
 // WatchOption configures a Watcher in [Watch]. An invalid option, or a
@@ -100,11 +105,15 @@ func Watch(s *zmq.Socket, sink Sink, opts ...WatchOption) (*Watcher, error) {
 	if err := option.Apply(&c, opts); err != nil {
 		return nil, err
 	}
-	mon, err := s.StartMonitor(watchedEvents)
+	events := watchedEvents
+	if c.obs != nil {
+		events |= observe.MonitorEvents
+	}
+	mon, err := s.StartMonitor(events)
 	if err != nil {
 		return nil, fmt.Errorf("heartbeat: Watch: %w", err)
 	}
-	w := &Watcher{mon: mon, sink: sink, name: c.name, refresh: c.refresh,
+	w := &Watcher{mon: mon, sink: sink, name: c.name, refresh: c.refresh, obs: c.obs, comp: c.comp,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go w.run()
 	return w, nil
@@ -151,6 +160,9 @@ func (w *Watcher) run() {
 // fold applies one monitor event.
 func (w *Watcher) fold(ev zmq.MonitorEvent, up map[string]bool) {
 	p := w.name(ev.Addr)
+	if w.obs != nil {
+		w.observe(ev)
+	}
 	switch ev.Event {
 	case zmq.EVENT_CONNECTED:
 		w.sink.Track(p)

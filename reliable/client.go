@@ -175,6 +175,9 @@ func (c *Client) emit(ev ClientEvent) {
 	if c.cfg.hook != nil {
 		c.cfg.hook(ev)
 	}
+	if c.cfg.observer != nil {
+		c.observeClient(ev)
+	}
 }
 
 // Request sends parts as one request and returns the reply's frames. An
@@ -183,6 +186,13 @@ func (c *Client) emit(ev ClientEvent) {
 // ctx ended; see Client) it returns a *NoReplyError matching ErrNoReply,
 // its last cause and, if the context ended it, the context's error.
 func (c *Client) Request(ctx context.Context, parts ...[]byte) ([][]byte, error) {
+	if c.cfg.observer != nil {
+		return c.requestObserved(ctx, parts)
+	}
+	return c.request(ctx, parts)
+}
+
+func (c *Client) request(ctx context.Context, parts [][]byte) ([][]byte, error) {
 	c.counters.requests.Add(1)
 	if err := ctx.Err(); err != nil {
 		return nil, c.giveUp(0, 0, nil, err, time.Now())

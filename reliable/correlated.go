@@ -61,6 +61,7 @@ func (c *Client) attemptCorrelated(ctx context.Context, cl *call, avoid *endpoin
 	msg := make([][]byte, 0, 2+len(parts))
 	msg = append(msg, id.AppendFrame(cl.idFrame, wire.KindRequest), []byte{})
 	msg = append(msg, parts...)
+	msg = c.withTrace(ctx, msg)
 	ep, life, err := c.sendWhenUp(ctx, c.eps, avoid, deadline, func(ep *endpoint) error {
 		c.mu.Lock()
 		cl.attempt, cl.ep = id.Attempt, ep
@@ -70,11 +71,13 @@ func (c *Client) attemptCorrelated(ctx context.Context, cl *call, avoid *endpoin
 		select {
 		case <-cl.replies:
 			c.counters.stale.Add(1)
+			c.observeStale(cl.seq, n-1, ep.addr)
 		default:
 		}
 		ep.sendMu.Lock()
 		defer ep.sendMu.Unlock()
 		_, err := ep.sock.SendMessageDontwait(msg)
+		c.observeSent(ep.addr, msg, err)
 		return err
 	})
 	if err != nil {
@@ -153,6 +156,7 @@ func (c *Client) lead(ctx, wctx context.Context, ep *endpoint, cl *call, deadlin
 		if err != nil {
 			return reply{}, c.waitError(err, ctx, wctx)
 		}
+		c.observeReceived(ep.addr, msg)
 		c.dispatch(ep, msg)
 	}
 }
@@ -170,6 +174,7 @@ func (c *Client) finish(seq uint64, n int, addr string, r reply, start time.Time
 	code, message, err := wire.ParseErrorBody(r.body)
 	if err != nil {
 		c.counters.malformed.Add(1)
+		c.observeMalformed(addr, "malformed error body")
 		return nil, err
 	}
 	return nil, &RemoteError{Code: code, Message: message}
@@ -178,13 +183,16 @@ func (c *Client) finish(seq uint64, n int, addr string, r reply, start time.Time
 // dispatch hands a reply read from ep to the request waiting for it;
 // anything else is counted and dropped.
 func (c *Client) dispatch(ep *endpoint, msg [][]byte) {
+	msg = wire.StripTrace(msg) // echoed by the server with the envelope
 	if len(msg) < 2 || len(msg[1]) != 0 {
 		c.counters.malformed.Add(1)
+		c.observeMalformed(ep.addr, "no envelope")
 		return
 	}
 	id, kind, err := wire.ParseIDFrame(msg[0])
 	if err != nil || id.Client != c.clientID {
 		c.counters.malformed.Add(1)
+		c.observeMalformed(ep.addr, "foreign id frame")
 		return
 	}
 	r := reply{kind: kind, body: msg[2:]}
@@ -213,5 +221,6 @@ func (c *Client) dispatch(ep *endpoint, msg [][]byte) {
 		c.emit(ClientEvent{Kind: EventStale, Seq: id.Seq, Attempt: int(id.Attempt), Endpoint: ep.addr})
 	case dup:
 		c.counters.stale.Add(1)
+		c.observeStale(id.Seq, int(id.Attempt), ep.addr)
 	}
 }

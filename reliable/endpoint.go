@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/zmqguard/zmqguard/observe"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -43,12 +44,13 @@ type endpoint struct {
 	// quitting is set when the endpoint closes its socket itself; a socket
 	// closed without it was closed under the client (socketLost).
 	quitting atomic.Bool
+	obs      observe.Observer // the client's, if any
 }
 
 // openEndpoint creates and connects the endpoint's socket and starts
 // watching its connection state.
 func openEndpoint(zctx *zmq.Context, cfg *clientConfig, addr string, typ zmq.Type, closing context.Context, ups *signal) (*endpoint, error) {
-	ep := &endpoint{addr: addr, readTok: make(chan struct{}, 1), closing: closing, ups: ups}
+	ep := &endpoint{addr: addr, readTok: make(chan struct{}, 1), closing: closing, ups: ups, obs: cfg.observer}
 	ep.readTok <- struct{}{}
 	if typ == zmq.DEALER {
 		ep.relink = &relink{delay: relinkDelay(cfg.reconnect)}
@@ -86,6 +88,9 @@ func (ep *endpoint) open(zctx *zmq.Context, cfg *clientConfig, typ zmq.Type, rid
 		events := zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CLOSED
 		if ep.relink != nil {
 			events |= relinkEvents
+		}
+		if ep.obs != nil {
+			events |= observe.MonitorEvents
 		}
 		mon, err := s.StartMonitor(events)
 		if err != nil {
@@ -137,6 +142,7 @@ func (ep *endpoint) watch(mon *zmq.Monitor, done chan struct{}) {
 	defer ep.socketLost()
 	for ev := range mon.Events() {
 		ep.relinkOn(ev)
+		ep.observeMonitor(ev)
 		switch ev.Event {
 		case zmq.EVENT_HANDSHAKE_SUCCEEDED:
 			ep.setUp(true)
@@ -153,6 +159,7 @@ func (ep *endpoint) setUp(up bool) {
 		return
 	}
 	ep.up = up
+	ep.observeUp(up)
 	if up {
 		close(ep.upCh)
 		ep.life, ep.endLife = context.WithCancelCause(ep.closing)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/zmqguard/zmqguard/heartbeat"
 	"github.com/zmqguard/zmqguard/internal/backoff"
+	"github.com/zmqguard/zmqguard/observe"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -114,6 +115,7 @@ type clientConfig struct {
 	reconnect      time.Duration
 	hwm            int
 	hook           func(ClientEvent)
+	observer       observe.Observer
 	setup          func(*zmq.Socket) error
 	rand           func() float64
 	liveness       *heartbeat.Tracker // WithLiveness

@@ -22,7 +22,7 @@ type plainConn struct {
 func newPlainConn(c *Client, addrs []string) *plainConn {
 	p := &plainConn{c: c, turn: make(chan struct{}, 1)}
 	for _, a := range addrs {
-		p.eps = append(p.eps, &endpoint{addr: a, upCh: make(chan struct{}), closing: c.closing, ups: &c.ups})
+		p.eps = append(p.eps, &endpoint{addr: a, upCh: make(chan struct{}), closing: c.closing, ups: &c.ups, obs: c.cfg.observer})
 	}
 	return p
 }
@@ -98,6 +98,7 @@ func (p *plainConn) attempt(ctx context.Context, avoid *endpoint, seq uint64, n 
 	}
 	ep, life, err := c.sendWhenUp(ctx, p.eps, avoid, deadline, func(ep *endpoint) error {
 		_, err := ep.sock.SendMessageDontwait(parts)
+		c.observeSent(ep.addr, parts, err)
 		return err
 	})
 	if err != nil {
@@ -120,6 +121,7 @@ func (p *plainConn) attempt(ctx context.Context, avoid *endpoint, seq uint64, n 
 	if err != nil {
 		return fail(c.waitError(err, ctx, wctx))
 	}
+	c.observeReceived(ep.addr, body)
 	c.emit(ClientEvent{Kind: EventReply, Seq: seq, Attempt: n, Endpoint: ep.addr, Elapsed: time.Since(start)})
 	if err := c.checkReply(body); err != nil {
 		return fail(err)

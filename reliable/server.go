@@ -266,6 +266,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.state, s.cancel, s.loopDone = stateServing, cancel, make(chan struct{})
 	s.mu.Unlock()
 
+	if o := s.cfg.observer; o != nil {
+		observeBudget(o, s.budget)
+	}
 	err := newServerLoop(s, runCtx).run()
 	cancel()
 	s.stopWatch()

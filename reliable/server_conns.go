@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zmqguard/zmqguard/observe"
 	"github.com/zmqguard/zmqguard/reliable/wire"
 	"github.com/zmqguard/zmqguard/zmq"
 )
@@ -121,7 +122,11 @@ const connEvents = zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED
 // startConnWatch starts watching s's socket. It fails when the socket
 // already has a monitor (libzmq allows one).
 func startConnWatch(s *Server, limits connLimits) (*connWatch, error) {
-	mon, err := s.sock.StartMonitor(connEvents)
+	events := connEvents
+	if s.cfg.observer != nil {
+		events |= observe.MonitorEvents
+	}
+	mon, err := s.sock.StartMonitor(events)
 	if err != nil {
 		return nil, err
 	}
@@ -156,6 +161,7 @@ func (w *connWatch) run() {
 				<-w.stop // the socket closed; Serve stops us
 				return
 			}
+			w.s.observeMonitor(ev)
 			switch ev.Event {
 			case zmq.EVENT_ACCEPTED:
 				w.listening(ev.Addr)

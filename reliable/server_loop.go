@@ -271,6 +271,7 @@ func (l *serverLoop) start(in wire.Request) {
 		info.RoutingID = in.Envelope[0]
 	}
 	base := context.WithValue(l.ctx, requestInfoKey{}, info)
+	base = l.extractTrace(base, in.Envelope)
 	if t := l.s.cfg.handlerTimeout; t > 0 {
 		c.deadline = now.Add(t)
 		c.ctx, c.cancel = context.WithDeadline(base, c.deadline)
@@ -305,6 +306,7 @@ func (l *serverLoop) finish(c *serverCall) {
 	c.cancel()
 	l.deadlines.Remove(c)
 	kind, body, ev := l.outcome(c)
+	l.observeHandled(c, ev.Kind)
 	kind, body = l.boundReply(c, kind, body)
 	if c.timedOut {
 		l.overrun--
@@ -407,7 +409,9 @@ func (l *serverLoop) send(env [][]byte, idForm bool, kind wire.Kind, body [][]by
 		return
 	}
 	l.s.ctr.reply(code, 1)
-	if _, err := l.sock.SendMessageDontwait(frames); err != nil {
+	_, err := l.sock.SendMessageDontwait(frames)
+	l.observeSent(frames, err)
+	if err != nil {
 		l.s.ctr.reply(code, -1)
 		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EHOSTUNREACH) {
 			l.s.ctr.repliesDropped.Add(1)
@@ -444,6 +448,9 @@ func (l *serverLoop) cacheGauges() {
 
 // emit reports ev to the hook, if any. A panicking hook is ignored.
 func (l *serverLoop) emit(ev ServerEvent) {
+	if o := l.s.cfg.observer; o != nil {
+		o.Observe(context.Background(), serverEvent(ev))
+	}
 	hook := l.s.cfg.hook
 	if hook == nil {
 		return

@@ -3,6 +3,7 @@ package reliable
 import (
 	"time"
 
+	"github.com/zmqguard/zmqguard/observe"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -68,6 +69,7 @@ type serverConfig struct {
 	maxMsgSize     int64
 	rcvHWM, sndHWM int
 	hook           func(ServerEvent)
+	observer       observe.Observer
 	setup          func(*zmq.Socket) error
 
 	maxFrames         int           // WithMaxRequestFrames

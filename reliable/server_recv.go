@@ -106,6 +106,7 @@ func (l *serverLoop) recvRequest() (received, error) {
 			keep = r.over == ""
 		}
 		if !more {
+			l.observeReceived(size + envSize)
 			return r, nil
 		}
 	}

@@ -29,6 +29,8 @@ type serveEvent struct {
 	Stats    *reliable.ServerStats `json:"stats,omitempty"`
 	// Budget is the server's worst case, stated at start ("listening").
 	Budget *reliable.MemoryBudget `json:"budget,omitempty"`
+	// Metrics is the URL of the Prometheus metrics (--metrics).
+	Metrics string `json:"metrics,omitempty"`
 }
 
 func runServe(args []string, stdout, stderr io.Writer) int {
@@ -48,9 +50,13 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	maxConns := f.Int("max-connections", reliable.DefaultMaxConnections, "most connections at once (lowered to what the file limit leaves)")
 	maxRequest := f.Int64("max-request-size", reliable.DefaultMaxMessageSize, "largest request, in bytes of all its body frames")
 	maxReply := f.Int64("max-reply-size", reliable.DefaultServerMaxReplySize, "largest reply, in bytes of all its frames")
+	of := addObserveFlags(f)
 	endpoint, code := hf.parse(f, "bind", args, stderr)
 	if code >= 0 {
 		return code
+	}
+	if msg := of.check(); msg != "" {
+		return f.usageError(stderr, "%s", msg)
 	}
 	opts := []reliable.ServerOption{reliable.WithHandlerTimeout(*hf.timeout),
 		reliable.WithMaxMessageSize(*maxRequest), reliable.WithServerMaxReplySize(*maxReply)}
@@ -88,6 +94,14 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		return rep, err
 	}
 
+	observing, err := of.start(stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "zmqguard serve:", err)
+		return exitFail
+	}
+	defer observing.stop()
+	opts = append(opts, reliable.WithServerObserver(observing.observer))
+
 	zctx, err := zmq.NewContext(zmq.WithLinger(time.Second))
 	if err != nil {
 		fmt.Fprintln(stderr, "zmqguard serve:", err)
@@ -108,7 +122,11 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(context.Background()) }()
 	b := srv.Budget()
-	emit(serveEvent{Event: "listening", Endpoint: srv.Addr(), Budget: &b}, "serving on "+srv.Addr()+"\n"+b.String())
+	text := "serving on " + srv.Addr() + "\n" + b.String()
+	if observing.url != "" {
+		text += "\nmetrics on " + observing.url
+	}
+	emit(serveEvent{Event: "listening", Endpoint: srv.Addr(), Budget: &b, Metrics: observing.url}, text)
 
 	exit := exitOK
 	select {

@@ -30,6 +30,7 @@ const module = "github.com/zmqguard/zmqguard"
 var tooling = []string{
 	"internal/apigen", "internal/archtest", "internal/faultproxy", "internal/procstat",
 	"internal/readme", "internal/soak", "internal/testpeer", "internal/zmqtest", "internal/hostile",
+	"internal/observetest",
 }
 
 // allowed reads the table between the archtest markers of
@@ -214,4 +215,37 @@ func TestBenchDependenciesAreNotTheLibrarys(t *testing.T) {
 	out, err := cmd.Output()
 	require.NoError(t, err, "go mod why: %s", stderrOf(err))
 	assert.Contains(t, string(out), "main module does not need module github.com/go-zeromq/zmq4")
+}
+
+// TestAdapterDependenciesAreTheirOwn: go mod why says that Prometheus
+// and OpenTelemetry are needed only by their adapters' modules (and the
+// CLI, which serves /metrics): not by the library, the other adapters,
+// the examples or the benchmarks, and by each adapter through its own
+// package.
+func TestAdapterDependenciesAreTheirOwn(t *testing.T) {
+	const prom, otel = "github.com/prometheus/client_golang", "go.opentelemetry.io/otel"
+	for _, c := range []struct {
+		dir, dep, via string // via: the package that needs dep; "": not needed
+	}{
+		{".", prom, ""}, {".", otel, ""},
+		{"bench", prom, ""}, {"bench", otel, ""},
+		{"examples", prom, ""}, {"examples", otel, ""},
+		{"contrib/slog", prom, ""}, {"contrib/slog", otel, ""},
+		{"contrib/prometheus", prom, module + "/contrib/prometheus"}, {"contrib/prometheus", otel, ""},
+		{"contrib/otel", otel, module + "/contrib/otel"}, {"contrib/otel", prom, ""},
+		{"cmd/zmqguard", otel, ""},
+	} {
+		cmd := exec.Command("go", "mod", "why", "-m", c.dep)
+		cmd.Dir = filepath.Join("..", "..", c.dir)
+		cmd.Env = append(os.Environ(), "GOWORK=off")
+		out, err := cmd.Output()
+		require.NoError(t, err, "go mod why in %s: %s", c.dir, stderrOf(err))
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if c.via == "" {
+			assert.Contains(t, string(out), "main module does not need module "+c.dep, "%s needs %s", c.dir, c.dep)
+			continue
+		}
+		require.GreaterOrEqual(t, len(lines), 2, "%s: %s", c.dir, out)
+		assert.Equal(t, c.via, lines[1], "%s needs %s through %s", c.dir, c.dep, lines[1])
+	}
 }

@@ -1,69 +1,33 @@
-// Package readme_test keeps the README honest: every ```go block in
-// README.md is a complete program, and this test builds each one (through
-// a go build overlay, so nothing is written into the module) and runs it.
-// (go vet cannot take overlay-only packages: it runs in the package's
-// directory.)
+// Every ```go block in README.md is a complete program: this test builds
+// each one (through a go build overlay, so nothing is written into the
+// module) and runs it. (go vet cannot take overlay-only packages: it runs
+// in the package's directory.)
 package readme_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/zmqguard/zmqguard/internal/readme"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-var goBlock = regexp.MustCompile("(?s)```go\n(.*?)```")
-
-// snippets returns the ```go blocks of README.md.
-func snippets(t *testing.T) []string {
-	src, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
-	require.NoError(t, err)
-	var out []string
-	for _, m := range goBlock.FindAllStringSubmatch(string(src), -1) {
-		out = append(out, m[1])
-	}
-	return out
-}
-
 func TestReadmeSnippetsCompileAndRun(t *testing.T) {
-	blocks := snippets(t)
+	blocks := readme.Blocks(t, filepath.Join("..", "..", "README.md"), "go")
 	require.GreaterOrEqual(t, len(blocks), 5, "the tour has a program per package")
-
 	// Each block becomes internal/readme/snippetN/main.go, in the overlay only.
-	dir := t.TempDir()
-	here, err := os.Getwd()
-	require.NoError(t, err)
-	overlay := map[string]map[string]string{"Replace": {}}
-	var pkgs []string
-	for i, b := range blocks {
-		require.True(t, strings.HasPrefix(b, "package main\n"),
-			"README ```go block %d is not a complete program (use ```diff or ```sh for fragments):\n%s", i+1, b)
-		file := filepath.Join(dir, fmt.Sprintf("snippet%d.go", i+1))
-		require.NoError(t, os.WriteFile(file, []byte(b), 0o644))
-		pkg := fmt.Sprintf("snippet%d", i+1)
-		overlay["Replace"][filepath.Join(here, pkg, "main.go")] = file
-		pkgs = append(pkgs, "./"+pkg)
-	}
-	js, err := json.Marshal(overlay)
-	require.NoError(t, err)
-	ov := filepath.Join(dir, "overlay.json")
-	require.NoError(t, os.WriteFile(ov, js, 0o644))
-
-	bin := filepath.Join(dir, "bin") + string(filepath.Separator)
-	out, err := exec.Command("go", append([]string{"build", "-overlay", ov, "-o", bin}, pkgs...)...).CombinedOutput()
-	require.NoError(t, err, "go build of the README snippets:\n%s", out)
+	bin := readme.Build(t, blocks, "snippet")
 
 	want := map[int][]string{ // output lines each tour program must print
 		1: {"no reply: zmq: recv: i/o timeout", "send after reset: <nil>"},

@@ -202,6 +202,9 @@ func (b *Broker) takeDead() []string {
 }
 
 func (b *Broker) emit(ev BrokerEvent) {
+	if b.cfg.observer != nil {
+		b.observe(ev)
+	}
 	if b.cfg.hook != nil {
 		ev.At = time.Now()
 		b.cfg.hook(ev)

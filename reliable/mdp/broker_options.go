@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/zmqguard/zmqguard/heartbeat"
+	"github.com/zmqguard/zmqguard/observe"
 	"github.com/zmqguard/zmqguard/reliable/bstar"
 	"github.com/zmqguard/zmqguard/zmq"
 )
@@ -55,6 +56,7 @@ type brokerConfig struct {
 	tracker      *heartbeat.Tracker
 	pair         *bstar.Pair
 	hook         func(BrokerEvent)
+	observer     observe.Observer
 	setup        func(*zmq.Socket) error
 }
 

@@ -126,6 +126,9 @@ func (c *Client) isClosed() bool {
 }
 
 func (c *Client) emit(ev reliable.ClientEvent) {
+	if c.cfg.observer != nil {
+		c.observe(ev)
+	}
 	if c.cfg.hook != nil {
 		c.cfg.hook(ev)
 	}

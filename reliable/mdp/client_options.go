@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/zmqguard/zmqguard/internal/backoff"
+	"github.com/zmqguard/zmqguard/observe"
 	"github.com/zmqguard/zmqguard/reliable"
 	"github.com/zmqguard/zmqguard/zmq"
 )
@@ -36,6 +37,7 @@ type clientConfig struct {
 	reconnect      time.Duration
 	maxInFlight    int
 	hook           func(reliable.ClientEvent)
+	observer       observe.Observer
 	setup          func(*zmq.Socket) error
 	rand           func() float64
 }

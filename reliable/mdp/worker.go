@@ -14,6 +14,7 @@ import (
 	"github.com/zmqguard/zmqguard/internal/handler"
 	"github.com/zmqguard/zmqguard/internal/lifecycle"
 	"github.com/zmqguard/zmqguard/internal/option"
+	"github.com/zmqguard/zmqguard/observe"
 	"github.com/zmqguard/zmqguard/reliable"
 	"github.com/zmqguard/zmqguard/reliable/wire"
 	"github.com/zmqguard/zmqguard/timeout"
@@ -194,6 +195,9 @@ func (w *Worker) Close() error {
 }
 
 func (w *Worker) emit(ev WorkerEvent) {
+	if w.cfg.observer != nil {
+		w.observe(ev)
+	}
 	if w.cfg.hook != nil {
 		ev.At = time.Now()
 		w.cfg.hook(ev)
@@ -365,12 +369,16 @@ func (w *Worker) serve(ctx context.Context, j wjob) {
 		return // shutting down: the broker fails the request back
 	}
 	var out handler.Outcome
+	start := time.Now()
 	done := make(chan struct{})
 	go func() {
 		defer close(done) // runs after handler.Run stored the outcome, even on Goexit
 		handler.Run(ctx, w.handler, j.body, &out)
 	}()
 	<-done
+	if o := w.cfg.observer; o != nil {
+		handler.Report(ctx, o, observe.Worker, w.brokers[j.broker], &out, time.Since(start))
+	}
 	if out.Ending != handler.Replied && ctx.Err() != nil {
 		// Run is stopping, and the handler gave up with its context: no
 		// answer. The DISCONNECT each connection sends as it closes makes

@@ -291,6 +291,9 @@ func (q *Queue) read(ctx context.Context, wg *sync.WaitGroup, s *zmq.Socket, out
 }
 
 func (q *Queue) emit(kind QueueEventKind, worker string) {
+	if q.cfg.observer != nil {
+		q.observe(kind, worker)
+	}
 	if q.cfg.hook != nil {
 		q.cfg.hook(QueueEvent{Kind: kind, Worker: worker, At: time.Now()})
 	}

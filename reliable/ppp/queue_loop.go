@@ -321,8 +321,12 @@ func (l *queueLoop) dispatch() {
 		w.idle = false
 		l.last++
 		token := wire.RequestID{Client: l.self, Seq: l.last, Attempt: uint32(job.tries + 1)}
-		parts := make([][]byte, 0, 3+len(job.body))
-		parts = append(parts, []byte(id), token.AppendFrame(nil, wire.KindRequest), []byte{})
+		parts := make([][]byte, 0, 4+len(job.body))
+		parts = append(parts, []byte(id))
+		if carried, ok := wire.TraceOf(job.envelope); ok && q.cfg.passTrace {
+			parts = append(parts, wire.AppendTraceFrame(nil, carried))
+		}
+		parts = append(parts, token.AppendFrame(nil, wire.KindRequest), []byte{})
 		parts = append(parts, job.body...)
 		if _, err := q.backend.SendMessageDontwait(parts); err != nil {
 			// Unreachable (ROUTER_MANDATORY) or not keeping up: forget

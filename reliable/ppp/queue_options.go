@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/zmqguard/zmqguard/heartbeat"
+	"github.com/zmqguard/zmqguard/observe"
 	"github.com/zmqguard/zmqguard/reliable/bstar"
 	"github.com/zmqguard/zmqguard/zmq"
 )
@@ -44,6 +45,8 @@ type queueConfig struct {
 	maxMsg         int64
 	tracker        *heartbeat.Tracker
 	hook           func(QueueEvent)
+	observer       observe.Observer
+	passTrace      bool
 	setup          func(*zmq.Socket) error
 	pair           *bstar.Pair
 }

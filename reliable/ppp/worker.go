@@ -188,6 +188,9 @@ func (w *Worker) Close() error {
 }
 
 func (w *Worker) emit(ev WorkerEvent) {
+	if w.cfg.observer != nil {
+		w.observe(ev)
+	}
 	if w.cfg.hook != nil {
 		ev.Endpoint, ev.At = w.endpoint, time.Now()
 		w.cfg.hook(ev)
@@ -199,6 +202,7 @@ type job struct {
 	gen      uint64
 	envelope [][]byte // the frames before the delimiter
 	body     [][]byte
+	trace    []byte // what a client's trace frame carries, if the queue passed one on
 }
 
 // session runs one connection: it returns when the queue is dead (nil
@@ -306,8 +310,9 @@ func (w *Worker) handle(sock *zmq.Socket, gen uint64, msg [][]byte, jobs chan<- 
 		w.malformed.Add(1)
 		return
 	}
+	trace, env := wire.CutTrace(env) // a client's trace, passed on by the queue
 	select {
-	case jobs <- job{gen: gen, envelope: env, body: body}:
+	case jobs <- job{gen: gen, envelope: env, body: body, trace: trace}:
 	default:
 		w.overloaded.Add(1)
 		w.send(gen, errorReply(env, wire.CodeOverloaded, "worker backlog full"))
@@ -331,12 +336,15 @@ func (w *Worker) serve(ctx context.Context, j job) {
 		return // shutting down: the queue fails the request over
 	}
 	var out handler.Outcome
+	start := time.Now()
+	ctx = w.extractTrace(ctx, j.trace)
 	done := make(chan struct{})
 	go func() {
 		defer close(done) // runs after handler.Run stored the outcome, even on Goexit
 		handler.Run(ctx, w.handler, j.body, &out)
 	}()
 	<-done
+	w.observeHandled(ctx, &out, start)
 	var reply [][]byte
 	if out.Ending == handler.Replied {
 		// The envelope goes back as it came (rfc 6): a protocol-aware

@@ -7,6 +7,7 @@ import (
 
 	"github.com/zmqguard/zmqguard/heartbeat"
 	"github.com/zmqguard/zmqguard/internal/backoff"
+	"github.com/zmqguard/zmqguard/observe"
 	"github.com/zmqguard/zmqguard/reliable"
 	"github.com/zmqguard/zmqguard/zmq"
 )
@@ -38,6 +39,7 @@ type workerConfig struct {
 	grace    time.Duration
 	tracker  *heartbeat.Tracker
 	hook     func(WorkerEvent)
+	observer observe.Observer
 	setup    func(*zmq.Socket) error
 	rand     func() float64
 }
