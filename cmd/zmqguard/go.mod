@@ -5,7 +5,13 @@ go 1.25
 require (
 	github.com/stretchr/testify v1.12.1
 	github.com/zmqguard/zmqguard v0.0.0
+	github.com/zmqguard/zmqguard/contrib/bbolt v0.0.0
 	go.uber.org/goleak v1.3.0
+)
+
+require (
+	go.etcd.io/bbolt v1.4.3 // indirect
+	golang.org/x/sys v0.29.0 // indirect
 )
 
 require (
@@ -14,3 +20,5 @@ require (
 )
 
 replace github.com/zmqguard/zmqguard => ../..
+
+replace github.com/zmqguard/zmqguard/contrib/bbolt => ../../contrib/bbolt
