@@ -236,14 +236,14 @@ func (p *proc) kill() {
 // crashReport is what a crash run found.
 type crashReport struct {
 	Requests, ServerKills, ClientKills int
-	ExecutedTwice   int // requests whose handler ran more than once
-	Executions      int // handler runs in all
-	Lost            int // requests never delivered
-	Wrong           int // deliveries whose reply is not their request's
-	OutcomeUnknown  int // requests answered wire.CodeOutcomeUnknown
-	Redelivered     int // requests delivered more than once (a client killed between delivery and forgetting)
-	NeverExecutedOK int // requests delivered a success without a recorded execution (must be 0)
-	Elapsed         time.Duration
+	ExecutedTwice                      int // requests whose handler ran more than once
+	Executions                         int // handler runs in all
+	Lost                               int // requests never delivered
+	Wrong                              int // deliveries whose reply is not their request's
+	OutcomeUnknown                     int // requests answered wire.CodeOutcomeUnknown
+	Redelivered                        int // requests delivered more than once (a client killed between delivery and forgetting)
+	NeverExecutedOK                    int // requests delivered a success without a recorded execution (must be 0)
+	Elapsed                            time.Duration
 }
 
 func (r crashReport) String() string {

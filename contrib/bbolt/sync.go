@@ -131,10 +131,10 @@ func WithOpenTimeout(d time.Duration) Option {
 	}
 }
 
-// WithBatchDelay lets concurrent writes wait up to d for each other to
-// share a transaction (and its fsync): bbolt's MaxBatchDelay (0 by
-// default: a write waits only for the transaction in progress). Not
-// negative.
+// WithBatchDelay lets a write wait up to d for others to share its
+// transaction and fsync (0 by default: writes that queue up while a
+// transaction runs share the next one, which is enough when many
+// handlers run at once). Not negative.
 func WithBatchDelay(d time.Duration) Option {
 	return func(c *config) error {
 		if d < 0 {
