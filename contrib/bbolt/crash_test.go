@@ -273,14 +273,15 @@ func runCrash(t *testing.T, plan crashPlan) crashReport {
 	clientEnv := []string{roleEnv + "=client", endpointEnv + "=" + endpoint, logEnv + "=" + delivLog,
 		outboxEnv + "=" + filepath.Join(dir, "outbox.db"), countEnv + "=" + strconv.Itoa(plan.requests)}
 
-	// The kills, at random numbers of executions, in order.
+	// The kills, at random numbers of executions from 5 % to 85 % of the
+	// run, in order.
 	type kill struct {
 		at     int
 		server bool
 	}
 	var kills []kill
 	for i := range plan.serverKills + plan.clientKills {
-		kills = append(kills, kill{at: plan.requests / 20 * (1 + rand.IntN(17)), server: i < plan.serverKills})
+		kills = append(kills, kill{at: plan.requests/20 + rand.IntN(plan.requests*8/10), server: i < plan.serverKills})
 	}
 	for i := range kills {
 		for j := i + 1; j < len(kills); j++ {

@@ -208,3 +208,32 @@ func TestWithReplyStoreNil(t *testing.T) {
 }
 
 var _ = zgbolt.SyncAlways
+
+// failingStore injects the failures a real disk rarely gives: every read
+// and write fails.
+type failingStore struct{}
+
+func (failingStore) Get(wire.RequestKey, time.Time) (reliable.StoredOutcome, bool, error) {
+	return reliable.StoredOutcome{}, false, errors.New("injected read failure")
+}
+
+func (failingStore) Put(wire.RequestKey, reliable.StoredOutcome) error {
+	return errors.New("injected write failure")
+}
+
+func TestServerServesThroughAFailingStore(t *testing.T) {
+	zctx := zmqtest.Context(t)
+	endpoint := zmqtest.Endpoint(t, "ipc")
+	var ex execs
+	srv, _ := serve(t, zctx, endpoint, ex.handler(nil), reliable.WithReplyStore(failingStore{}))
+	p := newRawPeer(t, zctx, endpoint)
+	kind, body := p.ask(wire.RequestID{Client: 3, Seq: 1, Attempt: 1}, "a")
+	assert.Equal(t, wire.KindReply, kind)
+	assert.Equal(t, []string{"a#1"}, body)
+	_, body = p.ask(wire.RequestID{Client: 3, Seq: 2, Attempt: 1}, "b")
+	assert.Equal(t, []string{"b#1"}, body)
+	// Two reads (each new request misses the cache) and four writes failed.
+	assert.EqualValues(t, 6, srv.Stats().StoreErrors)
+	_, body = p.ask(wire.RequestID{Client: 3, Seq: 1, Attempt: 2}, "a")
+	assert.Equal(t, []string{"a#1"}, body, "the cache in memory still answers")
+}
