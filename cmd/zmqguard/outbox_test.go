@@ -1,8 +1,10 @@
 package main_test
 
 import (
+	"context"
 	"encoding/json"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +13,9 @@ import (
 
 	zgbolt "github.com/zmqguard/zmqguard/contrib/bbolt"
 	"github.com/zmqguard/zmqguard/reliable"
+	"github.com/zmqguard/zmqguard/reliable/wire"
+	"github.com/zmqguard/zmqguard/timeout"
+	"github.com/zmqguard/zmqguard/zmq"
 )
 
 // outboxFile makes an outbox store with pending requests 1 and 2 and dead
@@ -91,4 +96,56 @@ func TestOutboxBadUse(t *testing.T) {
 	r := zg(t, "outbox", "ls", "--wait", "100ms", path)
 	assert.Equal(t, 1, r.code)
 	assert.Contains(t, r.stderr, "open in another process")
+}
+
+// askRaw sends body as attempt id of a correlated request from a DEALER
+// and returns the reply's body.
+func askRaw(t *testing.T, ep string, id wire.RequestID, body string) []string {
+	t.Helper()
+	zctx, err := zmq.NewContext(zmq.WithLinger(0))
+	require.NoError(t, err)
+	defer zctx.Term()
+	s, err := zctx.NewSocket(zmq.DEALER)
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.Connect(ep))
+	_, err = s.SendMessage(id.AppendFrame(nil, wire.KindRequest), "", body)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	msg, err := timeout.RecvMessageBytes(ctx, s)
+	require.NoError(t, err)
+	return strs(msg[2:])
+}
+
+func strs(frames [][]byte) []string {
+	out := make([]string, len(frames))
+	for i, f := range frames {
+		out[i] = string(f)
+	}
+	return out
+}
+
+func TestServeStoreAcrossRestart(t *testing.T) {
+	store := filepath.Join(t.TempDir(), "replies.db")
+	id := wire.RequestID{Client: 77, Seq: 1, Attempt: 1}
+	ep, stop := serve(t, "--json", "--store", store)
+	assert.Equal(t, []string{"x"}, askRaw(t, ep, id, "x"))
+	stop()
+
+	ep, stop = serve(t, "--json", "--store", store, "--outcome-unknown")
+	id.Attempt = 2
+	assert.Equal(t, []string{"x"}, askRaw(t, ep, id, "x"))
+	lines := strings.Split(strings.TrimSpace(stop()), "\n")
+	var st struct {
+		Event string
+		Stats reliable.ServerStats
+	}
+	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &st))
+	assert.Equal(t, "stopped", st.Event)
+	assert.EqualValues(t, 0, st.Stats.Executed, "answered from the store")
+	assert.EqualValues(t, 1, st.Stats.DuplicatesStored)
+
+	r := zg(t, "serve", "--outcome-unknown", "tcp://127.0.0.1:*")
+	assert.Equal(t, 64, r.code, "--outcome-unknown needs --store")
 }

@@ -146,9 +146,8 @@ func (s *ReplyStore) Put(key wire.RequestKey, rec reliable.StoredOutcome) error 
 		s.tooBig.Add(1)
 		return nil
 	}
-	var evicted uint64
+	var evicted int
 	err := s.f.write(func(tx *bolt.Tx) error {
-		evicted = 0 // the function may run twice
 		replies, order, meta := tx.Bucket(bucketReplies), tx.Bucket(bucketOrder), tx.Bucket(bucketMeta)
 		bytes := getU64(meta, metaBytes)
 		if old := replies.Get(k); old != nil {
@@ -157,19 +156,10 @@ func (s *ReplyStore) Put(key wire.RequestKey, rec reliable.StoredOutcome) error 
 				return err
 			}
 		}
-		c := order.Cursor()
-		for ok, _ := c.First(); ok != nil && bytes+size > uint64(s.f.cfg.maxBytes); ok, _ = c.First() {
-			rk := ok[8:]
-			if old := replies.Get(rk); old != nil {
-				bytes -= recordSize(rk, old)
-			}
-			if err := replies.Delete(rk); err != nil {
-				return err
-			}
-			if err := c.Delete(); err != nil {
-				return err
-			}
-			evicted++
+		var err error
+		evicted, err = removeOldest(replies, order, &bytes, func([]byte, int) bool { return bytes+size > uint64(s.f.cfg.maxBytes) })
+		if err != nil {
+			return err
 		}
 		if err := replies.Put(k, v); err != nil {
 			return err
@@ -180,7 +170,7 @@ func (s *ReplyStore) Put(key wire.RequestKey, rec reliable.StoredOutcome) error 
 		return meta.Put(metaBytes, u64(bytes+size))
 	})
 	if err == nil {
-		s.evicted.Add(evicted)
+		s.evicted.Add(uint64(evicted))
 	}
 	return err
 }
@@ -192,25 +182,14 @@ func (s *ReplyStore) Expire(now time.Time) {
 	for {
 		n := 0
 		err := s.f.write(func(tx *bolt.Tx) error {
-			n = 0
 			replies, order, meta := tx.Bucket(bucketReplies), tx.Bucket(bucketOrder), tx.Bucket(bucketMeta)
 			bytes := getU64(meta, metaBytes)
-			c := order.Cursor()
-			for ok, _ := c.First(); ok != nil && n < expiryBatch && int64(binary.BigEndian.Uint64(ok)) <= now.UnixNano(); ok, _ = c.First() {
-				rk := ok[8:]
-				if old := replies.Get(rk); old != nil {
-					bytes -= recordSize(rk, old)
-				}
-				if err := replies.Delete(rk); err != nil {
-					return err
-				}
-				if err := c.Delete(); err != nil {
-					return err
-				}
-				n++
-			}
-			if n == 0 {
-				return nil
+			var err error
+			n, err = removeOldest(replies, order, &bytes, func(ok []byte, n int) bool {
+				return n < expiryBatch && int64(binary.BigEndian.Uint64(ok)) <= now.UnixNano()
+			})
+			if err != nil || n == 0 {
+				return err
 			}
 			return meta.Put(metaBytes, u64(bytes))
 		})
@@ -227,4 +206,26 @@ func (s *ReplyStore) Expire(now time.Time) {
 		default:
 		}
 	}
+}
+
+// removeOldest removes records oldest first while more says so (given the
+// record's order key and how many were removed), keeping the accounted
+// bytes, and returns how many it removed.
+func removeOldest(replies, order *bolt.Bucket, bytes *uint64, more func(orderKey []byte, n int) bool) (int, error) {
+	n := 0
+	c := order.Cursor()
+	for ok, _ := c.First(); ok != nil && more(ok, n); ok, _ = c.First() {
+		rk := ok[8:]
+		if old := replies.Get(rk); old != nil {
+			*bytes -= recordSize(rk, old)
+		}
+		if err := replies.Delete(rk); err != nil {
+			return n, err
+		}
+		if err := c.Delete(); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
