@@ -7,6 +7,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/zmqguard/zmqguard/internal/option"
 	"github.com/zmqguard/zmqguard/reliable"
@@ -45,7 +46,7 @@ func openFile(path string, opts []Option, buckets [][]byte) (*file, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: cfg.open, NoSync: cfg.sync.every != 0,
 		NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("bbolt: %s is open in another process: %w", path, err)
 		}
 		return nil, fmt.Errorf("bbolt: %w", err)

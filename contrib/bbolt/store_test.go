@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	zgbolt "github.com/zmqguard/zmqguard/contrib/bbolt"
 	"github.com/zmqguard/zmqguard/reliable"
@@ -126,7 +127,7 @@ func TestReplyStoreOpenWhileLocked(t *testing.T) {
 	openReplies(t, path)
 	start := time.Now()
 	_, err := zgbolt.OpenReplyStore(path, zgbolt.WithOpenTimeout(100*time.Millisecond))
-	require.ErrorIs(t, err, bolt.ErrTimeout)
+	require.ErrorIs(t, err, bolterrors.ErrTimeout)
 	assert.Less(t, time.Since(start), 5*time.Second)
 }
 
