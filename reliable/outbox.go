@@ -61,7 +61,9 @@ type Delivery struct {
 // Concurrency: Submit, DeadLetters, Retry, Drop and Close are safe for
 // concurrent use. deliver is called from the Outbox's goroutines,
 // concurrently for requests in flight at the same time; Close waits for
-// the calls in progress.
+// the calls in progress. A deliver that panics ends the process, as any
+// goroutine's panic does; its request is still pending, and is delivered
+// again after the restart.
 type Outbox struct {
 	c       *Client
 	store   OutboxStore
