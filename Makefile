@@ -23,19 +23,19 @@ nogo = if [ -z "$$(find $(1) -name '*.go' -not -path '*/testdata/*' -not -path '
 # Every Go module in the repository: the library (.) and the tools and
 # extras that carry their own dependencies (docs/ARCHITECTURE.md). Each
 # nested module replaces the library with ../ so it builds against this tree.
-MODULES ?= . bench examples cmd/zmqguard contrib/slog contrib/prometheus contrib/otel internal/readme/adapters contrib/grafana
+MODULES ?= . bench examples cmd/zmqguard contrib/slog contrib/prometheus contrib/otel internal/readme/adapters contrib/grafana contrib/bbolt
 
 # Shell snippet: run the rest of the line in every module, stopping at the
 # first failure. Use as: $(each_module) <command>
 each_module = set -e; for m in $(MODULES); do echo "== module $$m"; (cd "$$m" && $$cmd); done
 
-.PHONY: all help deps test demo demo-majordomo lint bench bench-quick soak churn pirates chaos hostile fuzz examples clean
+.PHONY: all help deps test demo demo-majordomo demo-durable crash lint bench bench-quick soak churn pirates chaos hostile fuzz examples clean
 
 all: test lint
 
 help:
-	@echo "targets: deps test demo demo-majordomo lint bench bench-quick soak churn pirates chaos hostile fuzz examples clean"
-	@echo "vars:    GO=$(GO) FUZZTIME=$(FUZZTIME) SOAK=$(SOAK) CHURN=$(CHURN) PIRATES=$(PIRATES) CHAOS=$(CHAOS) HOSTILE_BINARY=$(HOSTILE_BINARY) ZMQGUARD_PYTHON=$(ZMQGUARD_PYTHON)"
+	@echo "targets: deps test demo demo-majordomo demo-durable crash lint bench bench-quick soak churn pirates chaos hostile fuzz examples clean"
+	@echo "vars:    GO=$(GO) FUZZTIME=$(FUZZTIME) SOAK=$(SOAK) CHURN=$(CHURN) CRASH=$(CRASH) PIRATES=$(PIRATES) CHAOS=$(CHAOS) HOSTILE_BINARY=$(HOSTILE_BINARY) ZMQGUARD_PYTHON=$(ZMQGUARD_PYTHON)"
 
 # libzmq3-dev, pkg-config and python3-zmq; silent and fast when present.
 deps:
@@ -51,6 +51,12 @@ demo: deps
 # the active broker and a worker are killed (examples/majordomo).
 demo-majordomo: deps
 	cd examples && $(GO) run ./majordomo
+
+# A server SIGKILLed and restarted under a client's load, with the reply
+# cache in memory (some requests run twice), then with the bbolt reply
+# store (none does; docs/DURABILITY.md).
+demo-durable: deps
+	cd contrib/bbolt && $(GO) run ./cmd/durable-demo
 
 # gofmt must list nothing; staticcheck is pinned and run through the module
 # proxy and build cache (no global install; `go run pkg@version` ignores go.mod).
@@ -82,6 +88,13 @@ soak: deps
 CHURN ?= 100000
 churn: deps
 	@$(call nogo,reliable); set -x; ZMQGUARD_CHURN=$(CHURN) $(GO) test -race -count=1 -run '^TestChurn$$' -v -timeout 1h ./reliable
+
+# The crash test (docs/DURABILITY.md, contrib/bbolt/crash_test.go) with
+# CRASH requests and CRASH/100 SIGKILLs of the server and of the outbox
+# client, in each setup (the normal suite runs 1,000 requests, 3 kills).
+CRASH ?= 10000
+crash: deps
+	@set -x; cd contrib/bbolt && ZMQGUARD_CRASH=$(CRASH) $(GO) test -count=1 -run '^TestCrash' -v -timeout 1h .
 
 # The pirate matrix (reliable/ppp/pirates_test.go) for PIRATES per
 # combination of our and zguide's Paranoid Pirate queue and workers, with

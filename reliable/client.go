@@ -186,13 +186,21 @@ func (c *Client) emit(ev ClientEvent) {
 // ctx ended; see Client) it returns a *NoReplyError matching ErrNoReply,
 // its last cause and, if the context ended it, the context's error.
 func (c *Client) Request(ctx context.Context, parts ...[]byte) ([][]byte, error) {
-	if c.cfg.observer != nil {
-		return c.requestObserved(ctx, parts)
-	}
-	return c.request(ctx, parts)
+	return c.requestSeq(ctx, 0, parts)
 }
 
-func (c *Client) request(ctx context.Context, parts [][]byte) ([][]byte, error) {
+// requestSeq is Request for the request numbered seq (0: the next
+// number), which an Outbox replays under its number; it reports to the
+// observer, if there is one.
+func (c *Client) requestSeq(ctx context.Context, seq uint64, parts [][]byte) ([][]byte, error) {
+	if c.cfg.observer != nil {
+		return c.requestObserved(ctx, seq, parts)
+	}
+	return c.request(ctx, seq, parts)
+}
+
+// request runs the request numbered seq (0: the next number).
+func (c *Client) request(ctx context.Context, seq uint64, parts [][]byte) ([][]byte, error) {
 	c.counters.requests.Add(1)
 	if err := ctx.Err(); err != nil {
 		return nil, c.giveUp(0, 0, nil, err, time.Now())
@@ -206,7 +214,7 @@ func (c *Client) request(ctx context.Context, parts [][]byte) ([][]byte, error) 
 	if c.plain != nil {
 		return c.plain.request(ctx, parts)
 	}
-	return c.requestCorrelated(ctx, parts)
+	return c.requestCorrelated(ctx, seq, parts)
 }
 
 // retry runs attempts until one succeeds or the request gives up. The

@@ -12,9 +12,12 @@ import (
 
 var osErrDeadlineExceeded = os.ErrDeadlineExceeded
 
-func (c *Client) requestCorrelated(ctx context.Context, parts [][]byte) ([][]byte, error) {
+func (c *Client) requestCorrelated(ctx context.Context, seq uint64, parts [][]byte) ([][]byte, error) {
 	start := time.Now()
-	cl := &call{seq: c.seq.Add(1), replies: make(chan reply, 1), idFrame: make([]byte, 0, wire.IDFrameLen)}
+	if seq == 0 {
+		seq = c.seq.Add(1)
+	}
+	cl := &call{seq: seq, replies: make(chan reply, 1), idFrame: make([]byte, 0, wire.IDFrameLen)}
 	c.mu.Lock()
 	c.pending[cl.seq] = cl
 	c.mu.Unlock()

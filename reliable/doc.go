@@ -1,6 +1,7 @@
 // Package reliable is request/reply over ZeroMQ that never hangs: a Lazy
 // Pirate client that retries and fails over, a self-healing REQ socket and
-// a server that answers every request exactly once. The wire protocol they
+// a server that answers every request once and runs it once (across its
+// own crashes too, with a persistent ReplyStore: docs/DURABILITY.md). The wire protocol they
 // speak (docs/PROTOCOL.md) is package reliable/wire; the Paranoid Pirate
 // queue and worker are package reliable/ppp.
 //
@@ -59,6 +60,17 @@
 // docs/PROTOCOL.md section 11 says what is bounded, by what, and what is
 // not.
 //
+// # Durability
+//
+// The reply cache and a Client's requests live in memory. Two opt-in
+// pieces make them outlive a crash (docs/DURABILITY.md): a ReplyStore
+// (WithReplyStore) records each request as started and then its outcome,
+// so a restarted Server answers retries from it; an Outbox writes each
+// request to an OutboxStore before sending it and replays the pending ones
+// with their request ids after a client restart, delivering replies to a
+// function, and keeps the requests that gave up as dead letters. Package
+// contrib/bbolt (a module of its own) has both stores on bbolt files.
+//
 // # Options
 //
 // Constructors take functional options. An invalid value, or a nil
@@ -76,7 +88,11 @@
 //   - Server.Serve is called once, and runs the only goroutine that
 //     touches the server's socket; Shutdown, Close and Stats are safe to
 //     call from any goroutine at any time. Handlers run concurrently, each
-//     on a goroutine of its own.
+//     on a goroutine of its own, which also writes the request's records
+//     to a ReplyStore; the serve loop reads it.
+//   - An Outbox's methods are safe for concurrent use; it sends each
+//     request on a goroutine of its own and calls its deliver function
+//     from there, concurrently.
 //
 // # Errors
 //
@@ -84,7 +100,8 @@
 // (which also matches its last cause, the context's error and, when the
 // context's deadline ended the call, os.ErrDeadlineExceeded), ErrPeerGone,
 // ErrNotConnected, ErrTooLarge and *TooLargeError (a message over a size
-// limit), *RemoteError (with its Code), ErrClientClosed and
+// limit), *RemoteError (with its Code; ErrOutcomeUnknown matches code
+// wire.CodeOutcomeUnknown), ErrNotFound (an Outbox's unknown request), ErrClientClosed and
 // ErrServerClosed (both match net.ErrClosed), and option errors as
 // *zmq.OptionError. Nothing is printed: observe with the Stats methods and
 // the event hooks.

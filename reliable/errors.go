@@ -26,6 +26,11 @@ var (
 	// for a connected peer: none of its endpoints was connected before its
 	// deadline (see Client), so its last attempt was never sent.
 	ErrNotConnected = errors.New("reliable: no connected peer")
+	// ErrOutcomeUnknown is matched by a *RemoteError with code
+	// wire.CodeOutcomeUnknown: the request was running when its server
+	// stopped, and the server, restarted on its persistent reply store,
+	// cannot tell whether it completed (docs/DURABILITY.md).
+	ErrOutcomeUnknown = errors.New("reliable: outcome unknown")
 )
 
 // closedError is the error of a closed Client or Server: it matches
@@ -96,9 +101,11 @@ func (e *RemoteError) Error() string {
 }
 
 // Is makes a RemoteError with code wire.CodeTooLarge match ErrTooLarge,
-// like the client's own *TooLargeError.
+// like the client's own *TooLargeError, and one with code
+// wire.CodeOutcomeUnknown match ErrOutcomeUnknown.
 func (e *RemoteError) Is(target error) bool {
-	return target == ErrTooLarge && e.Code == wire.CodeTooLarge
+	return target == ErrTooLarge && e.Code == wire.CodeTooLarge ||
+		target == ErrOutcomeUnknown && e.Code == wire.CodeOutcomeUnknown
 }
 
 // ReplyError returns the error reply's code and message. A server that

@@ -107,7 +107,7 @@ func requestOutcome(err error) string {
 
 // requestObserved is Request with an observer: it reports the request's
 // end (KindDone) and carries the observer's trace context.
-func (c *Client) requestObserved(ctx context.Context, parts [][]byte) ([][]byte, error) {
+func (c *Client) requestObserved(ctx context.Context, seq uint64, parts [][]byte) ([][]byte, error) {
 	start := time.Now()
 	if p := observe.PropagatorOf(c.cfg.observer); p != nil {
 		var carried []byte
@@ -116,7 +116,7 @@ func (c *Client) requestObserved(ctx context.Context, parts [][]byte) ([][]byte,
 			ctx = context.WithValue(ctx, traceKey{}, wire.AppendTraceFrame(nil, carried))
 		}
 	}
-	body, err := c.request(ctx, parts)
+	body, err := c.request(ctx, seq, parts)
 	ev := observe.Event{Component: observe.Client, Kind: observe.KindDone, Outcome: observe.OutcomeOK, Elapsed: time.Since(start)}
 	if err != nil { // errors.As allocates: not on the way of a reply
 		ev.Outcome, ev.Err = requestOutcome(err), err

@@ -49,13 +49,22 @@ var (
 	ErrSocketType = errors.New("reliable: server socket must be ROUTER or REP")
 )
 
-// Server answers requests on a ROUTER or REP socket, exactly once each:
+// Server answers requests on a ROUTER or REP socket, one reply each:
 // a handler's reply, or an error reply when the handler fails, panics,
 // exits its goroutine or overruns its deadline, or when the request is
 // malformed. It runs a
 // bounded number of handlers at once and suppresses retried requests of
 // protocol-aware clients (docs/PROTOCOL.md): a retry is answered with the
 // first execution's reply instead of running the handler again.
+//
+// That holds while the server's process lives, within the dedupe window
+// (WithDedupeWindow, WithReplyCache): the reply cache is in memory, so a
+// retry of a request that a server which then died had completed, or was
+// running, runs the handler again. With WithReplyStore the completed
+// requests are answered from a persistent store after a restart too, and
+// only the requests that were running at the crash may run again, or, with
+// WithOutcomeUnknownReplies, are answered wire.CodeOutcomeUnknown
+// (docs/DURABILITY.md).
 //
 // A plain client (no ID frame) gets an error reply in the plain form
 // [wire.PlainErrorMarker, code, message] only when its routing id names it

@@ -33,6 +33,8 @@ type serverCall struct {
 	// Owned by the loop.
 	timedOut bool
 	links    list.Links[serverCall] // on serverLoop.deadlines while listed
+
+	boot uint64 // the serve loop's run, for the ReplyStore (server_store.go)
 }
 
 func callLinks(c *serverCall) *list.Links[serverCall] { return &c.links }
@@ -67,6 +69,7 @@ type serverLoop struct {
 
 	curve bool       // the socket speaks CURVE (frameWire)
 	conns *connWatch // nil: connections are not watched
+	boot  uint64     // names this run in the ReplyStore's records
 }
 
 func newServerLoop(s *Server, ctx context.Context) *serverLoop {
@@ -75,6 +78,7 @@ func newServerLoop(s *Server, ctx context.Context) *serverLoop {
 		inflight:  make(map[wire.RequestKey]*serverCall),
 		deadlines: list.New(callLinks),
 		cache:     newReplyCache(s.cfg.dedupeWindow, s.cfg.cacheEntries, s.cfg.cacheBytes),
+		boot:      randomID(),
 	}
 }
 
@@ -252,6 +256,9 @@ func (l *serverLoop) handle(msg [][]byte) {
 			l.send(in.Envelope, true, e.kind, e.body)
 			return
 		}
+		if l.fromStore(in) {
+			return
+		}
 	}
 	if l.shutdown {
 		ctr.refused.Add(1)
@@ -265,7 +272,7 @@ func (l *serverLoop) handle(msg [][]byte) {
 // start runs the handler for in in a new goroutine.
 func (l *serverLoop) start(in wire.Request) {
 	now := time.Now()
-	c := &serverCall{in: in, start: now}
+	c := &serverCall{in: in, start: now, boot: l.boot}
 	info := RequestInfo{ID: in.ID, Plain: !in.Correlated}
 	if len(in.Envelope) > 0 {
 		info.RoutingID = in.Envelope[0]
@@ -295,6 +302,10 @@ func (l *serverLoop) start(in wire.Request) {
 // the outcome before a Goexit goes on, and this deferred call runs next).
 func (s *Server) runHandler(c *serverCall) {
 	defer s.finished(c)
+	if s.storing() && c.in.Correlated {
+		defer s.storeOutcome(c) // before the loop sends the reply
+		s.storeStarted(c)
+	}
 	handler.Run(c.ctx, s.handler, c.in.Body, &c.out)
 }
 
@@ -336,9 +347,10 @@ func (l *serverLoop) finish(c *serverCall) {
 func (l *serverLoop) outcome(c *serverCall) (wire.Kind, [][]byte, ServerEvent) {
 	o := &c.out
 	ev := ServerEvent{ID: c.in.ID, Elapsed: time.Since(c.start), Code: o.Code, Err: o.Err}
+	kind, body := l.s.replyOf(o)
 	switch o.Ending {
 	case handler.Replied:
-		return wire.KindReply, o.Reply, ev
+		return kind, body, ev
 	case handler.Panicked:
 		l.s.ctr.panics.Add(1)
 		ev.Kind, ev.Panic, ev.Stack, ev.Message = ServerEventPanic, o.Panic, o.Stack, fmt.Sprint(o.Panic)
@@ -352,16 +364,13 @@ func (l *serverLoop) outcome(c *serverCall) (wire.Kind, [][]byte, ServerEvent) {
 			l.s.ctr.timeouts.Add(1)
 		}
 		ev.Kind, ev.Message = ServerEventTimeout, o.Err.Error()
-		return wire.KindError, l.timeoutBody(), ev
 	default: // handler.Failed
 		ev.Kind, ev.Message = ServerEventHandlerError, o.Err.Error()
 	}
-	return wire.KindError, wire.EncodeErrorBody(o.Code, o.Message), ev
+	return kind, body, ev
 }
 
-func (l *serverLoop) timeoutBody() [][]byte {
-	return wire.EncodeErrorBody(wire.CodeTimeout, fmt.Sprintf("handler overran its %v deadline", l.s.cfg.handlerTimeout))
-}
+func (l *serverLoop) timeoutBody() [][]byte { return l.s.timeoutBody() }
 
 // expire answers the calls whose deadline has passed with CodeTimeout.
 // Their handlers keep their slots until they return.

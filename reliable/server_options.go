@@ -81,6 +81,9 @@ type serverConfig struct {
 	replyQueue        int64
 	memoryBudget      int64 // WithMemoryBudget; 0: none
 	set               int   // limits set explicitly (setConcurrency, ...)
+
+	store          ReplyStore // WithReplyStore; nil: replies are kept in memory only
+	outcomeUnknown bool       // WithOutcomeUnknownReplies
 }
 
 func defaultServerConfig() serverConfig {

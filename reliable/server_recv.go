@@ -174,12 +174,7 @@ func (l *serverLoop) admit(r received) {
 // an error reply (wire.CodeTooLarge): the handler ran, so it is cached
 // like any outcome, and a retry gets the same answer.
 func (l *serverLoop) boundReply(c *serverCall, kind wire.Kind, body [][]byte) (wire.Kind, [][]byte) {
-	limit := l.s.cfg.maxReply
-	if kind != wire.KindReply || limit <= 0 {
-		return kind, body
-	}
-	if n := messageSize(body); n > limit {
-		msg := fmt.Sprintf("reply of %d bytes is over the server's limit of %d bytes", n, limit)
+	if msg, over := l.s.replyOverLimit(kind, body); over {
 		l.s.ctr.tooLarge.Add(1)
 		l.emit(ServerEvent{Kind: ServerEventTooLarge, ID: c.in.ID, Code: wire.CodeTooLarge, Message: msg})
 		return wire.KindError, wire.EncodeErrorBody(wire.CodeTooLarge, msg)

@@ -45,6 +45,8 @@ type ServerStats struct {
 	RequestBytesHeld   int64  // gauge: unread request bytes libzmq held, at the last look (TCP)
 	ReplyBytesQueued   int64  // gauge: reply bytes libzmq held for peers, at most (TCP)
 
+	StoreStats // the persistent reply store's counters (WithReplyStore)
+
 	Budget MemoryBudget // the server's worst case, stated at construction
 }
 
@@ -58,6 +60,7 @@ type serverCounters struct {
 
 	tooLarge, overQueue, connsRefused, connsShed atomic.Uint64
 	conns, heldBytes, queuedBytes                atomic.Int64
+	store                                        storeCounters
 
 	mu     sync.Mutex
 	byCode map[string]uint64
@@ -98,6 +101,7 @@ func (c *serverCounters) snapshot() ServerStats {
 		ConnectionsRefused: c.connsRefused.Load(), ConnectionsShed: c.connsShed.Load(),
 		Connections: int(c.conns.Load()), RequestBytesHeld: c.heldBytes.Load(), ReplyBytesQueued: c.queuedBytes.Load(),
 	}
+	st.StoreStats = c.store.snapshot()
 	c.mu.Lock()
 	for k, v := range c.byCode {
 		st.ErrorsByCode[k] = v

@@ -4,8 +4,11 @@ go 1.26.0
 
 require (
 	github.com/prometheus/client_golang v1.25.0
+	github.com/prometheus/client_model v0.6.3
+	github.com/prometheus/common v0.74.0
 	github.com/stretchr/testify v1.12.1
 	github.com/zmqguard/zmqguard v0.0.0
+	github.com/zmqguard/zmqguard/contrib/bbolt v0.0.0
 	go.uber.org/goleak v1.3.0
 )
 
@@ -14,9 +17,8 @@ require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/pandatix/go-abnf v0.5.5 // indirect
-	github.com/prometheus/client_model v0.6.3 // indirect
-	github.com/prometheus/common v0.74.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
+	go.etcd.io/bbolt v1.4.3 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
@@ -33,3 +35,5 @@ replace github.com/zmqguard/zmqguard => ../..
 replace github.com/zmqguard/zmqguard/contrib/prometheus => ../../contrib/prometheus
 
 replace github.com/zmqguard/zmqguard/contrib/slog => ../../contrib/slog
+
+replace github.com/zmqguard/zmqguard/contrib/bbolt => ../../contrib/bbolt

@@ -10,6 +10,7 @@
 //	zmqguard broker ENDPOINT           run a Majordomo broker (--peer: one of a Binary Star pair)
 //	zmqguard req --service NAME ENDPOINT MESSAGE...   a Majordomo request
 //	zmqguard worker --service NAME ENDPOINT...        a Majordomo echo (or --exec) worker
+//	zmqguard outbox ls|retry|drop FILE [SEQ...]       a client outbox's pending requests and dead letters
 //
 // Install it with
 //
@@ -62,6 +63,7 @@ Usage:
   zmqguard bench  [flags] ENDPOINT             round-trip latency and throughput
   zmqguard queue  [flags] FRONTEND BACKEND     run a Paranoid Pirate queue (--peer: Binary Star)
   zmqguard worker [flags] ENDPOINT...          run a Paranoid Pirate echo worker
+  zmqguard outbox ls|retry|drop FILE [SEQ...]  list, retry or drop a client outbox's requests
 
 Majordomo (service-oriented request/reply through a broker):
   zmqguard broker [flags] ENDPOINT                       run a broker (--peer: Binary Star)
@@ -106,6 +108,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runBench(args[1:], stdout, stderr)
 	case "queue":
 		return runQueue(args[1:], stdout, stderr)
+	case "outbox":
+		return runOutbox(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	zgbolt "github.com/zmqguard/zmqguard/contrib/bbolt"
 	"github.com/zmqguard/zmqguard/reliable"
 	"github.com/zmqguard/zmqguard/zmq"
 )
@@ -51,6 +52,8 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	maxRequest := f.Int64("max-request-size", reliable.DefaultMaxMessageSize, "largest request, in bytes of all its body frames")
 	maxReply := f.Int64("max-reply-size", reliable.DefaultServerMaxReplySize, "largest reply, in bytes of all its frames")
 	of := addObserveFlags(f)
+	storePath := f.String("store", "", "keep the replies in this bbolt file too, so that a restarted server answers retries from it (docs/DURABILITY.md)")
+	unknown := f.Bool("outcome-unknown", false, "with --store: answer a retry of a request that was running when the server died with the error outcome-unknown instead of running it again")
 	endpoint, code := hf.parse(f, "bind", args, stderr)
 	if code >= 0 {
 		return code
@@ -69,6 +72,21 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 			return f.usageError(stderr, "--memory-budget: %v", err)
 		}
 		opts = append(opts, reliable.WithMemoryBudget(n))
+	}
+	if *unknown && *storePath == "" {
+		return f.usageError(stderr, "--outcome-unknown needs --store")
+	}
+	if *storePath != "" {
+		st, err := zgbolt.OpenReplyStore(*storePath)
+		if err != nil {
+			fmt.Fprintln(stderr, "zmqguard serve:", err)
+			return exitFail
+		}
+		defer st.Close() // after the server has stopped
+		opts = append(opts, reliable.WithReplyStore(st))
+		if *unknown {
+			opts = append(opts, reliable.WithOutcomeUnknownReplies())
+		}
 	}
 
 	out := &emitter{w: stdout, asJSON: *asJSON}
@@ -145,7 +163,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	st := srv.Stats()
 	emit(serveEvent{Event: "stopped", Stats: &st}, fmt.Sprintf(
 		"stopped: %d requests, %d executed, %d replies (%d errors), %d duplicates answered without running",
-		st.Requests, st.Executed, st.Replies, st.ErrorReplies, st.DuplicatesInFlight+st.DuplicatesCached))
+		st.Requests, st.Executed, st.Replies, st.ErrorReplies, st.DuplicatesInFlight+st.DuplicatesCached+st.DuplicatesStored))
 	return exit
 }
 

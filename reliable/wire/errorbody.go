@@ -26,6 +26,13 @@ const (
 	// bytes in all its frames together, or more frames, than it takes.
 	// The request was not executed; sending it again gets the same answer.
 	CodeTooLarge = "too-large"
+	// CodeOutcomeUnknown is sent by a server with a persistent reply store
+	// (docs/DURABILITY.md) for a retry of a request whose handler was
+	// running when an earlier run of the server stopped, when the
+	// application asked for it instead of running the handler again. The
+	// request may or may not have been executed; sending it again gets the
+	// same answer.
+	CodeOutcomeUnknown = "outcome-unknown"
 )
 
 // PlainErrorMarker is the first frame of an error reply to a client that
