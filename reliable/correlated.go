@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/zmqguard/zmqguard/reliable/wire"
@@ -50,6 +51,9 @@ func (c *Client) attemptCorrelated(ctx context.Context, cl *call, avoid *endpoin
 	msg = append(msg, id.AppendFrame(cl.idFrame, wire.KindRequest), []byte{})
 	msg = append(msg, parts...)
 	ep, life, err := c.sendWhenUp(ctx, c.eps, avoid, deadline, func(ep *endpoint) error {
+		if !ep.acquire() { // removed from the resolved set: pick again
+			return syscall.EAGAIN
+		}
 		c.mu.Lock()
 		cl.attempt, cl.ep = id.Attempt, ep
 		c.mu.Unlock()
@@ -63,11 +67,15 @@ func (c *Client) attemptCorrelated(ctx context.Context, cl *call, avoid *endpoin
 		ep.sendMu.Lock()
 		defer ep.sendMu.Unlock()
 		_, err := ep.sock.SendMessageDontwait(msg)
+		if err != nil {
+			ep.release()
+		}
 		return err
 	})
 	if err != nil {
 		return nil, nil, &unsentError{c.waitError(err, ctx, ctx)}
 	}
+	defer ep.release()
 	attemptDeadline := c.sent(cl.seq, n, ep, deadline, start)
 	fail := func(err error) (*endpoint, [][]byte, error) {
 		c.attemptFailed(cl.seq, n, ep.addr, err, start)

@@ -119,6 +119,7 @@ type clientConfig struct {
 	liveness       *heartbeat.Tracker // WithLiveness
 	maxReply       int64              // WithMaxReplySize; 0 or less: none
 	maxRequest     int64              // WithMaxRequestSize; 0 or less: none
+	balancer       Balancer           // WithBalancer
 }
 
 func defaultClientConfig() clientConfig {
