@@ -23,7 +23,7 @@ nogo = if [ -z "$$(find $(1) -name '*.go' -not -path '*/testdata/*' -not -path '
 # Every Go module in the repository: the library (.) and the tools and
 # extras that carry their own dependencies (docs/ARCHITECTURE.md). Each
 # nested module replaces the library with ../ so it builds against this tree.
-MODULES ?= . bench examples cmd/zmqguard
+MODULES ?= . bench examples cmd/zmqguard contrib/dnstest contrib/etcd
 
 # Shell snippet: run the rest of the line in every module, stopping at the
 # first failure. Use as: $(each_module) <command>
