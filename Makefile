@@ -29,13 +29,13 @@ MODULES ?= . bench examples cmd/zmqguard contrib/dnstest contrib/etcd
 # first failure. Use as: $(each_module) <command>
 each_module = set -e; for m in $(MODULES); do echo "== module $$m"; (cd "$$m" && $$cmd); done
 
-.PHONY: all help deps test demo demo-majordomo lint bench bench-quick soak churn pirates chaos hostile fuzz examples clean
+.PHONY: all help deps test demo demo-majordomo lint bench bench-quick soak churn pirates chaos hostile scaleout fuzz examples clean
 
 all: test lint
 
 help:
-	@echo "targets: deps test demo demo-majordomo lint bench bench-quick soak churn pirates chaos hostile fuzz examples clean"
-	@echo "vars:    GO=$(GO) FUZZTIME=$(FUZZTIME) SOAK=$(SOAK) CHURN=$(CHURN) PIRATES=$(PIRATES) CHAOS=$(CHAOS) HOSTILE_BINARY=$(HOSTILE_BINARY) ZMQGUARD_PYTHON=$(ZMQGUARD_PYTHON)"
+	@echo "targets: deps test demo demo-majordomo lint bench bench-quick soak churn pirates chaos hostile scaleout fuzz examples clean"
+	@echo "vars:    GO=$(GO) FUZZTIME=$(FUZZTIME) SOAK=$(SOAK) CHURN=$(CHURN) PIRATES=$(PIRATES) CHAOS=$(CHAOS) SCALEOUT=$(SCALEOUT) HOSTILE_BINARY=$(HOSTILE_BINARY) ZMQGUARD_PYTHON=$(ZMQGUARD_PYTHON)"
 
 # libzmq3-dev, pkg-config and python3-zmq; silent and fast when present.
 deps:
@@ -79,6 +79,14 @@ soak: deps
 
 # The full churn run: CHURN create/connect/reset/close cycles (the normal
 # suite runs 20k) through ReqSocket and Client, fds/threads/goroutines flat.
+# The scale-out test (cmd/zmqguard/scaleout_test.go, docs/SCALE-OUT.md):
+# three serve processes behind a DNS name and behind an etcd prefix while
+# one is killed, one joins and one leaves; SCALEOUT is the length of each
+# phase (the default suite runs 1.5 s phases).
+SCALEOUT ?= 20s
+scaleout: deps
+	@set -x; cd cmd/zmqguard && ZMQGUARD_SCALEOUT_PHASE=$(SCALEOUT) $(GO) test -race -count=1 -run '^TestScaleOut' -v -timeout 30m .
+
 CHURN ?= 100000
 churn: deps
 	@$(call nogo,reliable); set -x; ZMQGUARD_CHURN=$(CHURN) $(GO) test -race -count=1 -run '^TestChurn$$' -v -timeout 1h ./reliable

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 // ErrNoBinary is returned by Start when no etcd binary is found.
@@ -137,7 +138,7 @@ func (s *Server) Endpoint() string { return s.url }
 
 // Client returns a new client of the server; the caller closes it.
 func (s *Server) Client() (*clientv3.Client, error) {
-	return clientv3.New(clientv3.Config{Endpoints: []string{s.url}, DialTimeout: 5 * time.Second})
+	return clientv3.New(clientv3.Config{Endpoints: []string{s.url}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 }
 
 // Log returns what etcd printed so far.
