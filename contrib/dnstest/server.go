@@ -18,10 +18,10 @@ type Server struct {
 	udp, tcp *dns.Server
 	addr     string
 
-	mu   sync.Mutex
+	mu    sync.Mutex
 	addr4 map[string][]netip.Addr
-	srv  map[string][]*dns.SRV
-	fail bool
+	srv   map[string][]*dns.SRV
+	fail  bool
 
 	queries atomic.Int64
 }
