@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zmqguard/zmqguard/discovery"
+	"github.com/zmqguard/zmqguard/internal/resolvetest"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -43,48 +44,17 @@ func TestNormalize(t *testing.T) {
 	assert.Equal(t, []string{"b", "", "a", " b "}, in, "Normalize changed its input")
 }
 
-// collect runs r until the test ends and returns its updates.
-func collect(t *testing.T, r discovery.Resolver, now chan struct{}) <-chan discovery.Update {
-	ctx, cancel := context.WithCancel(context.Background())
-	ch := make(chan discovery.Update, 16)
-	done := make(chan error, 1)
-	go func() {
-		done <- r.Resolve(ctx, now, func(u discovery.Update) {
-			select {
-			case ch <- u:
-			case <-ctx.Done():
-			}
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		assert.NoError(t, <-done)
-	})
-	return ch
-}
-
-func next(t *testing.T, ch <-chan discovery.Update) discovery.Update {
-	t.Helper()
-	select {
-	case u := <-ch:
-		return u
-	case <-time.After(5 * time.Second):
-		t.Fatal("no update within 5s")
-		return discovery.Update{}
-	}
-}
-
 func TestStaticAndManual(t *testing.T) {
-	u := next(t, collect(t, discovery.Static{"tcp://b:1", "tcp://a:1"}, nil))
+	u := resolvetest.Next(t, resolvetest.Watch(t, discovery.Static{"tcp://b:1", "tcp://a:1"}, nil), 5*time.Second)
 	assert.Equal(t, []string{"tcp://a:1", "tcp://b:1"}, u.Endpoints)
 
 	m := discovery.NewManual("tcp://a:1")
-	ch := collect(t, m, nil)
-	assert.Equal(t, []string{"tcp://a:1"}, next(t, ch).Endpoints)
+	ch := resolvetest.Watch(t, m, nil)
+	assert.Equal(t, []string{"tcp://a:1"}, resolvetest.Next(t, ch, 5*time.Second).Endpoints)
 	m.Set("tcp://c:1", "tcp://b:1")
-	assert.Equal(t, []string{"tcp://b:1", "tcp://c:1"}, next(t, ch).Endpoints)
+	assert.Equal(t, []string{"tcp://b:1", "tcp://c:1"}, resolvetest.Next(t, ch, 5*time.Second).Endpoints)
 	m.Set()
-	assert.Empty(t, next(t, ch).Endpoints)
+	assert.Empty(t, resolvetest.Next(t, ch, 5*time.Second).Endpoints)
 }
 
 // TestDNSResolvesHostsFile resolves localhost (the hosts file: no network)
@@ -93,7 +63,7 @@ func TestStaticAndManual(t *testing.T) {
 func TestDNSResolvesHostsFile(t *testing.T) {
 	r, err := discovery.Parse("dns:///localhost:5555", discovery.WithResolveInterval(time.Hour))
 	require.NoError(t, err)
-	u := next(t, collect(t, r, nil))
+	u := resolvetest.Next(t, resolvetest.Watch(t, r, nil), 5*time.Second)
 	require.NoError(t, u.Err)
 	assert.Contains(t, u.Endpoints, "tcp://127.0.0.1:5555")
 	for _, e := range u.Endpoints {
@@ -109,12 +79,12 @@ func TestDNSFailureKeepsSetAndRetries(t *testing.T) {
 		discovery.WithResolveInterval(time.Hour))
 	require.NoError(t, err)
 	now := make(chan struct{}, 1)
-	ch := collect(t, r, now)
+	ch := resolvetest.Watch(t, r, now)
 	start := time.Now()
-	u1 := next(t, ch)
+	u1 := resolvetest.Next(t, ch, 5*time.Second)
 	require.Error(t, u1.Err)
 	assert.Nil(t, u1.Endpoints)
-	u2 := next(t, ch) // retried with backoff from the minimum interval, not the hour
+	u2 := resolvetest.Next(t, ch, 5*time.Second) // retried with backoff from the minimum interval, not the hour
 	require.Error(t, u2.Err)
 	assert.Less(t, time.Since(start), 3*time.Second)
 }

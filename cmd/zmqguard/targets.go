@@ -45,21 +45,23 @@ func etcdTarget(target string) (urls []string, prefix string, err error) {
 	return urls, "/" + path, nil
 }
 
-// etcdClient connects to the etcd of an etcd:// target; its log goes
-// nowhere (the commands report errors themselves).
-func etcdClient(urls []string) (*clientv3.Client, error) {
-	return clientv3.New(clientv3.Config{Endpoints: urls, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+// etcdClient connects to the etcd of an etcd:// target and returns the
+// target's key prefix; the client's log goes nowhere (the commands report
+// errors themselves).
+func etcdClient(target string) (*clientv3.Client, string, error) {
+	urls, prefix, err := etcdTarget(target)
+	if err != nil {
+		return nil, "", err
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: urls, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	return cli, prefix, err
 }
 
 // resolverFor returns the resolver of a target and a function that
 // releases what it holds.
 func resolverFor(target string, interval time.Duration) (discovery.Resolver, func(), error) {
 	if strings.HasPrefix(target, "etcd://") {
-		urls, prefix, err := etcdTarget(target)
-		if err != nil {
-			return nil, nil, err
-		}
-		cli, err := etcdClient(urls)
+		cli, prefix, err := etcdClient(target)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -84,11 +86,7 @@ func registrarFor(target string, ttl time.Duration) (discovery.Registrar, func()
 	if !strings.HasPrefix(target, "etcd://") {
 		return nil, nil, errors.New("--register takes an etcd://HOST:PORT/PREFIX target")
 	}
-	urls, prefix, err := etcdTarget(target)
-	if err != nil {
-		return nil, nil, err
-	}
-	cli, err := etcdClient(urls)
+	cli, prefix, err := etcdClient(target)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,7 +1,6 @@
 package dnstest_test
 
 import (
-	"context"
 	"net/netip"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/zmqguard/zmqguard/contrib/dnstest"
 	"github.com/zmqguard/zmqguard/discovery"
+	"github.com/zmqguard/zmqguard/internal/resolvetest"
 )
 
 func start(t *testing.T) *dnstest.Server {
@@ -18,37 +18,6 @@ func start(t *testing.T) *dnstest.Server {
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, s.Close()) })
 	return s
-}
-
-// watch runs r until the test ends; its updates arrive on the channel.
-func watch(t *testing.T, r discovery.Resolver, now chan struct{}) <-chan discovery.Update {
-	ctx, cancel := context.WithCancel(context.Background())
-	ch := make(chan discovery.Update, 64)
-	done := make(chan error, 1)
-	go func() {
-		done <- r.Resolve(ctx, now, func(u discovery.Update) {
-			select {
-			case ch <- u:
-			case <-ctx.Done():
-			}
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		assert.NoError(t, <-done)
-	})
-	return ch
-}
-
-func next(t *testing.T, ch <-chan discovery.Update) discovery.Update {
-	t.Helper()
-	select {
-	case u := <-ch:
-		return u
-	case <-time.After(10 * time.Second):
-		t.Fatal("no update within 10s")
-		return discovery.Update{}
-	}
 }
 
 var ip = netip.MustParseAddr
@@ -59,8 +28,8 @@ func TestDNSAAndAAAA(t *testing.T) {
 	r, err := discovery.Parse("dns://"+s.Addr()+"/svc.zmq.test:5555", discovery.WithResolveInterval(50*time.Millisecond),
 		discovery.WithMinResolveInterval(10*time.Millisecond))
 	require.NoError(t, err)
-	ch := watch(t, r, nil)
-	u := next(t, ch)
+	ch := resolvetest.Watch(t, r, nil)
+	u := resolvetest.Next(t, ch, 10*time.Second)
 	require.NoError(t, u.Err)
 	assert.Equal(t, []string{"tcp://127.0.0.1:5555", "tcp://127.0.0.2:5555", "tcp://[::1]:5555"}, u.Endpoints)
 
@@ -68,7 +37,7 @@ func TestDNSAAndAAAA(t *testing.T) {
 	// not reported again.
 	changed := time.Now()
 	s.SetAddrs("svc.zmq.test", ip("127.0.0.3"))
-	u = next(t, ch)
+	u = resolvetest.Next(t, ch, 10*time.Second)
 	require.NoError(t, u.Err)
 	assert.Equal(t, []string{"tcp://127.0.0.3:5555"}, u.Endpoints)
 	assert.Less(t, time.Since(changed), time.Second)
@@ -81,7 +50,7 @@ func TestDNSSRV(t *testing.T) {
 	require.NoError(t, s.SetSRV("_zmq._tcp.svc.zmq.test", "a.zmq.test:7001", "b.zmq.test:7002"))
 	r, err := discovery.Parse("dns+srv://" + s.Addr() + "/_zmq._tcp.svc.zmq.test")
 	require.NoError(t, err)
-	u := next(t, watch(t, r, nil))
+	u := resolvetest.Next(t, resolvetest.Watch(t, r, nil), 10*time.Second)
 	require.NoError(t, u.Err)
 	assert.Equal(t, []string{"tcp://127.0.0.1:7001", "tcp://127.0.0.2:7002", "tcp://127.0.0.3:7002"}, u.Endpoints)
 }
@@ -95,15 +64,15 @@ func TestDNSFailureKeepsLastSet(t *testing.T) {
 	r, err := discovery.NewDNS("svc.zmq.test:1", discovery.WithDNSServer(s.Addr()),
 		discovery.WithResolveInterval(30*time.Millisecond), discovery.WithMinResolveInterval(10*time.Millisecond))
 	require.NoError(t, err)
-	ch := watch(t, r, nil)
-	assert.Equal(t, []string{"tcp://127.0.0.1:1"}, next(t, ch).Endpoints)
+	ch := resolvetest.Watch(t, r, nil)
+	assert.Equal(t, []string{"tcp://127.0.0.1:1"}, resolvetest.Next(t, ch, 10*time.Second).Endpoints)
 	s.Fail(true)
-	u := next(t, ch)
+	u := resolvetest.Next(t, ch, 10*time.Second)
 	assert.Error(t, u.Err)
 	assert.Nil(t, u.Endpoints)
 	s.Fail(false)
 	s.SetAddrs("svc.zmq.test", ip("127.0.0.9"))
-	for u = next(t, ch); u.Err != nil; u = next(t, ch) {
+	for u = resolvetest.Next(t, ch, 10*time.Second); u.Err != nil; u = resolvetest.Next(t, ch, 10*time.Second) {
 	}
 	assert.Equal(t, []string{"tcp://127.0.0.9:1"}, u.Endpoints)
 }
@@ -117,8 +86,8 @@ func TestDNSResolveNowHonoursMinInterval(t *testing.T) {
 		discovery.WithResolveInterval(time.Hour), discovery.WithMinResolveInterval(100*time.Millisecond))
 	require.NoError(t, err)
 	now := make(chan struct{})
-	ch := watch(t, r, now)
-	next(t, ch)
+	ch := resolvetest.Watch(t, r, now)
+	resolvetest.Next(t, ch, 10*time.Second)
 	start := time.Now()
 	base := s.Queries()
 	for time.Since(start) < 500*time.Millisecond {

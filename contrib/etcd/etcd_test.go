@@ -14,6 +14,7 @@ import (
 	"github.com/zmqguard/zmqguard/contrib/etcd"
 	"github.com/zmqguard/zmqguard/contrib/etcd/etcdtest"
 	"github.com/zmqguard/zmqguard/discovery"
+	"github.com/zmqguard/zmqguard/internal/resolvetest"
 )
 
 // startEtcd starts a real etcd for the test; it skips when there is no
@@ -34,26 +35,6 @@ func client(t *testing.T, s *etcdtest.Server) *clientv3.Client {
 	require.NoError(t, err)
 	t.Cleanup(func() { cli.Close() })
 	return cli
-}
-
-// watch runs r until the test ends; its updates arrive on the channel.
-func watch(t *testing.T, r discovery.Resolver) <-chan discovery.Update {
-	ctx, cancel := context.WithCancel(context.Background())
-	ch := make(chan discovery.Update, 64)
-	done := make(chan error, 1)
-	go func() {
-		done <- r.Resolve(ctx, nil, func(u discovery.Update) {
-			select {
-			case ch <- u:
-			case <-ctx.Done():
-			}
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		assert.NoError(t, <-done)
-	})
-	return ch
 }
 
 // until returns the first update on ch whose set is want.
@@ -80,7 +61,7 @@ func TestRegisterResolveDeregister(t *testing.T) {
 	require.NoError(t, err)
 	res, err := etcd.NewResolver(cli, "/zg/svc/")
 	require.NoError(t, err)
-	ch := watch(t, res)
+	ch := resolvetest.Watch(t, res, nil)
 	until(t, ch) // empty at first
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -114,7 +95,7 @@ func TestDeadRegistrationExpires(t *testing.T) {
 	s := startEtcd(t)
 	res, err := etcd.NewResolver(client(t, s), "/zg/svc/")
 	require.NoError(t, err)
-	ch := watch(t, res)
+	ch := resolvetest.Watch(t, res, nil)
 	until(t, ch)
 
 	dying, err := s.Client()
@@ -144,7 +125,7 @@ func TestResolverReportsErrorsAndKeepsSet(t *testing.T) {
 	require.NoError(t, err)
 	res, err := etcd.NewResolver(cli, "/zg/svc/")
 	require.NoError(t, err)
-	ch := watch(t, res)
+	ch := resolvetest.Watch(t, res, nil)
 	until(t, ch, "tcp://127.0.0.1:7001")
 	s.Stop()
 	select {

@@ -30,6 +30,7 @@ const module = "github.com/zmqguard/zmqguard"
 var tooling = []string{
 	"internal/apigen", "internal/archtest", "internal/faultproxy", "internal/procstat",
 	"internal/readme", "internal/soak", "internal/testpeer", "internal/zmqtest", "internal/hostile",
+	"internal/resolvetest",
 }
 
 // allowed reads the table between the archtest markers of
