@@ -2,6 +2,7 @@ package reliable
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -26,8 +27,8 @@ const (
 	LeastOutstanding
 )
 
-// HealthProbation is how long an endpoint whose last attempt failed is
-// skipped by the RoundRobin and LeastOutstanding balancers while another
+// HealthProbation is how long an endpoint whose last attempt failed (no
+// reply, or an overloaded or shutdown answer) is skipped by the RoundRobin and LeastOutstanding balancers while another
 // connected endpoint is healthy; after it, the endpoint is tried again
 // and recovers with its first success.
 const HealthProbation = time.Second
@@ -114,4 +115,16 @@ func (c *Client) pickBalanced(eps []*endpoint, avoid *endpoint) (*endpoint, cont
 		}
 	}
 	return best, bLife
+}
+
+// answered reports whether an attempt's outcome speaks for its endpoint's
+// health: a reply, or an error reply other than a refusal to be retried
+// elsewhere (overloaded, shutting down), which the balancers treat as a
+// failure so that the next attempts prefer another replica.
+func answered(err error) bool {
+	var re *RemoteError
+	if errors.As(err, &re) {
+		return !retryableCode(re.Code)
+	}
+	return err == nil
 }

@@ -3,7 +3,9 @@ package reliable
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -15,6 +17,28 @@ import (
 // resolved client balances many requests in flight over its endpoints,
 // which only Correlated mode does.
 var ErrNeedsCorrelated = errors.New("reliable: NewClientFor needs Correlated mode")
+
+// ErrTooManyEndpoints is matched by ResolveError when the resolver
+// reported more endpoints than WithMaxEndpoints allows: the client uses
+// the first ones, in the resolver's (sorted) order.
+var ErrTooManyEndpoints = errors.New("reliable: too many resolved endpoints")
+
+// DefaultMaxEndpoints is how many resolved endpoints a client connects to
+// at most (WithMaxEndpoints): each is a socket and a monitor goroutine.
+const DefaultMaxEndpoints = 256
+
+// WithMaxEndpoints caps how many resolved endpoints a NewClientFor client
+// connects to (DefaultMaxEndpoints); at least 1. It has no effect on
+// NewClient.
+func WithMaxEndpoints(n int) ClientOption {
+	return func(c *clientConfig) error {
+		if n < 1 {
+			return optionError("WithMaxEndpoints", fmt.Sprintf("%d < 1", n))
+		}
+		c.maxEndpoints = n
+		return nil
+	}
+}
 
 // NewClientFor creates a client whose endpoints r resolves (a
 // discovery.Static list, discovery.DNS, an etcd resolver from
@@ -68,7 +92,10 @@ func (c *Client) Endpoints() []string {
 }
 
 // ResolveError returns the error of the resolver's last resolution, nil
-// when it succeeded or for a client made with NewClient.
+// when it succeeded or for a client made with NewClient. A resolution
+// that succeeded but listed endpoints the client could not use (not a
+// ZeroMQ endpoint, over WithMaxEndpoints, a socket that could not be
+// opened) reports why; the others are used.
 func (c *Client) ResolveError() error {
 	if c.set == nil {
 		return nil
@@ -131,10 +158,15 @@ func (s *endpointSet) update(u discovery.Update) {
 		s.lastErr.Store(&u.Err)
 		return
 	}
-	s.lastErr.Store(nil)
+	var bad error // reported once the set is in force
 	want := make(map[string]bool, len(u.Endpoints))
 	for _, addr := range u.Endpoints {
-		if checkEndpoints([]string{addr}) == nil {
+		switch err := checkEndpoints([]string{addr}); {
+		case err != nil:
+			bad = err // skipped
+		case len(want) == s.c.cfg.maxEndpoints:
+			bad = fmt.Errorf("%w: %d resolved, %d used", ErrTooManyEndpoints, len(u.Endpoints), len(want))
+		default:
 			want[addr] = true
 		}
 	}
@@ -153,35 +185,29 @@ func (s *endpointSet) update(u discovery.Update) {
 			}()
 		}
 	}
-	var failed error
 	for addr := range want {
 		if s.live[addr] != nil {
 			continue
 		}
 		ep, err := openEndpoint(s.c.zctx, &s.c.cfg, addr, zmq.DEALER, s.c.closing, &s.c.ups)
 		if err != nil {
-			failed = err // tried again at the next update that lists it
+			// Tried again when the resolver next reports the set.
+			bad = fmt.Errorf("reliable: resolved endpoint %s: %w", addr, err)
 			continue
 		}
 		s.live[addr] = ep
-	}
-	if failed != nil {
-		s.lastErr.Store(&failed)
 	}
 	snap := make([]*endpoint, 0, len(s.live))
 	for _, ep := range s.live {
 		snap = append(snap, ep)
 	}
-	slices.SortFunc(snap, func(a, b *endpoint) int {
-		switch {
-		case a.addr < b.addr:
-			return -1
-		case a.addr > b.addr:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(snap, func(a, b *endpoint) int { return strings.Compare(a.addr, b.addr) })
 	s.snap.Store(&snap)
+	if bad != nil {
+		s.lastErr.Store(&bad)
+	} else {
+		s.lastErr.Store(nil)
+	}
 }
 
 // close stops the resolver, closes the live endpoints and waits for the

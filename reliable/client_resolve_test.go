@@ -2,6 +2,7 @@ package reliable_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 	"github.com/zmqguard/zmqguard/discovery"
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
 	"github.com/zmqguard/zmqguard/reliable"
+	"github.com/zmqguard/zmqguard/reliable/wire"
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -190,4 +192,68 @@ func TestNewClientForOptions(t *testing.T) {
 	_, err = c.Request(ctx, []byte("x"))
 	assert.ErrorIs(t, err, reliable.ErrNoReply)
 	assert.Equal(t, "round-robin", reliable.RoundRobin.String())
+}
+
+// TestResolvedClientBadSets: endpoints the client cannot use are skipped
+// and said by ResolveError; the set is capped by WithMaxEndpoints.
+func TestResolvedClientBadSets(t *testing.T) {
+	zctx := zmqtest.Context(t)
+	a := newReplica(t, zctx, "a")
+	m := discovery.NewManual("not an endpoint", "tcp://", a.addr)
+	c, err := reliable.NewClientFor(zctx, m, reliable.WithMaxEndpoints(2))
+	require.NoError(t, err)
+	defer c.Close()
+	waitFor(t, 10*time.Second, "a resolved", func() bool { return len(c.Endpoints()) == 1 })
+	assert.Equal(t, []string{a.addr}, c.Endpoints())
+	assert.Error(t, c.ResolveError())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rep, err := c.Request(ctx, []byte("x"))
+	require.NoError(t, err)
+	assert.Equal(t, "a", string(rep[0]))
+
+	m.Set("tcp://127.0.0.1:1", "tcp://127.0.0.1:2", "tcp://127.0.0.1:3")
+	waitFor(t, 10*time.Second, "capped set", func() bool {
+		return errors.Is(c.ResolveError(), reliable.ErrTooManyEndpoints)
+	})
+	assert.Equal(t, []string{"tcp://127.0.0.1:1", "tcp://127.0.0.1:2"}, c.Endpoints())
+	m.Set(a.addr)
+	waitFor(t, 10*time.Second, "good set", func() bool { return c.ResolveError() == nil })
+
+	_, err = reliable.NewClientFor(zctx, m, reliable.WithMaxEndpoints(0))
+	var oe *zmq.OptionError
+	assert.ErrorAs(t, err, &oe)
+}
+
+// TestBalancedRetryGoesElsewhere: a replica that answers every request
+// with a retryable error (overloaded) costs a retry, which goes to the
+// other replica: no request fails; and it is skipped from then on.
+func TestBalancedRetryGoesElsewhere(t *testing.T) {
+	for _, b := range []reliable.Balancer{reliable.RoundRobin, reliable.LeastOutstanding, reliable.HealthFirst} {
+		t.Run(b.String(), func(t *testing.T) {
+			zctx := zmqtest.Context(t)
+			var busy atomic.Int64
+			overloaded := listen(t, zctx, "tcp", func(ctx context.Context, req [][]byte) ([][]byte, error) {
+				busy.Add(1)
+				return nil, &reliable.RemoteError{Code: wire.CodeOverloaded, Message: "busy"}
+			})
+			good := newReplica(t, zctx, "good")
+			c, err := reliable.NewClientFor(zctx, discovery.Static{overloaded.addr, good.addr},
+				reliable.WithBalancer(b), reliable.WithMaxAttempts(2), reliable.WithBackoff(reliable.Backoff{Initial: time.Millisecond}))
+			require.NoError(t, err)
+			defer c.Close()
+			waitFor(t, 10*time.Second, "both resolved", func() bool { return len(c.Endpoints()) == 2 })
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			for i := range 50 {
+				rep, err := c.Request(ctx, fmt.Appendf(nil, "r%d", i))
+				require.NoError(t, err)
+				assert.Equal(t, "good", string(rep[0]))
+			}
+			// An overloaded answer counts against the replica's health:
+			// later requests go to the good one first.
+			t.Logf("%s: %d attempts went to the overloaded replica first", b, busy.Load())
+			assert.Less(t, busy.Load(), int64(10))
+		})
+	}
 }

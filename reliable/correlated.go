@@ -29,7 +29,7 @@ func (c *Client) requestCorrelated(ctx context.Context, parts [][]byte) ([][]byt
 		ep, body, err := c.attemptCorrelated(ctx, cl, prev, n, parts, start, deadline)
 		if ep != nil { // sent
 			prev = ep
-			ep.recordResult(err == nil || isRemote(err))
+			ep.recordResult(answered(err))
 		}
 		return body, err
 	})

@@ -120,6 +120,7 @@ type clientConfig struct {
 	maxReply       int64              // WithMaxReplySize; 0 or less: none
 	maxRequest     int64              // WithMaxRequestSize; 0 or less: none
 	balancer       Balancer           // WithBalancer
+	maxEndpoints   int                // WithMaxEndpoints
 }
 
 func defaultClientConfig() clientConfig {
@@ -134,6 +135,7 @@ func defaultClientConfig() clientConfig {
 		rand:           rand.Float64,
 		maxReply:       DefaultMaxReplySize,
 		maxRequest:     DefaultMaxRequestSize,
+		maxEndpoints:   DefaultMaxEndpoints,
 	}
 }
 
