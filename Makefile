@@ -23,19 +23,19 @@ nogo = if [ -z "$$(find $(1) -name '*.go' -not -path '*/testdata/*' -not -path '
 # Every Go module in the repository: the library (.) and the tools and
 # extras that carry their own dependencies (docs/ARCHITECTURE.md). Each
 # nested module replaces the library with ../ so it builds against this tree.
-MODULES ?= . bench examples cmd/zmqguard contrib/slog contrib/prometheus contrib/otel internal/readme/adapters contrib/grafana contrib/bbolt
+MODULES ?= . bench examples cmd/zmqguard contrib/slog contrib/prometheus contrib/otel internal/readme/adapters contrib/grafana contrib/bbolt contrib/dnstest contrib/etcd
 
 # Shell snippet: run the rest of the line in every module, stopping at the
 # first failure. Use as: $(each_module) <command>
 each_module = set -e; for m in $(MODULES); do echo "== module $$m"; (cd "$$m" && $$cmd); done
 
-.PHONY: all help deps test demo demo-majordomo demo-durable crash lint bench bench-quick soak churn pirates chaos hostile fuzz examples clean
+.PHONY: all help deps test demo demo-majordomo demo-durable crash lint bench bench-quick soak churn pirates chaos hostile scaleout fuzz examples clean
 
 all: test lint
 
 help:
-	@echo "targets: deps test demo demo-majordomo demo-durable crash lint bench bench-quick soak churn pirates chaos hostile fuzz examples clean"
-	@echo "vars:    GO=$(GO) FUZZTIME=$(FUZZTIME) SOAK=$(SOAK) CHURN=$(CHURN) CRASH=$(CRASH) PIRATES=$(PIRATES) CHAOS=$(CHAOS) HOSTILE_BINARY=$(HOSTILE_BINARY) ZMQGUARD_PYTHON=$(ZMQGUARD_PYTHON)"
+	@echo "targets: deps test demo demo-majordomo demo-durable crash lint bench bench-quick soak churn pirates chaos hostile scaleout fuzz examples clean"
+	@echo "vars:    GO=$(GO) FUZZTIME=$(FUZZTIME) SOAK=$(SOAK) CHURN=$(CHURN) CRASH=$(CRASH) PIRATES=$(PIRATES) CHAOS=$(CHAOS) SCALEOUT=$(SCALEOUT) HOSTILE_BINARY=$(HOSTILE_BINARY) ZMQGUARD_PYTHON=$(ZMQGUARD_PYTHON)"
 
 # libzmq3-dev, pkg-config and python3-zmq; silent and fast when present.
 deps:
@@ -85,6 +85,14 @@ soak: deps
 
 # The full churn run: CHURN create/connect/reset/close cycles (the normal
 # suite runs 20k) through ReqSocket and Client, fds/threads/goroutines flat.
+# The scale-out test (cmd/zmqguard/scaleout_test.go, docs/SCALE-OUT.md):
+# three serve processes behind a DNS name and behind an etcd prefix while
+# one is killed, one joins and one leaves; SCALEOUT is the length of each
+# phase (the default suite runs 1.5 s phases).
+SCALEOUT ?= 20s
+scaleout: deps
+	@set -x; cd cmd/zmqguard && ZMQGUARD_SCALEOUT_PHASE=$(SCALEOUT) $(GO) test -race -count=1 -run '^TestScaleOut' -v -timeout 30m .
+
 CHURN ?= 100000
 churn: deps
 	@$(call nogo,reliable); set -x; ZMQGUARD_CHURN=$(CHURN) $(GO) test -race -count=1 -run '^TestChurn$$' -v -timeout 1h ./reliable

@@ -59,8 +59,10 @@ type Client struct {
 	cfg      clientConfig
 	zctx     *zmq.Context
 	clientID uint64
-	eps      []*endpoint // correlated mode: one DEALER each
-	plain    *plainConn  // plain mode
+	eps      []*endpoint   // correlated mode: one DEALER each
+	plain    *plainConn    // plain mode
+	set      *endpointSet  // NewClientFor: the resolved endpoints, in place of eps
+	rr       atomic.Uint64 // the round-robin balancers' turn
 	counters clientCounters
 	ups      signal // fired whenever an endpoint comes up
 
@@ -107,13 +109,11 @@ func NewClient(zctx *zmq.Context, endpoints []string, opts ...ClientOption) (*Cl
 	if err := checkEndpoints(endpoints); err != nil {
 		return nil, err
 	}
-	cfg := defaultClientConfig()
-	if err := option.Apply(&cfg, opts); err != nil {
+	c, err := newClient(zctx, opts)
+	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, zctx: zctx, clientID: randomID(), pending: make(map[uint64]*call)}
-	c.closing, c.stopClosing = context.WithCancelCause(context.Background())
-	c.closing = withStop(c.closing, c.stopClosing) // Context.Term ends it too
+	cfg := c.cfg
 	if cfg.mode == Plain {
 		c.plain = newPlainConn(c, endpoints)
 		return c, nil
@@ -126,6 +126,18 @@ func NewClient(zctx *zmq.Context, endpoints []string, opts ...ClientOption) (*Cl
 		}
 		c.eps = append(c.eps, ep)
 	}
+	return c, nil
+}
+
+// newClient returns a client with its options applied and no endpoints.
+func newClient(zctx *zmq.Context, opts []ClientOption) (*Client, error) {
+	cfg := defaultClientConfig()
+	if err := option.Apply(&cfg, opts); err != nil {
+		return nil, err
+	}
+	c := &Client{cfg: cfg, zctx: zctx, clientID: randomID(), pending: make(map[uint64]*call)}
+	c.closing, c.stopClosing = context.WithCancelCause(context.Background())
+	c.closing = withStop(c.closing, c.stopClosing) // Context.Term ends it too
 	return c, nil
 }
 
@@ -157,6 +169,9 @@ func (c *Client) Close() error {
 	c.stopClosing(ErrClientClosed)
 	if c.plain != nil {
 		c.plain.close()
+	}
+	if c.set != nil {
+		c.set.close()
 	}
 	for _, ep := range c.eps {
 		ep.shutdown()
@@ -354,7 +369,7 @@ func (c *Client) waitPeer(ctx context.Context, eps []*endpoint, avoid *endpoint,
 	}()
 	for {
 		changed := c.ups.next() // before looking, so no change is missed
-		if ep, life := pickUp(eps, avoid); ep != nil {
+		if ep, life := c.pick(eps, avoid); ep != nil {
 			return ep, life, nil
 		}
 		if timer == nil {

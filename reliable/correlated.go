@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/zmqguard/zmqguard/reliable/wire"
@@ -31,7 +32,7 @@ func (c *Client) requestCorrelated(ctx context.Context, seq uint64, parts [][]by
 		ep, body, err := c.attemptCorrelated(ctx, cl, prev, n, parts, start, deadline)
 		if ep != nil { // sent
 			prev = ep
-			ep.recordResult(served(err))
+			ep.recordResult(answered(err))
 		}
 		return body, err
 	})
@@ -40,18 +41,6 @@ func (c *Client) requestCorrelated(ctx context.Context, seq uint64, parts [][]by
 func isRemote(err error) bool {
 	var re *RemoteError
 	return errors.As(err, &re)
-}
-
-// served reports whether an attempt's outcome shows its endpoint serving:
-// a reply or an error reply, but not the refusal of a Binary Star pair's
-// passive server, which counts as a failure so that the health order
-// (pickUp) keeps the next requests on the active one.
-func served(err error) bool {
-	var re *RemoteError
-	if err == nil {
-		return true
-	}
-	return errors.As(err, &re) && re.Code != wire.CodePassive
 }
 
 // attemptCorrelated sends attempt n of cl, as soon as a peer is connected
@@ -66,6 +55,9 @@ func (c *Client) attemptCorrelated(ctx context.Context, cl *call, avoid *endpoin
 	msg = append(msg, parts...)
 	msg = c.withTrace(ctx, msg)
 	ep, life, err := c.sendWhenUp(ctx, c.eps, avoid, deadline, func(ep *endpoint) error {
+		if !ep.acquire() { // removed from the resolved set: pick again
+			return syscall.EAGAIN
+		}
 		c.mu.Lock()
 		cl.attempt, cl.ep = id.Attempt, ep
 		c.mu.Unlock()
@@ -81,11 +73,15 @@ func (c *Client) attemptCorrelated(ctx context.Context, cl *call, avoid *endpoin
 		defer ep.sendMu.Unlock()
 		_, err := ep.sock.SendMessageDontwait(msg)
 		c.observeSent(ep.addr, msg, err)
+		if err != nil {
+			ep.release()
+		}
 		return err
 	})
 	if err != nil {
 		return nil, nil, &unsentError{c.waitError(err, ctx, ctx)}
 	}
+	defer ep.release()
 	attemptDeadline := c.sent(cl.seq, n, ep, deadline, start)
 	fail := func(err error) (*endpoint, [][]byte, error) {
 		c.attemptFailed(cl.seq, n, ep.addr, err, start)

@@ -39,6 +39,11 @@
 // program is enough; new code uses Client. (timeout.Request, lower still,
 // is one bounded round trip on a socket the caller owns.)
 //
+// NewClientFor takes a discovery.Resolver (a DNS name, an etcd prefix in
+// contrib/etcd) instead of a list: the client connects to replicas as they
+// appear, drains and closes those that leave, and spreads requests over
+// them with WithBalancer (docs/SCALE-OUT.md).
+//
 // # Servers
 //
 // Server runs a Handler per request and always replies: a handler's error,

@@ -45,12 +45,15 @@ type endpoint struct {
 	// closed without it was closed under the client (socketLost).
 	quitting atomic.Bool
 	obs      observe.Observer // the client's, if any
+
+	drain // attempts in flight, and the removal from a resolved set
 }
 
 // openEndpoint creates and connects the endpoint's socket and starts
 // watching its connection state.
 func openEndpoint(zctx *zmq.Context, cfg *clientConfig, addr string, typ zmq.Type, closing context.Context, ups *signal) (*endpoint, error) {
 	ep := &endpoint{addr: addr, readTok: make(chan struct{}, 1), closing: closing, ups: ups, obs: cfg.observer}
+	ep.idle = make(chan struct{}, 1)
 	ep.readTok <- struct{}{}
 	if typ == zmq.DEALER {
 		ep.relink = &relink{delay: relinkDelay(cfg.reconnect)}

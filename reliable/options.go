@@ -121,6 +121,8 @@ type clientConfig struct {
 	liveness       *heartbeat.Tracker // WithLiveness
 	maxReply       int64              // WithMaxReplySize; 0 or less: none
 	maxRequest     int64              // WithMaxRequestSize; 0 or less: none
+	balancer       Balancer           // WithBalancer
+	maxEndpoints   int                // WithMaxEndpoints
 }
 
 func defaultClientConfig() clientConfig {
@@ -135,6 +137,7 @@ func defaultClientConfig() clientConfig {
 		rand:           rand.Float64,
 		maxReply:       DefaultMaxReplySize,
 		maxRequest:     DefaultMaxRequestSize,
+		maxEndpoints:   DefaultMaxEndpoints,
 	}
 }
 

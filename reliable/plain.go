@@ -56,7 +56,7 @@ func (p *plainConn) request(ctx context.Context, parts [][]byte) ([][]byte, erro
 			return nil, err
 		}
 		prev = ep
-		ep.recordResult(served(err))
+		ep.recordResult(answered(err))
 		if err != nil && !isRemote(err) && !c.isClosed() {
 			// The REQ socket is stuck waiting for a reply that may come
 			// late: drop it (LINGER 0), so nothing it holds is delivered

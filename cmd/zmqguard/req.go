@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"time"
 
+	"github.com/zmqguard/zmqguard/discovery"
 	"github.com/zmqguard/zmqguard/reliable"
 	"github.com/zmqguard/zmqguard/zmq"
 )
@@ -24,7 +25,7 @@ type reqResult struct {
 }
 
 func runReq(args []string, stdout, stderr io.Writer) int {
-	f := newFlags("req", "zmqguard req [flags] ENDPOINT MESSAGE...\n\n"+
+	f := newFlags("req", "zmqguard req [flags] ENDPOINT|TARGET MESSAGE...\n\n"+
 		"Sends MESSAGE (one frame per argument) as one request and prints the\n"+
 		"reply, one frame per line. Each attempt waits --timeout from the\n"+
 		"moment it is sent; a failed attempt is retried --retries times, on the\n"+
@@ -33,7 +34,11 @@ func runReq(args []string, stdout, stderr io.Writer) int {
 		"connected it waits for one within it, spending no attempt. Exit codes:\n"+
 		"0 reply, 2 no reply (every attempt failed, for example with a reply\n"+
 		"over --max-reply-size), 3 error reply, 1 other failures (a request over\n"+
-		"--max-request-size), 64 usage. It never exits 0 without a reply.", stdout)
+		"--max-request-size), 64 usage. It never exits 0 without a reply.\n\n"+
+		"TARGET names a set of servers (docs/SCALE-OUT.md), balanced round-robin:\n"+
+		"dns:///NAME:PORT (A/AAAA; dns://SERVER:PORT/NAME:PORT asks that DNS\n"+
+		"server), dns+srv:///_SERVICE._tcp.NAME (SRV) or\n"+
+		"etcd://HOST:PORT/PREFIX (the endpoints registered under PREFIX).", stdout)
 	r := newReqFlags(f, reliable.DefaultAttemptTimeout, reliable.DefaultMaxAttempts, "another endpoint to fail over to (repeatable)")
 	plain := f.Bool("plain", false, "use a plain REQ envelope, for servers that pop [identity, \"\", body] themselves")
 	maxReply := f.Int64("max-reply-size", reliable.DefaultMaxReplySize, "largest reply accepted, in bytes of all frames (-1: no limit)")
@@ -53,9 +58,20 @@ func runReq(args []string, stdout, stderr io.Writer) int {
 	if *plain {
 		mode = reliable.Plain
 	}
-	c, err := reliable.NewClient(zctx, endpoints, reliable.WithMode(mode),
-		reliable.WithAttemptTimeout(*r.timeout), reliable.WithMaxAttempts(*r.retries+1),
-		reliable.WithMaxReplySize(*maxReply), reliable.WithMaxRequestSize(*maxRequest))
+	opts := []reliable.ClientOption{reliable.WithMode(mode),
+		reliable.WithAttemptTimeout(*r.timeout), reliable.WithMaxAttempts(*r.retries + 1),
+		reliable.WithMaxReplySize(*maxReply), reliable.WithMaxRequestSize(*maxRequest)}
+	var c *reliable.Client
+	if isTarget(endpoints[0]) {
+		res, release, rerr := resolverFor(endpoints[0], discovery.DefaultResolveInterval)
+		if rerr != nil {
+			return f.usageError(stderr, "%v", rerr)
+		}
+		defer release()
+		c, err = reliable.NewClientFor(zctx, res, append(opts, reliable.WithBalancer(reliable.RoundRobin))...)
+	} else {
+		c, err = reliable.NewClient(zctx, endpoints, opts...)
+	}
 	if err != nil {
 		return f.usageError(stderr, "%v", err)
 	}
@@ -113,15 +129,26 @@ func (r *reqFlags) parse(args []string, stderr io.Writer, check func() string) (
 		return nil, nil, f.usageError(stderr, "%s", problem)
 	}
 	endpoints = append([]string{pos[0]}, r.extra...)
+	if isTarget(pos[0]) {
+		if len(endpoints) > 1 {
+			return nil, nil, f.usageError(stderr, "a %s target names all the endpoints: no --endpoint with it", pos[0])
+		}
+		return endpoints, msgParts(pos[1:]), -1
+	}
 	for _, ep := range endpoints {
 		if err := checkEndpoint("connect", ep); err != nil {
 			return nil, nil, f.usageError(stderr, "%v", err)
 		}
 	}
-	for _, m := range pos[1:] {
+	return endpoints, msgParts(pos[1:]), -1
+}
+
+func msgParts(args []string) [][]byte {
+	var parts [][]byte
+	for _, m := range args {
 		parts = append(parts, []byte(m))
 	}
-	return endpoints, parts, -1
+	return parts
 }
 
 // printReply prints a request's outcome, as text or --json, and returns

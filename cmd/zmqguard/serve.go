@@ -17,6 +17,7 @@ import (
 	"time"
 
 	zgbolt "github.com/zmqguard/zmqguard/contrib/bbolt"
+	"github.com/zmqguard/zmqguard/discovery"
 	"github.com/zmqguard/zmqguard/reliable"
 	"github.com/zmqguard/zmqguard/zmq"
 )
@@ -43,7 +44,11 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		"command is answered with an error reply (code \"exec\"). It prints\n"+
 		"\"serving on ENDPOINT\", then its memory budget (the worst case its limits\n"+
 		"allow, see reliable.MemoryBudget), and runs until SIGINT or SIGTERM, then\n"+
-		"shuts down gracefully and prints its counters.", stdout)
+		"shuts down gracefully and prints its counters. With --register\n"+
+		"etcd://HOST:PORT/PREFIX it registers its endpoint (or --advertise's)\n"+
+		"under PREFIX with a lease of --register-ttl, kept alive while it runs;\n"+
+		"at SIGTERM it deregisters, waits --drain-grace for clients to notice,\n"+
+		"then shuts down (docs/SCALE-OUT.md).", stdout)
 	hf := addHandlerFlags(f, reliable.DefaultHandlerTimeout, "deadline of each request (0: none)")
 	verbose := f.Bool("verbose", false, "log every request to stderr (--json: to stdout)")
 	asJSON := f.Bool("json", false, "print events as JSON lines")
@@ -54,6 +59,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	of := addObserveFlags(f)
 	storePath := f.String("store", "", "keep the replies in this bbolt file too, so that a restarted server answers retries from it (docs/DURABILITY.md)")
 	unknown := f.Bool("outcome-unknown", false, "with --store: answer a retry of a request that was running when the server died with the error outcome-unknown instead of running it again")
+	rf := addRegisterFlags(f)
 	endpoint, code := hf.parse(f, "bind", args, stderr)
 	if code >= 0 {
 		return code
@@ -139,6 +145,14 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(context.Background()) }()
+	reg, release, err := rf.register(srv.Addr())
+	if err != nil {
+		fmt.Fprintln(stderr, "zmqguard serve:", err)
+		_ = srv.Close()
+		<-served
+		return exitFail
+	}
+	defer release()
 	b := srv.Budget()
 	text := "serving on " + srv.Addr() + "\n" + b.String()
 	if observing.url != "" {
@@ -147,10 +161,27 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	emit(serveEvent{Event: "listening", Endpoint: srv.Addr(), Budget: &b, Metrics: observing.url}, text)
 
 	exit := exitOK
+	var lost <-chan struct{}
+	if reg != nil {
+		lost = reg.Lost()
+	}
+wait:
 	select {
+	case <-lost:
+		// Clients no longer find this server; it goes on answering those
+		// that still have it (an etcd restart: register again by restarting).
+		fmt.Fprintln(stderr, "zmqguard serve: registration lost (etcd unreachable past the lease TTL)")
+		lost = nil
+		goto wait
 	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if err := srv.Shutdown(sctx); err != nil {
+		grace := *rf.grace
+		if reg == nil && !set(f, "drain-grace") {
+			grace = 0 // nothing to leave first
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second+grace)
+		// Deregistered first, so that clients stop choosing this server,
+		// then drained: no request is lost or run twice.
+		if err := discovery.Drain(sctx, reg, grace, srv.Shutdown); err != nil {
 			fmt.Fprintln(stderr, "zmqguard serve: shutdown:", err)
 			_ = srv.Close()
 		}

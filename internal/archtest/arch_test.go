@@ -31,6 +31,7 @@ var tooling = []string{
 	"internal/apigen", "internal/archtest", "internal/faultproxy", "internal/procstat",
 	"internal/readme", "internal/soak", "internal/testpeer", "internal/zmqtest", "internal/hostile",
 	"internal/observetest",
+	"internal/resolvetest",
 }
 
 // allowed reads the table between the archtest markers of
