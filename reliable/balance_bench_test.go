@@ -2,7 +2,6 @@ package reliable_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -90,23 +89,7 @@ func BenchmarkBalancedRequestRate(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			b.ResetTimer()
-			var wg sync.WaitGroup
-			per := (b.N + inflight - 1) / inflight
-			for range inflight {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for range per {
-						if _, err := c.Request(context.Background(), body); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			b.ReportMetric(float64(per*inflight)/b.Elapsed().Seconds(), "req/s")
+			clientRequests(b, c, body, inflight)
 		})
 	}
 }

@@ -54,23 +54,7 @@ func benchEcho(b *testing.B) string {
 func BenchmarkRequestRate(b *testing.B) {
 	body := []byte("0123456789abcdef")
 	b.Run("impl=pebbe-req/inflight=1", func(b *testing.B) {
-		ep := benchEcho(b)
-		ctx, _ := zmq4.NewContext()
-		defer ctx.Term()
-		req, _ := ctx.NewSocket(zmq4.REQ)
-		defer req.Close()
-		req.SetLinger(0)
-		req.Connect(ep)
-		b.ResetTimer()
-		for range b.N {
-			if _, err := req.SendBytes(body, 0); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := req.RecvBytes(0); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+		pebbeRequests(b, benchEcho(b), body)
 	})
 	for _, tc := range []struct {
 		name     string
@@ -92,23 +76,48 @@ func BenchmarkRequestRate(b *testing.B) {
 			if _, err := c.Request(context.Background(), body); err != nil {
 				b.Fatal(err)
 			}
-			b.ResetTimer()
-			var wg sync.WaitGroup
-			per := (b.N + tc.inflight - 1) / tc.inflight
-			for range tc.inflight {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for range per {
-						if _, err := c.Request(context.Background(), body); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			b.ReportMetric(float64(per*tc.inflight)/b.Elapsed().Seconds(), "req/s")
+			clientRequests(b, c, body, tc.inflight)
 		})
 	}
+}
+
+// pebbeRequests runs b.N round trips of a raw pebbe/zmq4 REQ to ep, the
+// baseline of the benchmarks, and reports req/s.
+func pebbeRequests(b *testing.B, ep string, body []byte) {
+	ctx, _ := zmq4.NewContext()
+	defer ctx.Term()
+	req, _ := ctx.NewSocket(zmq4.REQ)
+	defer req.Close()
+	req.SetLinger(0)
+	req.Connect(ep)
+	b.ResetTimer()
+	for range b.N {
+		if _, err := req.SendBytes(body, 0); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := req.RecvBytes(0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+}
+
+// clientRequests runs about b.N requests through c from inflight
+// goroutines and reports req/s.
+func clientRequests(b *testing.B, c *reliable.Client, body []byte, inflight int) {
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	per := (b.N + inflight - 1) / inflight
+	for range inflight {
+		wg.Go(func() {
+			for range per {
+				if _, err := c.Request(context.Background(), body); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.ReportMetric(float64(per*inflight)/b.Elapsed().Seconds(), "req/s")
 }

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	zmq4 "github.com/pebbe/zmq4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -96,23 +95,8 @@ func BenchmarkObserver(b *testing.B) {
 		done := make(chan struct{})
 		go func() { defer close(done); srv.Serve(context.Background()) }()
 		defer func() { srv.Close(); <-done }()
-		pctx, _ := zmq4.NewContext()
-		defer pctx.Term()
-		req, _ := pctx.NewSocket(zmq4.REQ)
-		defer req.Close()
-		req.SetLinger(0)
-		req.Connect(srv.Addr())
 		b.ReportAllocs()
-		b.ResetTimer()
-		for range b.N {
-			if _, err := req.SendBytes(body, 0); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := req.RecvBytes(0); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+		pebbeRequests(b, srv.Addr(), body)
 	})
 	for _, tc := range []struct {
 		name string
