@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -87,7 +88,8 @@ func (s *Server) Queries() int64 { return s.queries.Load() }
 func (s *Server) SetAddrs(name string, addrs ...netip.Addr) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.addr4[dns.Fqdn(strings.ToLower(name))] = addrs
+	// A copy: the caller may reuse its slice while queries read this one.
+	s.addr4[dns.Fqdn(strings.ToLower(name))] = slices.Clone(addrs)
 }
 
 // SetSRV replaces the SRV records of name with one per target, each
