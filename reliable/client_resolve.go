@@ -202,13 +202,23 @@ func (s *endpointSet) update(u discovery.Update) {
 		snap = append(snap, ep)
 	}
 	slices.SortFunc(snap, func(a, b *endpoint) int { return strings.Compare(a.addr, b.addr) })
+	if testHookBeforeSnapshot != nil {
+		testHookBeforeSnapshot()
+	}
 	s.snap.Store(&snap)
+	// An endpoint opened above may have come up before the snapshot held
+	// it, and a request woken by that looked at the old set: wake it again.
+	s.c.ups.fire()
 	if bad != nil {
 		s.lastErr.Store(&bad)
 	} else {
 		s.lastErr.Store(nil)
 	}
 }
+
+// testHookBeforeSnapshot, when set by a test, runs in update just before
+// the new set is published.
+var testHookBeforeSnapshot func()
 
 // close stops the resolver, closes the live endpoints and waits for the
 // draining ones (the client's closing ends their drain).
