@@ -50,7 +50,7 @@ func WithClientObserver(o observe.Observer) ClientOption {
 // "disconnected"), and reconnects (KindConnectRetried). Endpoint is the
 // broker's.
 func WithWorkerObserver(o observe.Observer) WorkerOption {
-	return func(c *workerConfig) error { c.observer = o; return nil }
+	return func(c *workerConfig) error { c.Observer = o; return nil }
 }
 
 func (c *Client) observe(ev reliable.ClientEvent) {
@@ -73,5 +73,5 @@ func (w *Worker) observe(ev WorkerEvent) {
 	default:
 		return
 	}
-	w.cfg.observer.Observe(context.Background(), out)
+	w.cfg.Observer.Observe(context.Background(), out)
 }

@@ -95,9 +95,9 @@ func NewWorker(zctx *zmq.Context, brokers []string, service string, h reliable.H
 		return nil, err
 	}
 	w := &Worker{zctx: zctx, brokers: append([]string(nil), brokers...), service: service, handler: h,
-		cfg: cfg, tr: cfg.tracker, life: lifecycle.New(), conns: make([]wconn, len(brokers))}
+		cfg: cfg, tr: cfg.Tracker, life: lifecycle.New(), conns: make([]wconn, len(brokers))}
 	if w.tr == nil {
-		tr, err := heartbeat.New(heartbeat.WithPolicy(heartbeat.Policy{Interval: cfg.interval, Liveness: cfg.liveness}))
+		tr, err := heartbeat.New(heartbeat.WithPolicy(heartbeat.Policy{Interval: cfg.Interval, Liveness: cfg.Liveness}))
 		if err != nil {
 			return nil, fmt.Errorf("mdp: NewWorker: %w", err)
 		}
@@ -147,7 +147,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(runCtx)
 	defer cancel()
 
-	jobs := make(chan wjob, w.cfg.backlog)
+	jobs := make(chan wjob, w.cfg.Backlog)
 	handlerDone := make(chan struct{})
 	go func() {
 		defer close(handlerDone)
@@ -171,7 +171,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err == nil {
 		err = w.life.Err(ctx, ErrWorkerClosed)
 	}
-	grace := time.NewTimer(w.cfg.grace)
+	grace := time.NewTimer(w.cfg.Grace)
 	defer grace.Stop()
 	select {
 	case <-handlerDone:
@@ -195,7 +195,7 @@ func (w *Worker) Close() error {
 }
 
 func (w *Worker) emit(ev WorkerEvent) {
-	if w.cfg.observer != nil {
+	if w.cfg.Observer != nil {
 		w.observe(ev)
 	}
 	if w.cfg.hook != nil {
@@ -230,7 +230,7 @@ func (w *Worker) follow(ctx context.Context, i int, jobs chan<- wjob) error {
 			w.reconnects.Add(1)
 			w.emit(WorkerEvent{Kind: WorkerBrokerLost, Broker: endpoint})
 		}
-		delay := w.cfg.backoff.Delay(attempt, w.cfg.rand())
+		delay := w.cfg.Backoff.Delay(attempt, w.cfg.Rand())
 		w.emit(WorkerEvent{Kind: WorkerReconnectWait, Broker: endpoint, Attempt: attempt, Delay: delay})
 		attempt++
 		t := time.NewTimer(delay)
@@ -298,7 +298,7 @@ func (w *Worker) session(ctx context.Context, i int, jobs chan<- wjob) (heard, d
 	// HEARTBEAT goes out once nothing was sent for an interval (replies
 	// count). The tracker is shared by the worker's links, so its
 	// NextPing may be another link's.
-	tick := w.cfg.interval / 4
+	tick := w.cfg.Interval / 4
 	hb := WorkerMessage{Command: CommandHeartbeat}.Frames()
 	for {
 		_, err := timeout.WaitUntil(linkCtx, sock, time.Now().Add(tick), zmq.POLLIN)
@@ -341,8 +341,8 @@ func (w *Worker) connect(s *zmq.Socket, endpoint string) error {
 	if err := s.SetLinger(0); err != nil {
 		return err
 	}
-	if w.cfg.setup != nil {
-		if err := w.cfg.setup(s); err != nil {
+	if w.cfg.Setup != nil {
+		if err := w.cfg.Setup(s); err != nil {
 			return err
 		}
 	}
@@ -376,7 +376,7 @@ func (w *Worker) serve(ctx context.Context, j wjob) {
 		handler.Run(ctx, w.handler, j.body, &out)
 	}()
 	<-done
-	if o := w.cfg.observer; o != nil {
+	if o := w.cfg.Observer; o != nil {
 		handler.Report(ctx, o, observe.Worker, w.brokers[j.broker], &out, time.Since(start))
 	}
 	if out.Ending != handler.Replied && ctx.Err() != nil {

@@ -2,12 +2,11 @@ package mdp
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/zmqguard/zmqguard/heartbeat"
 	"github.com/zmqguard/zmqguard/internal/backoff"
-	"github.com/zmqguard/zmqguard/observe"
+	"github.com/zmqguard/zmqguard/internal/workerconf"
 	"github.com/zmqguard/zmqguard/reliable"
 	"github.com/zmqguard/zmqguard/zmq"
 )
@@ -30,27 +29,12 @@ const (
 var workerBackoff = backoff.Policy{Initial: 2500 * time.Millisecond, Max: 2500 * time.Millisecond, Multiplier: 1}
 
 type workerConfig struct {
-	interval time.Duration
-	liveness int
-	backoff  backoff.Policy
-	backlog  int
-	grace    time.Duration
-	tracker  *heartbeat.Tracker
-	hook     func(WorkerEvent)
-	observer observe.Observer
-	setup    func(*zmq.Socket) error
-	rand     func() float64
+	workerconf.Config
+	hook func(WorkerEvent)
 }
 
 func defaultWorkerConfig() workerConfig {
-	return workerConfig{
-		interval: DefaultInterval,
-		liveness: DefaultLiveness,
-		backoff:  workerBackoff,
-		backlog:  DefaultWorkerBacklog,
-		grace:    DefaultWorkerShutdownGrace,
-		rand:     rand.Float64,
-	}
+	return workerConfig{Config: workerconf.New(DefaultInterval, DefaultLiveness, workerBackoff, DefaultWorkerBacklog, DefaultWorkerShutdownGrace)}
 }
 
 // WorkerOption configures a Worker. Invalid values, and a nil option,
@@ -64,11 +48,7 @@ type WorkerOption func(*workerConfig) error
 // positive and liveness at least 2.
 func WithWorkerHeartbeat(interval time.Duration, liveness int) WorkerOption {
 	return func(c *workerConfig) error {
-		if interval <= 0 || liveness < 2 {
-			return optionError("WithWorkerHeartbeat", fmt.Sprintf("(%v, %d): want a positive interval and liveness >= 2", interval, liveness))
-		}
-		c.interval, c.liveness = interval, liveness
-		return nil
+		return workerconf.Check("WithWorkerHeartbeat", c.SetHeartbeat(interval, liveness))
 	}
 }
 
@@ -81,12 +61,7 @@ func WithWorkerHeartbeat(interval time.Duration, liveness int) WorkerOption {
 // reliable.Backoff).
 func WithWorkerBackoff(b reliable.Backoff) WorkerOption {
 	return func(c *workerConfig) error {
-		p := backoff.Policy(b).Fill(workerBackoff)
-		if err := p.Validate(); err != nil {
-			return optionError("WithWorkerBackoff", err.Error())
-		}
-		c.backoff = p
-		return nil
+		return workerconf.Check("WithWorkerBackoff", c.SetBackoff(backoff.Policy(b), workerBackoff))
 	}
 }
 
@@ -96,13 +71,7 @@ func WithWorkerBackoff(b reliable.Backoff) WorkerOption {
 // of a Binary Star pair may get one from each; beyond the backlog a
 // request is answered at once with a wire.CodeOverloaded error reply.
 func WithWorkerBacklog(n int) WorkerOption {
-	return func(c *workerConfig) error {
-		if n < 1 {
-			return optionError("WithWorkerBacklog", fmt.Sprintf("%d < 1", n))
-		}
-		c.backlog = n
-		return nil
-	}
+	return func(c *workerConfig) error { return workerconf.Check("WithWorkerBacklog", c.SetBacklog(n)) }
 }
 
 // WithWorkerShutdownGrace bounds how long Run (and so Close) waits for
@@ -110,26 +79,14 @@ func WithWorkerBacklog(n int) WorkerOption {
 // (DefaultWorkerShutdownGrace; at least 0). A handler still running after
 // that is left behind: Run returns an error matching ErrHandlerStuck.
 func WithWorkerShutdownGrace(d time.Duration) WorkerOption {
-	return func(c *workerConfig) error {
-		if d < 0 {
-			return optionError("WithWorkerShutdownGrace", fmt.Sprintf("%v < 0", d))
-		}
-		c.grace = d
-		return nil
-	}
+	return func(c *workerConfig) error { return workerconf.Check("WithWorkerShutdownGrace", c.SetGrace(d)) }
 }
 
 // WithWorkerTracker makes the worker track its brokers' liveness in tr,
 // under their endpoints, instead of in a tracker of its own; tr's Policy
 // must match WithWorkerHeartbeat. The worker does not close tr.
 func WithWorkerTracker(tr *heartbeat.Tracker) WorkerOption {
-	return func(c *workerConfig) error {
-		if tr == nil {
-			return optionError("WithWorkerTracker", "nil tracker")
-		}
-		c.tracker = tr
-		return nil
-	}
+	return func(c *workerConfig) error { return workerconf.Check("WithWorkerTracker", c.SetTracker(tr)) }
 }
 
 // WithWorkerEventHook calls hook for every connection, loss of a broker,
@@ -142,7 +99,7 @@ func WithWorkerEventHook(hook func(WorkerEvent)) WorkerOption {
 // WithWorkerSocketSetup runs setup on each DEALER the worker creates,
 // before it connects (CURVE keys, for example).
 func WithWorkerSocketSetup(setup func(*zmq.Socket) error) WorkerOption {
-	return func(c *workerConfig) error { c.setup = setup; return nil }
+	return func(c *workerConfig) error { c.Setup = setup; return nil }
 }
 
 // WorkerEventKind says what a WorkerEvent reports.

@@ -22,7 +22,7 @@ func WithQueueObserver(o observe.Observer) QueueOption {
 // those outcomes), the queue coming up (KindPeerUp) and lost
 // (KindPeerDown), and reconnects (KindConnectRetried).
 func WithWorkerObserver(o observe.Observer) WorkerOption {
-	return func(c *workerConfig) error { c.observer = o; return nil }
+	return func(c *workerConfig) error { c.Observer = o; return nil }
 }
 
 // WithQueueTracePassing passes the trace frame of a client's request
@@ -65,12 +65,12 @@ func (w *Worker) observe(ev WorkerEvent) {
 	default:
 		return
 	}
-	w.cfg.observer.Observe(context.Background(), out)
+	w.cfg.Observer.Observe(context.Background(), out)
 }
 
 // observeHandled reports a handler run that started at start.
 func (w *Worker) observeHandled(ctx context.Context, out *handler.Outcome, start time.Time) {
-	if o := w.cfg.observer; o != nil {
+	if o := w.cfg.Observer; o != nil {
 		handler.Report(ctx, o, observe.Worker, w.endpoint, out, time.Since(start))
 	}
 }
@@ -78,7 +78,7 @@ func (w *Worker) observeHandled(ctx context.Context, out *handler.Outcome, start
 // extractTrace returns ctx with what the request's trace frame carries,
 // when the observer is a Propagator (as reliable.Server does).
 func (w *Worker) extractTrace(ctx context.Context, carried []byte) context.Context {
-	p := observe.PropagatorOf(w.cfg.observer)
+	p := observe.PropagatorOf(w.cfg.Observer)
 	if p == nil || carried == nil {
 		return ctx
 	}

@@ -82,9 +82,9 @@ func NewWorker(zctx *zmq.Context, endpoint string, h reliable.Handler, opts ...W
 	if err := option.Apply(&cfg, opts); err != nil {
 		return nil, err
 	}
-	w := &Worker{zctx: zctx, endpoint: endpoint, handler: h, cfg: cfg, tr: cfg.tracker, life: lifecycle.New()}
+	w := &Worker{zctx: zctx, endpoint: endpoint, handler: h, cfg: cfg, tr: cfg.Tracker, life: lifecycle.New()}
 	if w.tr == nil {
-		tr, err := heartbeat.New(heartbeat.WithPolicy(heartbeat.Policy{Interval: cfg.interval, Liveness: cfg.liveness}))
+		tr, err := heartbeat.New(heartbeat.WithPolicy(heartbeat.Policy{Interval: cfg.Interval, Liveness: cfg.Liveness}))
 		if err != nil {
 			return nil, fmt.Errorf("reliable: ppp.NewWorker: %w", err)
 		}
@@ -120,7 +120,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	jobs := make(chan job, w.cfg.backlog)
+	jobs := make(chan job, w.cfg.Backlog)
 	handlerDone := make(chan struct{})
 	go func() {
 		defer close(handlerDone)
@@ -131,7 +131,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	err = w.loop(ctx, jobs)
 	cancel()
 	close(jobs)
-	grace := time.NewTimer(w.cfg.grace)
+	grace := time.NewTimer(w.cfg.Grace)
 	defer grace.Stop()
 	select {
 	case <-handlerDone:
@@ -158,7 +158,7 @@ func (w *Worker) loop(ctx context.Context, jobs chan<- job) error {
 		if heard {
 			attempt = 0
 		}
-		delay := w.cfg.backoff.Delay(attempt, w.cfg.rand())
+		delay := w.cfg.Backoff.Delay(attempt, w.cfg.Rand())
 		w.emit(WorkerEvent{Kind: WorkerReconnectWait, Attempt: attempt, Delay: delay})
 		attempt++
 		t := time.NewTimer(delay)
@@ -188,7 +188,7 @@ func (w *Worker) Close() error {
 }
 
 func (w *Worker) emit(ev WorkerEvent) {
-	if w.cfg.observer != nil {
+	if w.cfg.Observer != nil {
 		w.observe(ev)
 	}
 	if w.cfg.hook != nil {
@@ -249,7 +249,7 @@ func (w *Worker) session(ctx context.Context, jobs chan<- job) (heard bool, err 
 	for {
 		deadline, ok := w.tr.NextPing()
 		if !ok {
-			deadline = time.Now().Add(w.cfg.interval)
+			deadline = time.Now().Add(w.cfg.Interval)
 		}
 		_, err := timeout.WaitUntil(connCtx, sock, deadline, zmq.POLLIN)
 		if connCtx.Err() != nil || w.tr.State(peer) == heartbeat.Dead {
@@ -287,8 +287,8 @@ func (w *Worker) setupSocket(s *zmq.Socket) error {
 	if err := s.SetLinger(0); err != nil {
 		return err
 	}
-	if w.cfg.setup != nil {
-		if err := w.cfg.setup(s); err != nil {
+	if w.cfg.Setup != nil {
+		if err := w.cfg.Setup(s); err != nil {
 			return err
 		}
 	}

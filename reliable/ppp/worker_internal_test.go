@@ -16,7 +16,7 @@ import (
 func TestWorkerDefaultBackoff(t *testing.T) {
 	var got []time.Duration
 	for a := range 8 {
-		got = append(got, defaultWorkerConfig().backoff.Delay(a, 0.9))
+		got = append(got, defaultWorkerConfig().Backoff.Delay(a, 0.9))
 	}
 	s := time.Second
 	assert.Equal(t, []time.Duration{s, 2 * s, 4 * s, 8 * s, 16 * s, 32 * s, 32 * s, 32 * s}, got, "no jitter")
@@ -30,9 +30,9 @@ func TestWithWorkerBackoffZeroFieldsAreDefaults(t *testing.T) {
 		t.Helper()
 		cfg := defaultWorkerConfig()
 		require.NoError(t, WithWorkerBackoff(b)(&cfg))
-		return cfg.backoff
+		return cfg.Backoff
 	}
-	assert.Equal(t, defaultWorkerConfig().backoff, apply(reliable.Backoff{}))
+	assert.Equal(t, defaultWorkerConfig().Backoff, apply(reliable.Backoff{}))
 	assert.Equal(t, backoff.Policy{Initial: s, Max: 32 * s, Multiplier: 2}, apply(reliable.Backoff{}))
 	assert.Equal(t, backoff.Policy{Initial: s, Max: 4 * s, Multiplier: 2}, apply(reliable.Backoff{Max: 4 * s}))
 	assert.Equal(t, backoff.Policy{Initial: 100 * time.Millisecond, Max: 100 * time.Millisecond, Multiplier: 2},

@@ -2,12 +2,11 @@ package ppp
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/zmqguard/zmqguard/heartbeat"
 	"github.com/zmqguard/zmqguard/internal/backoff"
-	"github.com/zmqguard/zmqguard/observe"
+	"github.com/zmqguard/zmqguard/internal/workerconf"
 	"github.com/zmqguard/zmqguard/reliable"
 	"github.com/zmqguard/zmqguard/zmq"
 )
@@ -32,27 +31,12 @@ const (
 var workerBackoff = backoff.Policy{Initial: time.Second, Max: 32 * time.Second, Multiplier: 2}
 
 type workerConfig struct {
-	interval time.Duration
-	liveness int
-	backoff  backoff.Policy
-	backlog  int
-	grace    time.Duration
-	tracker  *heartbeat.Tracker
-	hook     func(WorkerEvent)
-	observer observe.Observer
-	setup    func(*zmq.Socket) error
-	rand     func() float64
+	workerconf.Config
+	hook func(WorkerEvent)
 }
 
 func defaultWorkerConfig() workerConfig {
-	return workerConfig{
-		interval: DefaultInterval,
-		liveness: DefaultLiveness,
-		backoff:  workerBackoff,
-		backlog:  DefaultWorkerBacklog,
-		grace:    DefaultWorkerShutdownGrace,
-		rand:     rand.Float64,
-	}
+	return workerConfig{Config: workerconf.New(DefaultInterval, DefaultLiveness, workerBackoff, DefaultWorkerBacklog, DefaultWorkerShutdownGrace)}
 }
 
 // WorkerOption configures a Worker. Invalid values, and a nil option,
@@ -66,11 +50,7 @@ type WorkerOption func(*workerConfig) error
 // liveness at least 2.
 func WithWorkerHeartbeat(interval time.Duration, liveness int) WorkerOption {
 	return func(c *workerConfig) error {
-		if interval <= 0 || liveness < 2 {
-			return optionError("WithWorkerHeartbeat", fmt.Sprintf("(%v, %d): want a positive interval and liveness >= 2", interval, liveness))
-		}
-		c.interval, c.liveness = interval, liveness
-		return nil
+		return workerconf.Check("WithWorkerHeartbeat", c.SetHeartbeat(interval, liveness))
 	}
 }
 
@@ -81,12 +61,7 @@ func WithWorkerHeartbeat(interval time.Duration, liveness int) WorkerOption {
 // WithWorkerBackoff(reliable.Backoff{}) changes nothing.
 func WithWorkerBackoff(b reliable.Backoff) WorkerOption {
 	return func(c *workerConfig) error {
-		p := backoff.Policy(b).Fill(workerBackoff)
-		if err := p.Validate(); err != nil {
-			return optionError("WithWorkerBackoff", err.Error())
-		}
-		c.backoff = p
-		return nil
+		return workerconf.Check("WithWorkerBackoff", c.SetBackoff(backoff.Policy(b), workerBackoff))
 	}
 }
 
@@ -96,13 +71,7 @@ func WithWorkerBackoff(b reliable.Backoff) WorkerOption {
 // worker more requests; they wait in the backlog, and beyond it are
 // answered at once with a wire.CodeOverloaded error reply.
 func WithWorkerBacklog(n int) WorkerOption {
-	return func(c *workerConfig) error {
-		if n < 1 {
-			return optionError("WithWorkerBacklog", fmt.Sprintf("%d < 1", n))
-		}
-		c.backlog = n
-		return nil
-	}
+	return func(c *workerConfig) error { return workerconf.Check("WithWorkerBacklog", c.SetBacklog(n)) }
 }
 
 // WithWorkerShutdownGrace bounds how long Run (and so Close) waits for
@@ -111,13 +80,7 @@ func WithWorkerBacklog(n int) WorkerOption {
 // that is left behind: Run returns an error matching ErrHandlerStuck, and
 // the handler's eventual reply is dropped.
 func WithWorkerShutdownGrace(d time.Duration) WorkerOption {
-	return func(c *workerConfig) error {
-		if d < 0 {
-			return optionError("WithWorkerShutdownGrace", fmt.Sprintf("%v < 0", d))
-		}
-		c.grace = d
-		return nil
-	}
+	return func(c *workerConfig) error { return workerconf.Check("WithWorkerShutdownGrace", c.SetGrace(d)) }
 }
 
 // WithWorkerTracker makes the worker track the queue's liveness in tr,
@@ -125,13 +88,7 @@ func WithWorkerShutdownGrace(d time.Duration) WorkerOption {
 // Policy must match WithWorkerHeartbeat. Use it to watch the queue's state
 // (tr.WaitForStateChange, tr.Events). The worker does not close tr.
 func WithWorkerTracker(tr *heartbeat.Tracker) WorkerOption {
-	return func(c *workerConfig) error {
-		if tr == nil {
-			return optionError("WithWorkerTracker", "nil tracker")
-		}
-		c.tracker = tr
-		return nil
-	}
+	return func(c *workerConfig) error { return workerconf.Check("WithWorkerTracker", c.SetTracker(tr)) }
 }
 
 // WithWorkerEventHook calls hook for every connection, loss of the queue
@@ -143,7 +100,7 @@ func WithWorkerEventHook(hook func(WorkerEvent)) WorkerOption {
 // WithWorkerSocketSetup runs setup on each DEALER the worker creates,
 // before it connects (CURVE keys, for example).
 func WithWorkerSocketSetup(setup func(*zmq.Socket) error) WorkerOption {
-	return func(c *workerConfig) error { c.setup = setup; return nil }
+	return func(c *workerConfig) error { c.Setup = setup; return nil }
 }
 
 // WorkerEventKind says what a WorkerEvent reports.
