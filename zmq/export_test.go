@@ -59,3 +59,6 @@ func HotWait() bool { return engine.HotWait() }
 
 // OnHotWait calls f each time a receive on s is about to wait hot.
 func OnHotWait(s *Socket, f func()) { s.core.OnHot(f) }
+
+// Registered reports whether s is registered with the netpoller.
+func Registered(s *Socket) bool { return s.core.Polled() }

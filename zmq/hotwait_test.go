@@ -140,3 +140,50 @@ func TestHotWaitReceivesAndHonoursDeadline(t *testing.T) {
 	assert.GreaterOrEqual(t, el, 50*time.Millisecond)
 	assert.Less(t, el, 50*time.Millisecond+time.Second)
 }
+
+// While a receive waits hot, its socket is not registered with the
+// netpoller: ZMQ_FD shares its eventfd with the registered duplicate, so a
+// registration would wake the thread blocked in epoll at every signal, for
+// nothing (one extra thread wake-up per round trip).
+func TestHotWaitLeavesTheNetpoller(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real sockets")
+	}
+	req, rep := hotREQ(t)
+	// A wait that parks registers the socket.
+	_, err := req.SendBytes([]byte("first"), 0)
+	require.NoError(t, err)
+	zmq.SetHotWait(false, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	go func() {
+		if _, err := rep.RecvBytes(0); err == nil {
+			rep.SendBytes([]byte("reply"), 0)
+		}
+	}()
+	_, err = timeout.RecvBytes(ctx, req)
+	require.NoError(t, err)
+	require.True(t, zmq.Registered(req), "a parked wait registers the socket")
+
+	zmq.SetHotWait(true, true)
+	polled := make(chan bool, 1)
+	var once sync.Once
+	zmq.OnHotWait(req, func() { once.Do(func() { polled <- zmq.Registered(req) }) })
+	_, err = req.SendBytes([]byte("second"), 0)
+	require.NoError(t, err)
+	seen := make(chan bool, 1)
+	go func() {
+		if _, err := rep.RecvBytes(0); err != nil {
+			return
+		}
+		select { // reply once the client waits hot
+		case p := <-polled:
+			seen <- p
+		case <-ctx.Done():
+		}
+		rep.SendBytes([]byte("reply"), 0)
+	}()
+	_, err = timeout.RecvBytes(ctx, req)
+	require.NoError(t, err, "the receive never waited hot")
+	assert.False(t, <-seen, "registered with the netpoller while waiting hot")
+}

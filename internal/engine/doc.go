@@ -28,7 +28,7 @@
 //     libzmq, whose free callback runs no Go code (it pushes onto a
 //     lock-free list and writes an eventfd) and a drainer goroutine that
 //     unpins and reports completion;
-//   - the hot wait (hot.go), off unless ZMQGUARD_HOTWAIT=1: a short,
+//   - the hot wait (hot.go), on unless ZMQGUARD_HOTWAIT=0: a short,
 //     rationed wait in ppoll before parking.
 //
 // A Limit bounds each call: a context, an absolute deadline, a relative

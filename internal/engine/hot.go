@@ -7,21 +7,23 @@ import (
 	"time"
 )
 
-// The hot wait, an opt-in (ZMQGUARD_HOTWAIT=1 in the environment, or
-// SetHotWait). A receive whose recent waits were short, on a socket that
-// is the only busy one in the process, waits a little inside C first, with
-// its OS thread blocked in ppoll(2) on ZMQ_FD, before it parks in the
+// The hot wait, on unless ZMQGUARD_HOTWAIT=0 in the environment (or
+// SetHotWait(false)). A receive whose recent waits were short, on a socket
+// that is the only busy one in the process, waits a little inside C first,
+// with its OS thread blocked in ppoll(2) on ZMQ_FD, before it parks in the
 // netpoller: the way pebbe's blocking receive waits, but bounded and
 // rationed.
 //
-// Why: when a goroutine parks and every P goes idle, the runtime's sysmon
-// thread falls into a deep sleep, and the first cgo call after the
-// wake-up (the receive that takes the reply) has to wake it; the
-// goroutine also resumes on whichever thread polled the netpoller. A
-// thread blocked in cgo keeps its P busy, so sysmon never sleeps deeply,
-// and the reply wakes that very thread. Measured on the project's
-// 2-core VM, it did not pay reliably (docs/BENCHMARKS.md, "The hot wait"),
-// so it is off unless asked for.
+// Why: a goroutine parked in the netpoller is woken by whichever thread
+// polls it, after every P went idle; a thread blocked in cgo keeps its P
+// and is woken by the reply itself. On the project's 2-core VM a parked
+// round trip cost about one more thread wake-up than pebbe's (4.4-4.9
+// context switches against 2.8-3.5), and the hot wait brings it to
+// pebbe's count (docs/BENCHMARKS.md, "The hot wait").
+//
+// While it waits hot, the socket has no netpoller registration: ZMQ_FD
+// shares its eventfd with the registered duplicate, so every signal would
+// also wake the thread blocked in epoll, to find no goroutine to run.
 //
 // The bounds that keep the no-hang promises:
 //   - a hot wait lasts at most hotMax, then the receive parks as usual;
@@ -85,7 +87,8 @@ var hotSlots [maxHotSlots]hotSlot
 var hotOn = func() *atomic.Bool {
 	var b atomic.Bool
 	switch os.Getenv("ZMQGUARD_HOTWAIT") {
-	case "1", "on", "true":
+	case "0", "off", "false":
+	default:
 		b.Store(true)
 	}
 	return &b
@@ -206,6 +209,9 @@ func (s *Socket) hotWait(lim *Limit, start time.Time) bool {
 		return false
 	}
 	defer sl.busy.Store(false)
+	// No netpoller registration while hot (see the top of the file); the
+	// wait that parks after this one registers again.
+	s.closeWaiter()
 	s.watchCtx(lim)
 	s.hot.Store(sl)
 	s.parked.Store(true)
@@ -261,3 +267,7 @@ func (s *Socket) OnHot(f func()) {
 	defer s.mu.Unlock()
 	s.onHot = f
 }
+
+// Polled reports whether the socket is registered with the netpoller
+// (tests only).
+func (s *Socket) Polled() bool { return s.w.Load() != nil }
