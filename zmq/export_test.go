@@ -62,3 +62,7 @@ func OnHotWait(s *Socket, f func()) { s.core.OnHot(f) }
 
 // Registered reports whether s is registered with the netpoller.
 func Registered(s *Socket) bool { return s.core.Polled() }
+
+// SetHotTuning sets the hot wait's bound, busy window and short-wait
+// bound (negative: the default).
+func SetHotTuning(max, window, eligible time.Duration) { engine.SetHotTuning(max, window, eligible) }

@@ -187,3 +187,41 @@ func TestHotWaitLeavesTheNetpoller(t *testing.T) {
 	require.NoError(t, err, "the receive never waited hot")
 	assert.False(t, <-seen, "registered with the netpoller while waiting hot")
 }
+
+// One long wait does not keep a socket out of the hot wait: eligibility is
+// the share of recent waits that were short, not their average duration
+// (one 400 ms wait kept that above a 20 ms bound for the next 7 waits).
+func TestHotWaitSurvivesOneLongWait(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real sockets")
+	}
+	req, rep := hotREQ(t)
+	zmq.SetHotTuning(time.Hour, 0, 20*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	roundTrip := func(delay time.Duration) {
+		t.Helper()
+		_, err := req.SendBytes([]byte("q"), 0)
+		require.NoError(t, err)
+		_, err = rep.RecvBytes(0)
+		require.NoError(t, err)
+		reply := func() { rep.SendBytes([]byte("a"), 0) }
+		if delay > 0 {
+			time.AfterFunc(delay, reply) // the long wait is the scenario
+		} else {
+			reply()
+		}
+		_, err = timeout.RecvBytes(ctx, req)
+		require.NoError(t, err)
+	}
+	roundTrip(400 * time.Millisecond)
+	var hot sync.Once
+	waitedHot := false
+	zmq.OnHotWait(req, func() { hot.Do(func() { waitedHot = true }) })
+	// The reply is there before the receive looks, or it waits: either
+	// way the next receive that has to wait must wait hot.
+	for i := 0; i < 3 && !waitedHot; i++ {
+		roundTrip(time.Millisecond)
+	}
+	assert.True(t, waitedHot, "no hot wait after one long wait")
+}

@@ -31,8 +31,8 @@ import (
 //     with GOMAXPROCS=1), so at least one P always runs goroutines; the
 //     others park at once, and 2000 waiting sockets still hold a handful
 //     of threads;
-//   - only a socket whose recent waits were short (recentWait below
-//     hotEligible) hot-waits, so an idle server never holds a slot, and
+//   - only a socket whose recent waits were mostly short (shortWaits)
+//     hot-waits, so an idle server never holds a slot, and
 //     only while no other socket of the process received lately
 //     (hotAlone): with an in-process peer busy, sysmon hands the held P to
 //     a new spinning thread, which measured slower;
@@ -40,15 +40,16 @@ import (
 //     eventfd, which ends the hot wait at once.
 const (
 	hotMaxDefault      = 200 * time.Microsecond
-	hotEligibleDefault = 150 * time.Microsecond
+	hotEligibleDefault = hotMaxDefault
 	maxHotSlots        = 8
 	// hotWindowDefault: a socket that finished a wait this recently
 	// counts as busy (see hotAlone).
 	hotWindowDefault = 2 * time.Millisecond
 )
 
-// hotMax bounds one hot wait, and hotWindow is the busy window of
-// hotAlone. Tests change them: a long bound tells a wake-up from the end
+// hotMax bounds one hot wait, hotWindow is the busy window of hotAlone,
+// and a wait up to hotEligible counts as short (one a hot wait would have
+// caught). Tests change them: a long bound tells a wake-up from the end
 // of the budget, and a zero window lets a test's own peer socket be busy.
 var (
 	hotMax      = hotMaxDefault
@@ -122,16 +123,28 @@ func hotAcquire() *hotSlot {
 	return nil
 }
 
-// hotEligibleNow reports whether this socket's recent waits were short
-// enough for a hot wait, and no other socket of the process is busy.
+// hotEligibleNow reports whether most of this socket's recent waits were
+// short, and no other socket of the process is busy.
 func (s *Socket) hotEligibleNow() bool {
-	return hotOn.Load() && s.recentWait < hotEligible && s.hotZFD >= 0 && hotAlone(s.id)
+	return hotOn.Load() && s.shortWaits >= shortWaitsOne/2 && s.hotZFD >= 0 && hotAlone(s.id)
 }
 
+// shortWaitsOne is 1.0 in shortWaits' fixed point.
+const shortWaitsOne = 1 << 10
+
 // noteWait records how long a receive waited (0: it did not wait).
+//
+// The score is a moving share of short waits (over about the last 8), not
+// an average of their durations: a parked wait takes longer than a hot
+// one, so an average that one long wait had pushed over the bound could
+// stay there on parked waits alone, and the socket would never wait hot
+// again. A parked wait that a hot wait would have caught counts as short.
 func (s *Socket) noteWait(d time.Duration) {
-	// An average over about the last 8 waits.
-	s.recentWait += (d - s.recentWait) / 8
+	hit := int32(0)
+	if d <= hotEligible {
+		hit = shortWaitsOne
+	}
+	s.shortWaits += (hit - s.shortWaits) / 8
 	hotSeen(s.id)
 }
 

@@ -50,12 +50,12 @@ type Socket struct {
 	parked atomic.Bool
 
 	// The hot wait (hot.go): the socket's id for hotRecent, the slot of
-	// the hot wait in progress, the socket's ZMQ_FD, and its recent
-	// waits.
+	// the hot wait in progress, the socket's ZMQ_FD, and the share of
+	// its recent waits that were short (noteWait).
 	id         uint64
 	hot        atomic.Pointer[hotSlot]
 	hotZFD     int
-	recentWait time.Duration
+	shortWaits int32
 	onHot      func() // tests
 
 	// alloc, when set, provides the memory of every frame received as a
