@@ -13,6 +13,11 @@
 //     the socket's ZMQ_FD instead of blocking an OS thread inside libzmq.
 //     They try the operation without blocking first, so the fast path costs
 //     nothing extra. Thousands of sockets can wait on a handful of threads.
+//     A receive whose recent waits were short first waits up to 200 µs
+//     with its thread in ppoll(2), as pebbe's blocking receive does, then
+//     parks: at most GOMAXPROCS-1 receives of the process at once
+//     (ZMQGUARD_HOTWAIT=0 turns it off; docs/BENCHMARKS.md, "The hot
+//     wait").
 //   - Timeouts (SetRcvtimeo, SetSndtimeo) are exact: never truncated to
 //     whole milliseconds, never stretched by EINTR retries, and they return
 //     a *TimeoutError that is a net.Error and matches

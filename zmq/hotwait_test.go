@@ -225,3 +225,41 @@ func TestHotWaitSurvivesOneLongWait(t *testing.T) {
 	}
 	assert.True(t, waitedHot, "no hot wait after one long wait")
 }
+
+// A batch receive waits hot like a single one.
+func TestHotWaitInRecvMsgs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real sockets")
+	}
+	was := zmq.HotWait()
+	zmq.SetHotWait(true, true)
+	t.Cleanup(func() { zmq.SetHotWait(was, false) })
+	c := zmqtest.Context(t)
+	pull, push := zmqtest.Pair(t, c, "tcp", zmq.PULL, zmq.PUSH)
+	require.NoError(t, pull.SetRcvtimeo(3*time.Second)) // backstop
+	ms := make([]zmq.Msg, 4)
+	defer func() {
+		for i := range ms {
+			ms[i].Close()
+		}
+	}()
+	for range 20 { // recent waits short: the next wait is hot
+		_, err := push.SendBytes([]byte("warm"), 0)
+		require.NoError(t, err)
+		_, err = pull.RecvMsgs(ms, 0)
+		require.NoError(t, err)
+	}
+	var once sync.Once
+	waitedHot := false
+	zmq.OnHotWait(pull, func() {
+		once.Do(func() {
+			waitedHot = true
+			go push.SendBytes([]byte("late"), 0) // sent once the receive waits hot
+		})
+	})
+	n, err := pull.RecvMsgs(ms, 0)
+	require.NoError(t, err, "RecvMsgs did not wait hot")
+	require.Equal(t, 1, n)
+	assert.Equal(t, "late", string(ms[0].Bytes()))
+	assert.True(t, waitedHot, "RecvMsgs did not wait hot")
+}

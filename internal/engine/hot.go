@@ -148,6 +148,14 @@ func (s *Socket) noteWait(d time.Duration) {
 	hotSeen(s.id)
 }
 
+// sinceOrZero is the time since start, or 0 for a zero start (no wait).
+func sinceOrZero(start time.Time) time.Duration {
+	if start.IsZero() {
+		return 0
+	}
+	return time.Since(start)
+}
+
 // The sockets that received lately, as (socket id, nanotime) pairs. A hot
 // wait pays when the process is otherwise idle: then the runtime puts
 // sysmon into its deep sleep at every wait, which the hot wait prevents.

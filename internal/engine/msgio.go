@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"time"
 	"unsafe"
 
 	zmq4 "github.com/pebbe/zmq4"
@@ -74,6 +75,10 @@ func (s *Socket) RecvMsgs(lim *Limit, ms []Msg, flags zmq4.Flag) (int, error) {
 			return 0, ErrMsgClosed
 		}
 	}
+	// Waits as recv does: hot first when recent waits were short.
+	timed := flags&zmq4.DONTWAIT == 0 && lim.Timeout != 0 && !s.inMessage && hotOn.Load()
+	hotOK := timed && s.hotEligibleNow()
+	var start time.Time
 	for {
 		n, err := s.recvManyLocked(ms, flags|zmq4.DONTWAIT)
 		if err == errNoBatch {
@@ -85,6 +90,9 @@ func (s *Socket) RecvMsgs(lim *Limit, ms []Msg, flags zmq4.Flag) (int, error) {
 		}
 		s.Poke()
 		if err == nil {
+			if timed {
+				s.noteWait(sinceOrZero(start))
+			}
 			s.inMessage = ms[n-1].More()
 			return n, nil
 		}
@@ -93,6 +101,15 @@ func (s *Socket) RecvMsgs(lim *Limit, ms []Msg, flags zmq4.Flag) (int, error) {
 		}
 		if !isAgain(err) || flags&zmq4.DONTWAIT != 0 || lim.Timeout == 0 {
 			return 0, s.closedOr(errno(err))
+		}
+		if timed && start.IsZero() {
+			start = time.Now()
+		}
+		if hotOK {
+			if s.hotWait(lim, start) {
+				continue
+			}
+			hotOK = false
 		}
 		if err := s.await(lim, zmq4.POLLIN, "recv"); err != nil {
 			return 0, err
