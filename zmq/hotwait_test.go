@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -262,4 +264,89 @@ func TestHotWaitInRecvMsgs(t *testing.T) {
 	require.Equal(t, 1, n)
 	assert.Equal(t, "late", string(ms[0].Bytes()))
 	assert.True(t, waitedHot, "RecvMsgs did not wait hot")
+}
+
+// A hot wait takes the socket out of the netpoller without changing its
+// descriptor count, so a wait that parks afterwards registers it again
+// even with the descriptor table full (a server under a connection flood:
+// TestHostilePeers' stalled handshakes failed the late client so).
+func TestHotWaitThenParkWithFullDescriptorTable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real sockets")
+	}
+	req, rep := hotREQ(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	replyLater := func() {
+		go func() {
+			if _, err := rep.RecvBytes(0); err == nil {
+				rep.SendBytes([]byte("reply"), 0)
+			}
+		}()
+	}
+	// Park once (registered), then wait hot once (unregistered).
+	zmq.SetHotWait(false, false)
+	_, err := req.SendBytes([]byte("1"), 0)
+	require.NoError(t, err)
+	replyLater()
+	_, err = timeout.RecvBytes(ctx, req)
+	require.NoError(t, err)
+	zmq.SetHotWait(true, true)
+	hot := make(chan struct{})
+	var once sync.Once
+	zmq.OnHotWait(req, func() { once.Do(func() { close(hot) }) })
+	_, err = req.SendBytes([]byte("2"), 0)
+	require.NoError(t, err)
+	go func() {
+		if _, err := rep.RecvBytes(0); err != nil {
+			return
+		}
+		select { // reply once the client waits hot
+		case <-hot:
+		case <-ctx.Done():
+		}
+		rep.SendBytes([]byte("reply"), 0)
+	}()
+	_, err = timeout.RecvBytes(ctx, req)
+	require.NoError(t, err, "the receive never waited hot")
+	require.False(t, zmq.Registered(req))
+
+	// Fill the descriptor table, then make the next wait park.
+	fillDescriptorTable(t)
+	zmq.SetHotWait(false, false)
+	_, err = req.SendBytes([]byte("3"), 0)
+	require.NoError(t, err)
+	replyLater()
+	_, err = timeout.RecvBytes(ctx, req)
+	require.NoError(t, err, "a parked wait after a hot one needs no new descriptor")
+	assert.True(t, zmq.Registered(req))
+}
+
+// fillDescriptorTable lowers the soft RLIMIT_NOFILE and opens /dev/null
+// until the table is full; both are undone at cleanup.
+func fillDescriptorTable(t *testing.T) {
+	t.Helper()
+	var lim syscall.Rlimit
+	require.NoError(t, syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim))
+	low := lim
+	low.Cur = 4096
+	if low.Cur > lim.Cur {
+		low.Cur = lim.Cur
+	}
+	require.NoError(t, syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low))
+	var held []*os.File
+	t.Cleanup(func() {
+		for _, f := range held {
+			f.Close()
+		}
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	})
+	for {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			require.ErrorIs(t, err, syscall.EMFILE)
+			return
+		}
+		held = append(held, f)
+	}
 }

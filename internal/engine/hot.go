@@ -23,7 +23,9 @@ import (
 //
 // While it waits hot, the socket has no netpoller registration: ZMQ_FD
 // shares its eventfd with the registered duplicate, so every signal would
-// also wake the thread blocked in epoll, to find no goroutine to run.
+// also wake the thread blocked in epoll, to find no goroutine to run. It
+// keeps an unregistered duplicate instead (unregister), so that parking
+// again never needs a descriptor the process may not have left.
 //
 // The bounds that keep the no-hang promises:
 //   - a hot wait lasts at most hotMax, then the receive parks as usual;
@@ -230,9 +232,7 @@ func (s *Socket) hotWait(lim *Limit, start time.Time) bool {
 		return false
 	}
 	defer sl.busy.Store(false)
-	// No netpoller registration while hot (see the top of the file); the
-	// wait that parks after this one registers again.
-	s.closeWaiter()
+	s.unregister()
 	s.watchCtx(lim)
 	s.hot.Store(sl)
 	s.parked.Store(true)
@@ -248,6 +248,34 @@ func (s *Socket) hotWait(lim *Limit, start time.Time) bool {
 	s.parked.Store(false)
 	s.hot.Store(nil)
 	return r != 0
+}
+
+// unregister takes the socket out of the netpoller for a hot wait (see
+// the top of the file): it swaps the waiter for a spare duplicate of
+// ZMQ_FD, which the wait that parks next registers again. The descriptor
+// count stays the same throughout, so a full descriptor table (an attack
+// on the server, say) cannot make that wait fail; when no duplicate can be
+// made now, the registration stays.
+func (s *Socket) unregister() {
+	if s.w.Load() == nil {
+		return
+	}
+	s.mu.Lock()
+	w := s.w.Load()
+	if w == nil || s.closed.Load() {
+		s.mu.Unlock()
+		return
+	}
+	fd, err := dupFD(s.hotZFD)
+	if err != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.spare = fd
+	s.w.Store(nil)
+	s.mu.Unlock()
+	// Closed outside s.mu: nobody is parked on it (one waiter at a time).
+	w.close()
 }
 
 // watchCtx registers lim's context for wake-ups (see watchLocked).

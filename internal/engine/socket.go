@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	zmq4 "github.com/pebbe/zmq4"
@@ -27,6 +28,10 @@ type Socket struct {
 	seam   seam
 	closed atomic.Bool
 	w      atomic.Pointer[waiter]
+	// spare, when >= 0, is a duplicate of ZMQ_FD that is not registered
+	// with the netpoller: what a hot wait keeps in place of the waiter it
+	// closed (hot.go), so that registering again needs no new descriptor.
+	spare int
 
 	// State of the current wait (one waiter at a time, by contract).
 	want    zmq4.State
@@ -86,6 +91,7 @@ func (s *Socket) Init(raw *zmq4.Socket, direct bool, retryEINTR *atomic.Bool) {
 	s.readyFn = s.ready
 	s.wakeFn = s.wake
 	s.id = socketIDs.Add(1)
+	s.spare = -1
 	s.adopt(raw)
 }
 
@@ -151,6 +157,7 @@ func (s *Socket) Close(release func(raw *zmq4.Socket) error) error {
 	// be waiting for mu, and closing the waiter waits for that callback.
 	// Once it has mu it sees closed and never touches the freed socket.
 	late := s.w.Swap(nil)
+	s.dropSpareLocked()
 	s.unwatchLocked()
 	err := release(s.seam.raw)
 	s.seam.free()
@@ -169,6 +176,7 @@ func (s *Socket) ResetLocked(raw *zmq4.Socket, retire func(old *zmq4.Socket)) {
 	old := s.seam
 	s.hotPoke()
 	s.closeWaiter()
+	s.dropSpareLocked() // a duplicate of the old socket's ZMQ_FD
 	retire(old.raw)
 	old.free()
 	s.adopt(raw)
@@ -178,6 +186,15 @@ func (s *Socket) ResetLocked(raw *zmq4.Socket, retire func(old *zmq4.Socket)) {
 func (s *Socket) closeWaiter() {
 	if w := s.w.Swap(nil); w != nil {
 		w.close()
+	}
+}
+
+// dropSpareLocked closes the spare descriptor, if any. The caller holds
+// s.mu.
+func (s *Socket) dropSpareLocked() {
+	if s.spare >= 0 {
+		syscall.Close(s.spare)
+		s.spare = -1
 	}
 }
 

@@ -99,11 +99,19 @@ func (s *Socket) waiterLocked() (*waiter, error) {
 	if w := s.w.Load(); w != nil {
 		return w, nil
 	}
-	fd, err := s.seam.fd()
-	if err != nil {
-		return nil, errno(err)
+	var w *waiter
+	var err error
+	if s.spare >= 0 {
+		// Left by a hot wait: no new descriptor needed.
+		w, err = adoptWaiter(s.spare)
+		s.spare = -1
+	} else {
+		fd, ferr := s.seam.fd()
+		if ferr != nil {
+			return nil, errno(ferr)
+		}
+		w, err = newWaiter(fd)
 	}
-	w, err := newWaiter(fd)
 	if err != nil {
 		return nil, err
 	}

@@ -22,17 +22,32 @@ type waiter struct {
 }
 
 func newWaiter(zmqFD int) (*waiter, error) {
-	dup, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(zmqFD), syscall.F_DUPFD_CLOEXEC, 0)
-	if errno != 0 {
-		return nil, os.NewSyscallError("fcntl", errno)
+	dup, err := dupFD(zmqFD)
+	if err != nil {
+		return nil, err
 	}
+	return adoptWaiter(dup)
+}
+
+// dupFD returns a close-on-exec duplicate of fd.
+func dupFD(fd int) (int, error) {
+	dup, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_DUPFD_CLOEXEC, 0)
+	if errno != 0 {
+		return -1, os.NewSyscallError("fcntl", errno)
+	}
+	return int(dup), nil
+}
+
+// adoptWaiter registers dup, a duplicate of ZMQ_FD, with the netpoller;
+// the waiter owns it from then on, even on error.
+func adoptWaiter(dup int) (*waiter, error) {
 	// libzmq keeps its signaller non-blocking already; O_NONBLOCK is shared
 	// by both descriptors and is what makes os.NewFile use the netpoller.
-	if err := syscall.SetNonblock(int(dup), true); err != nil {
-		syscall.Close(int(dup))
+	if err := syscall.SetNonblock(dup, true); err != nil {
+		syscall.Close(dup)
 		return nil, os.NewSyscallError("setnonblock", err)
 	}
-	f := os.NewFile(dup, "zmq-fd")
+	f := os.NewFile(uintptr(dup), "zmq-fd")
 	conn, err := f.SyscallConn()
 	if err != nil {
 		f.Close()
