@@ -334,7 +334,8 @@ func (c *Client) sent(seq uint64, n int, ep *endpoint, deadline, start time.Time
 // sendWhenUp sends an attempt as soon as a peer is connected: it waits
 // for one of eps to be up (waitPeer), calls pick with it, and send; when
 // send fails with EAGAIN (the connection is not ready although no event
-// said so yet, or the HWM is reached) it looks again shortly. It returns
+// said so yet, the HWM is reached, or the endpoint replaced a socket that a
+// half-sent message broke: sendDontwait) it looks again shortly. It returns
 // the endpoint and the life of the connection the attempt went out on.
 func (c *Client) sendWhenUp(ctx context.Context, eps []*endpoint, avoid *endpoint, deadline time.Time,
 	send func(ep *endpoint) error) (*endpoint, context.Context, error) {

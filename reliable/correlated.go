@@ -71,7 +71,10 @@ func (c *Client) attemptCorrelated(ctx context.Context, cl *call, avoid *endpoin
 		}
 		ep.sendMu.Lock()
 		defer ep.sendMu.Unlock()
-		_, err := ep.sock.SendMessageDontwait(msg)
+		reset, err := ep.sendDontwait(msg, ep.resetSocket)
+		if reset {
+			c.socketReset(cl.seq, n, ep, start)
+		}
 		c.observeSent(ep.addr, msg, err)
 		if err != nil {
 			ep.release()

@@ -85,7 +85,7 @@ func (ep *endpoint) open(zctx *zmq.Context, cfg *clientConfig, typ zmq.Type, rid
 	// inproc has no handshake and reports no events: it is up as soon as
 	// it is connected (a send to an unbound inproc endpoint still fails
 	// fast with EAGAIN thanks to IMMEDIATE).
-	if strings.HasPrefix(addr, "inproc://") {
+	if !ep.monitored() {
 		ep.setUp(true)
 	} else {
 		events := zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CLOSED
@@ -110,6 +110,10 @@ func (ep *endpoint) open(zctx *zmq.Context, cfg *clientConfig, typ zmq.Type, rid
 	}
 	return nil
 }
+
+// monitored reports whether the endpoint learns its state from monitor
+// events: inproc reports none.
+func (ep *endpoint) monitored() bool { return !strings.HasPrefix(ep.addr, "inproc://") }
 
 func configureClientSocket(s *zmq.Socket, cfg *clientConfig, rid []byte) error {
 	// LINGER 0: a request abandoned by a timeout is dropped at close, never

@@ -97,7 +97,13 @@ func (p *plainConn) attempt(ctx context.Context, avoid *endpoint, seq uint64, n 
 		return nil, nil, &unsentError{err}
 	}
 	ep, life, err := c.sendWhenUp(ctx, p.eps, avoid, deadline, func(ep *endpoint) error {
-		_, err := ep.sock.SendMessageDontwait(parts)
+		reset, err := ep.sendDontwait(parts, func() error {
+			ep.close()
+			return p.open()
+		})
+		if reset {
+			c.socketReset(seq, n, ep, start)
+		}
 		c.observeSent(ep.addr, parts, err)
 		return err
 	})

@@ -13,7 +13,7 @@ type ClientStats struct {
 	RemoteErrors uint64 // answers that were error replies
 	Timeouts     uint64 // attempts that timed out
 	FailedFast   uint64 // attempts ended early because their peer was gone (ErrPeerGone)
-	Resets       uint64 // sockets reset (plain mode)
+	Resets       uint64 // sockets reset (plain mode; a socket a half-sent message broke)
 	StaleDropped uint64 // replies dropped: late answers to earlier attempts or requests
 	Malformed    uint64 // inbound messages that did not follow the protocol
 	GiveUps      uint64 // requests that returned a *NoReplyError

@@ -307,8 +307,13 @@ func runCrash(t *testing.T, plan crashPlan) crashReport {
 			rep.LongestStall = max(rep.LongestStall, time.Since(lastChange))
 			last, lastChange = n, time.Now()
 		} else if time.Since(lastChange) > stallAfter {
+			// Both are signalled before either is waited for: a client
+			// dumped after the server died shows its endpoint down,
+			// whatever its state was during the stall.
 			for _, p := range []*proc{server, client} {
 				_ = p.cmd.Process.Signal(syscall.SIGQUIT)
+			}
+			for _, p := range []*proc{server, client} {
 				<-p.exited
 			}
 			t.Fatalf("no progress for %v: %d executions, %d deliveries", stallAfter, countLines(t, execLog), countLines(t, delivLog))
