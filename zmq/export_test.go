@@ -43,14 +43,15 @@ func AuthAdmits(a *Authenticator, domain, addr string) bool {
 
 // SetHotWait turns the engine's hot wait on or off for the process. With
 // testing on, one hot wait lasts up to an hour (so that only a wake-up
-// ends it), and neither other busy sockets nor long recent waits (a loaded
-// machine) prevent it; off restores the defaults.
+// ends it), neither other busy sockets nor long recent waits (a loaded
+// machine) prevent it, and every hot wait leaves the netpoller; off
+// restores the defaults.
 func SetHotWait(on, testing bool) {
 	engine.SetHotWait(on)
 	if testing {
-		engine.SetHotTuning(time.Hour, 0, time.Hour)
+		engine.SetHotTuning(time.Hour, 0, time.Hour, 0)
 	} else {
-		engine.SetHotTuning(-1, -1, -1)
+		engine.SetHotTuning(-1, -1, -1, -1)
 	}
 }
 
@@ -63,6 +64,8 @@ func OnHotWait(s *Socket, f func()) { s.core.OnHot(f) }
 // Registered reports whether s is registered with the netpoller.
 func Registered(s *Socket) bool { return s.core.Polled() }
 
-// SetHotTuning sets the hot wait's bound, busy window and short-wait
-// bound (negative: the default).
-func SetHotTuning(max, window, eligible time.Duration) { engine.SetHotTuning(max, window, eligible) }
+// SetHotTuning sets the hot wait's bound, busy window, short-wait bound
+// and the least time between two unregistrations (negative: the default).
+func SetHotTuning(max, window, eligible, every time.Duration) {
+	engine.SetHotTuning(max, window, eligible, every)
+}

@@ -198,7 +198,7 @@ func TestHotWaitSurvivesOneLongWait(t *testing.T) {
 		t.Skip("real sockets")
 	}
 	req, rep := hotREQ(t)
-	zmq.SetHotTuning(time.Hour, 0, 20*time.Millisecond)
+	zmq.SetHotTuning(time.Hour, 0, 20*time.Millisecond, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	roundTrip := func(delay time.Duration) {
@@ -349,4 +349,54 @@ func fillDescriptorTable(t *testing.T) {
 		}
 		held = append(held, f)
 	}
+}
+
+// A socket leaves the netpoller for a hot wait at most once per interval:
+// each registration allocates, and a stream whose hot waits now and then
+// ran out (and so parked) made 0.01 allocations per message.
+func TestHotWaitUnregistersAtMostOncePerInterval(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real sockets")
+	}
+	req, rep := hotREQ(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// roundTrip waits hot (the reply comes once the receive waits hot) or
+	// parks, and reports whether the socket was registered while hot.
+	every := time.Duration(0)
+	roundTrip := func(hot bool) (registered bool) {
+		t.Helper()
+		zmq.SetHotWait(hot, false)
+		zmq.SetHotTuning(time.Hour, 0, time.Hour, every)
+		hotNow := make(chan bool, 1)
+		var once sync.Once
+		zmq.OnHotWait(req, func() { once.Do(func() { hotNow <- zmq.Registered(req) }) })
+		_, err := req.SendBytes([]byte("q"), 0)
+		require.NoError(t, err)
+		seen := make(chan bool, 1)
+		go func() {
+			if _, err := rep.RecvBytes(0); err != nil {
+				return
+			}
+			if hot {
+				select {
+				case r := <-hotNow:
+					seen <- r
+				case <-ctx.Done():
+				}
+			}
+			rep.SendBytes([]byte("a"), 0)
+		}()
+		_, err = timeout.RecvBytes(ctx, req)
+		require.NoError(t, err)
+		if hot {
+			return <-seen
+		}
+		return zmq.Registered(req)
+	}
+	require.True(t, roundTrip(false), "a parked wait registers")
+	require.False(t, roundTrip(true), "a hot wait leaves the netpoller")
+	every = time.Hour
+	require.True(t, roundTrip(false), "a parked wait registers again")
+	assert.True(t, roundTrip(true), "left the netpoller twice within the interval")
 }

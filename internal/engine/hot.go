@@ -44,6 +44,9 @@ const (
 	hotMaxDefault      = 200 * time.Microsecond
 	hotEligibleDefault = hotMaxDefault
 	maxHotSlots        = 8
+	// unregisterEveryDefault: a socket leaves the netpoller for a hot
+	// wait at most this often (see unregister).
+	unregisterEveryDefault = 100 * time.Millisecond
 	// hotWindowDefault: a socket that finished a wait this recently
 	// counts as busy (see hotAlone).
 	hotWindowDefault = 2 * time.Millisecond
@@ -54,25 +57,26 @@ const (
 // caught). Tests change them: a long bound tells a wake-up from the end
 // of the budget, and a zero window lets a test's own peer socket be busy.
 var (
-	hotMax      = hotMaxDefault
-	hotWindow   = hotWindowDefault
-	hotEligible = hotEligibleDefault
+	hotMax          = hotMaxDefault
+	hotWindow       = hotWindowDefault
+	hotEligible     = hotEligibleDefault
+	unregisterEvery = unregisterEveryDefault
 )
 
-// SetHotTuning sets hotMax, hotWindow and hotEligible (tests only: a
-// loaded test machine's waits are long; negative values restore the
-// defaults). Call it while no receive waits.
-func SetHotTuning(max, window, eligible time.Duration) {
-	if max < 0 {
-		max = hotMaxDefault
+// SetHotTuning sets hotMax, hotWindow, hotEligible and unregisterEvery
+// (tests only: a loaded test machine's waits are long; negative values
+// restore the defaults). Call it while no receive waits.
+func SetHotTuning(max, window, eligible, every time.Duration) {
+	pick := func(v, def time.Duration) time.Duration {
+		if v < 0 {
+			return def
+		}
+		return v
 	}
-	if window < 0 {
-		window = hotWindowDefault
-	}
-	if eligible < 0 {
-		eligible = hotEligibleDefault
-	}
-	hotMax, hotWindow, hotEligible = max, window, eligible
+	hotMax = pick(max, hotMaxDefault)
+	hotWindow = pick(window, hotWindowDefault)
+	hotEligible = pick(eligible, hotEligibleDefault)
+	unregisterEvery = pick(every, unregisterEveryDefault)
 }
 
 // hotSlot is one of the process's hot-wait slots: its eventfd, created by
@@ -255,9 +259,16 @@ func (s *Socket) hotWait(lim *Limit, start time.Time) bool {
 // ZMQ_FD, which the wait that parks next registers again. The descriptor
 // count stays the same throughout, so a full descriptor table (an attack
 // on the server, say) cannot make that wait fail; when no duplicate can be
-// made now, the registration stays.
+// made now, the registration stays. It happens at most once per
+// unregisterEvery: each registration allocates (an os.File), and a socket
+// whose hot waits now and then run out would otherwise allocate one per
+// message.
 func (s *Socket) unregister() {
 	if s.w.Load() == nil {
+		return
+	}
+	now := nanotime()
+	if s.unregisteredAt != 0 && now-s.unregisteredAt < int64(unregisterEvery) {
 		return
 	}
 	s.mu.Lock()
@@ -273,6 +284,7 @@ func (s *Socket) unregister() {
 	}
 	s.spare = fd
 	s.w.Store(nil)
+	s.unregisteredAt = now
 	s.mu.Unlock()
 	// Closed outside s.mu: nobody is parked on it (one waiter at a time).
 	w.close()

@@ -61,7 +61,10 @@ type Socket struct {
 	hot        atomic.Pointer[hotSlot]
 	hotZFD     int
 	shortWaits int32
-	onHot      func() // tests
+	// unregisteredAt is when a hot wait last took the socket out of the
+	// netpoller (nanotime; see unregister).
+	unregisteredAt int64
+	onHot          func() // tests
 
 	// alloc, when set, provides the memory of every frame received as a
 	// []byte (SetAllocator); copyBelowN is the copy threshold of Msg
