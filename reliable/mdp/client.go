@@ -262,7 +262,10 @@ func (c *Client) attempt(ctx context.Context, b int, service string, msg [][]byt
 		if err == nil {
 			break
 		}
-		if !errors.Is(err, syscall.EAGAIN) {
+		// A socket that a half-sent request broke refuses every send
+		// (wrapping EAGAIN) and stays writable: fail the attempt, which
+		// discards the socket, instead of retrying it to the deadline.
+		if !errors.Is(err, syscall.EAGAIN) || errors.Is(err, zmq.ErrPartialMessage) {
 			return nil, c.failure(ctx, err)
 		}
 		// IMMEDIATE: no connection to the broker yet.

@@ -7,12 +7,15 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/zmqguard/zmqguard/internal/engine"
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
 	"github.com/zmqguard/zmqguard/reliable"
 	"github.com/zmqguard/zmqguard/reliable/mdp"
@@ -231,4 +234,44 @@ func TestClientOptions(t *testing.T) {
 		_, err := c.Request(context.Background(), name)
 		assert.ErrorIs(t, err, mdp.ErrServiceName)
 	}
+}
+
+// TestClientDiscardsHalfSentSocket: a request whose second frame libzmq
+// refused (a broker killed between two frames) leaves the socket refusing
+// every send, wrapped around EAGAIN, while it stays writable. The attempt
+// used to retry that send until its deadline, busy; it now fails at once,
+// and the next attempt goes out on a new socket. The refusal is injected
+// through the engine's fault hook: the kill between two frames cannot be
+// timed.
+func TestClientDiscardsHalfSentSocket(t *testing.T) {
+	zctx := zmqtest.Context(t, zmq.WithLinger(0))
+	fb, ep := fakeClientBroker(t, zctx)
+	var sock atomic.Pointer[zmq.Socket] // the client's latest socket
+	c := newClient(t, zctx, []string{ep},
+		mdp.WithAttemptTimeout(5*time.Second), mdp.WithMaxAttempts(2),
+		mdp.WithBackoff(reliable.Backoff{Initial: time.Millisecond, Max: time.Millisecond}),
+		mdp.WithClientSocketSetup(func(s *zmq.Socket) error { sock.Store(s); return nil }))
+	ctx := testCtx(t, 10*time.Second)
+	res := goRequest(ctx, c, "svc", "one")
+	id, _, _ := takeRequest(t, fb)
+	send(t, fb, append([][]byte{id}, mdp.ClientRequest("svc", frames("answer one"))...))
+	assert.Equal(t, frames("answer one"), answer(t, res))
+
+	broken := sock.Load()
+	var refused atomic.Bool
+	engine.Of(broken).SetSendFault(func(frame int) error {
+		if frame == 1 && refused.CompareAndSwap(false, true) {
+			return zmq.Errno(syscall.EAGAIN)
+		}
+		return nil
+	})
+	start := time.Now()
+	res = goRequest(ctx, c, "svc", "two")
+	id2, _, body := takeRequest(t, fb)
+	assert.Equal(t, frames("two"), body)
+	assert.NotEqual(t, id, id2, "the second attempt goes out on a new socket")
+	send(t, fb, append([][]byte{id2}, mdp.ClientRequest("svc", frames("answer two"))...))
+	assert.Equal(t, frames("answer two"), answer(t, res))
+	assert.True(t, refused.Load(), "the fault was injected")
+	assert.Less(t, time.Since(start), 4*time.Second, "the broken attempt waited for its deadline")
 }
