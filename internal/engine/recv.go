@@ -92,11 +92,7 @@ func (s *Socket) recv(lim *Limit, flags zmq4.Flag, k *sink) error {
 				s.countWait(waited)
 			}
 			if timed {
-				if waited {
-					s.noteWait(time.Since(start))
-				} else {
-					s.noteWait(0)
-				}
+				s.noteWait(sinceOrZero(start)) // start is set once it waited
 			}
 			s.inMessage = k.more
 			return nil
