@@ -94,41 +94,8 @@ func BenchmarkBalancedRequestRate(b *testing.B) {
 	}
 }
 
-// benchEchoN runs one raw pebbe/zmq4 ROUTER echo server bound to n
+// benchEchoN runs one baseline echo server (zmqtest.PebbeEcho) bound to n
 // endpoints and returns them.
 func benchEchoN(b *testing.B, n int) discovery.Static {
-	b.Helper()
-	ctx, err := zmq4.NewContext()
-	if err != nil {
-		b.Fatal(err)
-	}
-	r, _ := ctx.NewSocket(zmq4.ROUTER)
-	r.SetLinger(0)
-	r.SetRcvhwm(100000)
-	r.SetSndhwm(100000)
-	var eps discovery.Static
-	for range n {
-		if err := r.Bind("tcp://127.0.0.1:*"); err != nil {
-			b.Fatal(err)
-		}
-		ep, _ := r.GetLastEndpoint()
-		eps = append(eps, ep)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			msg, err := r.RecvMessageBytes(0)
-			if err != nil {
-				return // ETERM
-			}
-			r.SendMessage(msg)
-		}
-	}()
-	b.Cleanup(func() {
-		go ctx.Term()
-		<-done
-		r.Close()
-	})
-	return eps
+	return discovery.Static(zmqtest.PebbeEcho(b, n))
 }

@@ -12,40 +12,9 @@ import (
 	"github.com/zmqguard/zmqguard/reliable"
 )
 
-// benchEcho runs a raw pebbe/zmq4 ROUTER echo server on its own context,
-// the same server for every variant, and returns its endpoint.
-func benchEcho(b *testing.B) string {
-	b.Helper()
-	ctx, err := zmq4.NewContext()
-	if err != nil {
-		b.Fatal(err)
-	}
-	r, _ := ctx.NewSocket(zmq4.ROUTER)
-	r.SetLinger(0)
-	r.SetRcvhwm(100000)
-	r.SetSndhwm(100000)
-	if err := r.Bind("tcp://127.0.0.1:*"); err != nil {
-		b.Fatal(err)
-	}
-	ep, _ := r.GetLastEndpoint()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			msg, err := r.RecvMessageBytes(0)
-			if err != nil {
-				return // ETERM
-			}
-			r.SendMessage(msg)
-		}
-	}()
-	b.Cleanup(func() {
-		go ctx.Term() // wakes the server with ETERM; waits for its socket
-		<-done
-		r.Close()
-	})
-	return ep
-}
+// benchEcho runs the baseline echo server (zmqtest.PebbeEcho) and returns
+// its endpoint.
+func benchEcho(b *testing.B) string { return zmqtest.PebbeEcho(b, 1)[0] }
 
 // BenchmarkRequestRate compares the happy-path request rate of
 // reliable.Client with raw pebbe/zmq4 REQ over tcp, side by side:

@@ -117,34 +117,6 @@ func run(b *testing.B, inflight int, request func(i int) error) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 }
 
-// rawEcho is a raw pebbe/zmq4 ROUTER echo server on its own context.
-func rawEcho(b *testing.B) string {
-	b.Helper()
-	ctx, err := zmq4.NewContext()
-	if err != nil {
-		b.Fatal(err)
-	}
-	r, _ := ctx.NewSocket(zmq4.ROUTER)
-	r.SetLinger(0)
-	if err := r.Bind("tcp://127.0.0.1:*"); err != nil {
-		b.Fatal(err)
-	}
-	ep, _ := r.GetLastEndpoint()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			msg, err := r.RecvMessageBytes(0)
-			if err != nil {
-				return // ETERM
-			}
-			r.SendMessage(msg)
-		}
-	}()
-	b.Cleanup(func() {
-		go ctx.Term() // wakes the server with ETERM; waits for its socket
-		<-done
-		r.Close()
-	})
-	return ep
-}
+// rawEcho runs the baseline echo server (zmqtest.PebbeEcho) and returns
+// its endpoint.
+func rawEcho(b *testing.B) string { return zmqtest.PebbeEcho(b, 1)[0] }

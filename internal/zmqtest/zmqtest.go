@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	zmq4 "github.com/pebbe/zmq4"
+
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
@@ -112,4 +114,49 @@ func Pair(t testing.TB, c *zmq.Context, transport string, bindType, connType zmq
 		t.Fatalf("connect %s: %v", ep, err)
 	}
 	return bound, conn
+}
+
+// PebbeEcho runs a raw pebbe/zmq4 ROUTER echo server on its own context,
+// bound to n tcp loopback endpoints (high-water marks of 100000, so that
+// a benchmark's burst is not dropped), and returns them. It stops when
+// the test ends. It is the baseline server of the benchmarks: the same
+// for every variant, and nothing of zmqguard's.
+func PebbeEcho(t testing.TB, n int) []string {
+	t.Helper()
+	ctx, err := zmq4.NewContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := ctx.NewSocket(zmq4.ROUTER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetLinger(0)
+	r.SetRcvhwm(100000)
+	r.SetSndhwm(100000)
+	eps := make([]string, 0, n)
+	for range n {
+		if err := r.Bind("tcp://127.0.0.1:*"); err != nil {
+			t.Fatal(err)
+		}
+		ep, _ := r.GetLastEndpoint()
+		eps = append(eps, ep)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			msg, err := r.RecvMessageBytes(0)
+			if err != nil {
+				return // ETERM
+			}
+			r.SendMessage(msg)
+		}
+	}()
+	t.Cleanup(func() {
+		go ctx.Term() // wakes the server with ETERM; waits for its socket
+		<-done
+		r.Close()
+	})
+	return eps
 }
