@@ -3,6 +3,7 @@ package zmq_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"sync"
@@ -399,4 +400,145 @@ func TestHotWaitUnregistersAtMostOncePerInterval(t *testing.T) {
 	every = time.Hour
 	require.True(t, roundTrip(false), "a parked wait registers again")
 	assert.True(t, roundTrip(true), "left the netpoller twice within the interval")
+}
+
+// A hot wait holds the socket's lock inside libzmq, so a send from another
+// goroutine (the leader/follower pattern of reliable.Client) ends it first:
+// the send must not wait for the hot wait's bound (an hour here).
+func TestHotWaitYieldsToAnotherGoroutinesSend(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real sockets")
+	}
+	was := zmq.HotWait()
+	zmq.SetHotWait(true, true)
+	t.Cleanup(func() { zmq.SetHotWait(was, false) })
+	c := zmqtest.Context(t)
+	router, dealer := zmqtest.Pair(t, c, "tcp", zmq.ROUTER, zmq.DEALER)
+	echo := func() {
+		msg, err := router.RecvMessageBytes(0)
+		if err == nil {
+			router.SendMessage(msg)
+		}
+	}
+	for range 20 { // recent waits short: the next wait is hot
+		_, err := dealer.SendBytes([]byte("warm"), 0)
+		require.NoError(t, err)
+		echo()
+		_, err = dealer.RecvBytes(0)
+		require.NoError(t, err)
+	}
+	hot := make(chan struct{})
+	var once sync.Once
+	zmq.OnHotWait(dealer, func() { once.Do(func() { close(hot) }) })
+	got := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		b, err := timeout.RecvBytes(ctx, dealer)
+		if err == nil && string(b) != "late" {
+			err = errors.New("got " + string(b))
+		}
+		got <- err
+	}()
+	select {
+	case <-hot:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the receive never waited hot")
+	}
+	start := time.Now()
+	_, err := dealer.SendBytes([]byte("late"), zmq.DONTWAIT)
+	require.NoError(t, err)
+	assert.Less(t, time.Since(start), time.Second, "the send waited for the hot wait's bound")
+	echo()
+	require.NoError(t, <-got, "the receiver missed the reply to the other goroutine's send")
+}
+
+// A hot wait ends at its bound and the receive parks: the reply here comes
+// only once it has parked.
+func TestHotWaitParksAtItsBound(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real sockets")
+	}
+	req, rep := hotREQ(t)
+	zmq.SetHotTuning(20*time.Millisecond, 0, time.Hour, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	hot := make(chan struct{})
+	parked := make(chan struct{})
+	var hotOnce, parkOnce sync.Once
+	zmq.OnHotWait(req, func() { hotOnce.Do(func() { close(hot) }) })
+	zmq.OnPark(req, func() { parkOnce.Do(func() { close(parked) }) })
+	_, err := req.SendBytes([]byte("q"), 0)
+	require.NoError(t, err)
+	_, err = rep.RecvBytes(0)
+	require.NoError(t, err)
+	start := time.Now()
+	go func() {
+		select {
+		case <-parked:
+			rep.SendBytes([]byte("a"), 0)
+		case <-ctx.Done():
+		}
+	}()
+	_, err = timeout.RecvBytes(ctx, req)
+	require.NoError(t, err, "the hot wait never ended at its bound")
+	select {
+	case <-hot:
+	default:
+		t.Fatal("the receive never waited hot")
+	}
+	el := time.Since(start)
+	assert.GreaterOrEqual(t, el, 20*time.Millisecond)
+	assert.Less(t, el, 20*time.Millisecond+2*time.Second)
+}
+
+// Signals that interrupt libzmq's poll(2) during a hot wait (Go's own
+// preemption signal, here sent to every thread of the process) are not
+// the application's EINTR, even with retries after EINTR off.
+func TestHotWaitHidesStraySignals(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real sockets")
+	}
+	req, rep := hotREQ(t)
+	zmq.SetRetryAfterEINTR(false)
+	t.Cleanup(func() { zmq.SetRetryAfterEINTR(true) })
+	hot := make(chan struct{})
+	var once sync.Once
+	zmq.OnHotWait(req, func() { once.Do(func() { close(hot) }) })
+	_, err := req.SendBytes([]byte("q"), 0)
+	require.NoError(t, err)
+	_, err = rep.RecvBytes(0)
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-hot:
+		case <-time.After(10 * time.Second):
+			return
+		}
+		for range 50 {
+			signalEveryThread(t, syscall.SIGURG)
+			time.Sleep(time.Millisecond)
+		}
+		rep.SendBytes([]byte("a"), 0)
+	}()
+	require.NoError(t, req.SetRcvtimeo(10*time.Second)) // backstop
+	b, err := req.RecvBytes(0)
+	<-done
+	require.NoError(t, err)
+	assert.Equal(t, "a", string(b))
+}
+
+// signalEveryThread sends sig to each thread of the process.
+func signalEveryThread(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	tasks, err := os.ReadDir("/proc/self/task")
+	require.NoError(t, err)
+	for _, task := range tasks {
+		var tid int
+		if _, err := fmt.Sscan(task.Name(), &tid); err == nil {
+			syscall.Tgkill(os.Getpid(), tid, sig)
+		}
+	}
 }

@@ -1,25 +1,39 @@
 package engine
 
 import (
+	"errors"
 	"os"
 	"runtime"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	zmq4 "github.com/pebbe/zmq4"
 )
 
 // The hot wait, on unless ZMQGUARD_HOTWAIT=0 in the environment (or
 // SetHotWait(false)). A receive whose recent waits were short, on a socket
-// that is the only busy one in the process, waits a little inside C first,
-// with its OS thread blocked in ppoll(2) on ZMQ_FD, before it parks in the
-// netpoller: the way pebbe's blocking receive waits, but bounded and
-// rationed.
+// that is the only busy one in the process, blocks in libzmq's own receive
+// first, with its OS thread in poll(2), the way pebbe's blocking receive
+// waits, and parks in the netpoller only if that runs out: the same system
+// calls as pebbe's, and no timer of its own.
 //
 // Why: a goroutine parked in the netpoller is woken by whichever thread
 // polls it, after every P went idle; a thread blocked in cgo keeps its P
 // and is woken by the reply itself. On the project's 2-core VM a parked
 // round trip cost about one more thread wake-up than pebbe's (4.4-4.9
-// context switches against 2.8-3.5), and the hot wait brings it to
-// pebbe's count (docs/BENCHMARKS.md, "The hot wait").
+// context switches against 2.8-3.5). An earlier hot wait in ppoll(2) with
+// a timeout reached pebbe's count but not its speed: it made two more
+// system calls per round trip and armed a kernel timer per wait
+// (docs/BENCHMARKS.md, "The hot wait").
+//
+// Ending a blocking receive early: whoever must (a cancel, Close, another
+// goroutine that needs the socket, the watchdog) sets the slot's stop flag
+// and sends the blocked thread SIGURG, which Go's runtime already uses to
+// preempt goroutines and ignores otherwise; libzmq's poll(2) returns EINTR,
+// and the receive with it, with nothing consumed. A signal that lands just
+// before the thread blocks is lost, so the sender repeats it until the
+// wait is over (hotStop). The wait itself never sees EINTR as an error.
 //
 // While it waits hot, the socket has no netpoller registration: ZMQ_FD
 // shares its eventfd with the registered duplicate, so every signal would
@@ -28,7 +42,9 @@ import (
 // again never needs a descriptor the process may not have left.
 //
 // The bounds that keep the no-hang promises:
-//   - a hot wait lasts at most hotMax, then the receive parks as usual;
+//   - a hot wait lasts at most about hotMax: a watchdog goroutine, which
+//     runs only while hot waits happen, ends longer ones, and ends a wait
+//     a tick before its deadline; the receive then parks as usual;
 //   - only GOMAXPROCS-1 goroutines of the process hot-wait at once (none
 //     with GOMAXPROCS=1), so at least one P always runs goroutines; the
 //     others park at once, and 2000 waiting sockets still hold a handful
@@ -38,11 +54,12 @@ import (
 //     only while no other socket of the process received lately
 //     (hotAlone): with an in-process peer busy, sysmon hands the held P to
 //     a new spinning thread, which measured slower;
-//   - cancel, Close and a poke from another goroutine write the slot's
-//     eventfd, which ends the hot wait at once.
+//   - a cancel, Close, or a call into the socket from another goroutine
+//     (the leader/follower sends of the package documentation, see lock)
+//     ends the hot wait at once.
 const (
-	hotMaxDefault      = 200 * time.Microsecond
-	hotEligibleDefault = hotMaxDefault
+	hotMaxDefault      = time.Millisecond
+	hotEligibleDefault = 200 * time.Microsecond
 	maxHotSlots        = 8
 	// unregisterEveryDefault: a socket leaves the netpoller for a hot
 	// wait at most this often (see unregister).
@@ -50,6 +67,11 @@ const (
 	// hotWindowDefault: a socket that finished a wait this recently
 	// counts as busy (see hotAlone).
 	hotWindowDefault = 2 * time.Millisecond
+	// hotTickMax is the watchdog's longest period.
+	hotTickMax = time.Millisecond
+	// hotIdleTicks: the watchdog returns after this many ticks without a
+	// hot wait.
+	hotIdleTicks = 20
 )
 
 // hotMax bounds one hot wait, hotWindow is the busy window of hotAlone,
@@ -57,7 +79,7 @@ const (
 // caught). Tests change them: a long bound tells a wake-up from the end
 // of the budget, and a zero window lets a test's own peer socket be busy.
 var (
-	hotMax          = hotMaxDefault
+	hotMax          = newAtomicDuration(hotMaxDefault) // read by the watchdog
 	hotWindow       = hotWindowDefault
 	hotEligible     = hotEligibleDefault
 	unregisterEvery = unregisterEveryDefault
@@ -73,22 +95,44 @@ func SetHotTuning(max, window, eligible, every time.Duration) {
 		}
 		return v
 	}
-	hotMax = pick(max, hotMaxDefault)
+	hotMax.Store(int64(pick(max, hotMaxDefault)))
 	hotWindow = pick(window, hotWindowDefault)
 	hotEligible = pick(eligible, hotEligibleDefault)
 	unregisterEvery = pick(every, unregisterEveryDefault)
 }
 
-// hotSlot is one of the process's hot-wait slots: its eventfd, created by
-// the first hot wait that takes the slot (so a process holds only the
-// eventfds of the slots it used, GOMAXPROCS-1 at most).
+// hotTick is the watchdog's period.
+func hotTick() time.Duration {
+	return max(min(time.Duration(hotMax.Load())/2, hotTickMax), 50*time.Microsecond)
+}
+
+func newAtomicDuration(d time.Duration) *atomic.Int64 {
+	var a atomic.Int64
+	a.Store(int64(d))
+	return &a
+}
+
+// hotSlot is one of the process's hot-wait slots.
 type hotSlot struct {
 	busy atomic.Bool
-	made bool // efd was created (by the slot's holder)
-	efd  int
+	c    *hotC // the C half: the blocked thread, the stop flag
+	// start and until are when the holder took the slot and when its
+	// wait must be over (nanotime; 0: no deadline); expired is set by the
+	// watchdog when it ended the wait.
+	start   atomic.Int64
+	until   atomic.Int64
+	expired atomic.Bool
 }
 
 var hotSlots [maxHotSlots]hotSlot
+
+// hotProcs is GOMAXPROCS, read at start and by the watchdog at each tick
+// (runtime.GOMAXPROCS takes the scheduler's lock: too dear per receive).
+var hotProcs = func() *atomic.Int32 {
+	var n atomic.Int32
+	n.Store(int32(runtime.GOMAXPROCS(0)))
+	return &n
+}()
 
 // hotOn turns the hot wait on for the process.
 var hotOn = func() *atomic.Bool {
@@ -108,25 +152,92 @@ func SetHotWait(on bool) { hotOn.Store(on) }
 // HotWait reports whether the hot wait is on.
 func HotWait() bool { return hotOn.Load() }
 
-// hotAcquire takes a free slot, or returns nil.
-func hotAcquire() *hotSlot {
-	n := min(runtime.GOMAXPROCS(0)-1, maxHotSlots)
+// hotAcquire takes a free slot for a wait that must be over by until, or
+// returns nil.
+func hotAcquire(until int64) *hotSlot {
+	hotWatch()
+	n := min(int(hotProcs.Load())-1, maxHotSlots)
 	for i := range max(n, 0) {
 		sl := &hotSlots[i]
 		if sl.busy.Load() || !sl.busy.CompareAndSwap(false, true) {
 			continue
 		}
-		if !sl.made {
-			fd, err := hotNew()
-			if err != nil {
-				sl.busy.Store(false)
-				return nil
-			}
-			sl.efd, sl.made = fd, true
+		if sl.c == nil {
+			sl.c = hotNewC()
 		}
+		sl.expired.Store(false)
+		sl.until.Store(until)
+		sl.start.Store(nanotime())
 		return sl
 	}
 	return nil
+}
+
+// stop ends the wait blocked under the slot, if any (see the top of the
+// file).
+func (sl *hotSlot) stop() {
+	atomic.StoreInt32(hotStopFlag(sl.c), 1)
+	if tid := atomic.LoadInt32(hotTid(sl.c)); tid != 0 {
+		syscall.Tgkill(hotPid, int(tid), syscall.SIGURG)
+	}
+}
+
+var hotPid = os.Getpid()
+
+// The watchdog: one goroutine, started by the first hot wait and gone
+// after hotIdleTicks without one, that ends hot waits past their bound.
+var watchdogOn atomic.Bool
+
+func hotWatch() {
+	if !watchdogOn.Load() && watchdogOn.CompareAndSwap(false, true) {
+		hotProcs.Store(int32(runtime.GOMAXPROCS(0)))
+		go watchdog()
+	}
+}
+
+func watchdog() {
+	idle := 0
+	for {
+		tick := hotTick()
+		time.Sleep(tick)
+		hotProcs.Store(int32(runtime.GOMAXPROCS(0)))
+		now := nanotime()
+		busy := false
+		for i := range hotSlots {
+			sl := &hotSlots[i]
+			if !sl.busy.Load() {
+				continue
+			}
+			busy = true
+			u := sl.until.Load()
+			if now-sl.start.Load() >= hotMax.Load() || (u != 0 && now+int64(tick) >= u) {
+				sl.expired.Store(true)
+				sl.stop()
+			}
+		}
+		if busy {
+			idle = 0
+			continue
+		}
+		if idle++; idle < hotIdleTicks {
+			continue
+		}
+		watchdogOn.Store(false)
+		// A slot taken since the scan found the watchdog still on.
+		if !hotAnyBusy() || !watchdogOn.CompareAndSwap(false, true) {
+			return
+		}
+		idle = 0
+	}
+}
+
+func hotAnyBusy() bool {
+	for i := range hotSlots {
+		if hotSlots[i].busy.Load() {
+			return true
+		}
+	}
+	return false
 }
 
 // hotEligibleNow reports whether most of this socket's recent waits were
@@ -209,49 +320,113 @@ var epoch = time.Now()
 
 func nanotime() int64 { return int64(time.Since(epoch)) }
 
-// hotWait waits inside C for up to hotMax (and never past lim's deadline)
-// for the socket to signal. It reports whether the caller should try its
-// receive again (a signal, a poke, a wake-up); false means the hot wait
-// did not happen or ran out, and the caller parks as usual.
-func (s *Socket) hotWait(lim *Limit, start time.Time) bool {
+// errHotSkip: the hot wait did not start.
+var errHotSkip = errors.New("hot wait skipped")
+
+// hotRecv receives through try, a receive called with s.mu held, as a hot
+// wait: try runs with DONTWAIT cleared, blocking in libzmq, interruptible
+// (see the top of the file). got reports a frame; false with a nil error
+// means the caller waits the usual way: no slot was free, the wait ran
+// out, or another goroutine needs the socket.
+func (s *Socket) hotRecv(lim *Limit, flags zmq4.Flag, try func(zmq4.Flag) error) (got bool, err error) {
 	if lim.Ctx.Err() != nil || s.closed.Load() {
-		return false
+		return false, nil
 	}
+	var until int64
 	if lim.Deadline.IsZero() && lim.Timeout >= 0 {
 		// Fixed here as await would fix it, so that no wait stretches it.
-		lim.Deadline = start.Add(lim.Timeout)
+		lim.Deadline = time.Now().Add(lim.Timeout)
 	}
-	budget := hotMax - time.Since(start)
 	if !lim.Deadline.IsZero() {
-		budget = min(budget, time.Until(lim.Deadline))
+		until = nanotime() + int64(time.Until(lim.Deadline))
 	}
 	if d, ok := lim.Ctx.Deadline(); ok {
-		budget = min(budget, time.Until(d))
+		if u := nanotime() + int64(time.Until(d)); until == 0 || u < until {
+			until = u
+		}
 	}
-	if budget <= 0 {
-		return false
+	if until != 0 && until-nanotime() < 2*int64(hotTick()) {
+		return false, nil // too close to its end: park, which is exact
 	}
-	sl := hotAcquire()
+	sl := hotAcquire(until)
 	if sl == nil {
-		return false
+		return false, nil
 	}
 	defer sl.busy.Store(false)
 	s.unregister()
 	s.watchCtx(lim)
-	s.hot.Store(sl)
-	s.parked.Store(true)
-	// A cancel, Close or poke that came before the store above is seen
-	// here; one that comes after writes the slot's eventfd.
 	if f := s.onHot; f != nil {
 		f()
 	}
-	var r int
-	if !s.closed.Load() && lim.Ctx.Err() == nil {
-		r = hotWait(s.hotZFD, sl.efd, int64(budget))
+	for {
+		s.mu.Lock()
+		if s.closed.Load() {
+			s.mu.Unlock()
+			return false, errs.Closed
+		}
+		atomic.StoreInt32(hotStopFlag(sl.c), 0)
+		s.hot.Store(sl)
+		s.hotSeq.Add(1) // odd: a hot wait is on
+		// A cancel, Close or locker that came before the add above is
+		// seen here; one that comes after stops the wait (hotStop).
+		err := errHotSkip
+		if s.lockers.Load() == 0 && lim.Ctx.Err() == nil && !sl.expired.Load() {
+			s.seam.hot = sl.c
+			err = try(flags &^ zmq4.DONTWAIT)
+			s.seam.hot = nil
+		}
+		s.hotSeq.Add(1)
+		s.hot.Store(nil)
+		s.mu.Unlock()
+		switch {
+		case err == nil:
+			return true, nil
+		case err == errHotSkip || isAgain(err):
+			// isAgain: libzmq's own RCVTIMEO, set through Raw.
+			return false, nil
+		case isIntr(err):
+			if sl.expired.Load() || s.lockers.Load() != 0 {
+				return false, nil
+			}
+			// A poke, a stale wake-up, a signal meant for someone else:
+			// look again.
+		default:
+			return false, s.closedOr(errno(err))
+		}
 	}
-	s.parked.Store(false)
-	s.hot.Store(nil)
-	return r != 0
+}
+
+// hotStop ends the hot wait in progress on this socket, if any, and
+// returns once it is over.
+func (s *Socket) hotStop() {
+	seq := s.hotSeq.Load()
+	if seq&1 == 0 {
+		return
+	}
+	sl := s.hot.Load()
+	for i := 0; sl != nil && s.hotSeq.Load() == seq; i++ {
+		// Again and again: a signal that lands before the thread blocks
+		// is lost (the watchdog ends the wait in the end regardless).
+		if i%64 == 0 {
+			sl.stop()
+		}
+		if i < 1000 {
+			runtime.Gosched()
+		} else {
+			time.Sleep(20 * time.Microsecond)
+		}
+	}
+}
+
+// lock takes s.mu, first ending a hot wait that holds it.
+func (s *Socket) lock() {
+	if s.mu.TryLock() {
+		return
+	}
+	s.lockers.Add(1)
+	s.hotStop()
+	s.mu.Lock()
+	s.lockers.Add(-1)
 }
 
 // unregister takes the socket out of the netpoller for a hot wait (see
@@ -300,13 +475,6 @@ func (s *Socket) watchCtx(lim *Limit) {
 		s.watchLocked(lim.Ctx)
 	}
 	s.mu.Unlock()
-}
-
-// hotPoke ends a hot wait in progress on this socket, if any.
-func (s *Socket) hotPoke() {
-	if sl := s.hot.Load(); sl != nil {
-		hotPoke(sl.efd)
-	}
 }
 
 // hotFD caches the socket's ZMQ_FD for hot waits (-1: none). The caller

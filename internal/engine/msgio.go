@@ -17,7 +17,7 @@ var errNoBatch = errors.New("engine: no batches over the fallback seam")
 // the socket's lock held and must not use the socket; a slice shorter
 // than the frame is not used.
 func (s *Socket) SetAllocator(alloc func(size int) []byte) {
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	s.alloc = alloc
 }
@@ -25,7 +25,7 @@ func (s *Socket) SetAllocator(alloc func(size int) []byte) {
 // SetCopyBelow sets the copy threshold of Msg receives (see
 // DefaultCopyBelow); n <= 0 restores the default.
 func (s *Socket) SetCopyBelow(n int) {
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	s.copyBelowN = n
 }
@@ -33,14 +33,14 @@ func (s *Socket) SetCopyBelow(n int) {
 // SetPinBelow sets the threshold under which SendPinned copies (see
 // DefaultPinBelow); n <= 0 restores the default.
 func (s *Socket) SetPinBelow(n int) {
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	s.pinBelowN = n
 }
 
 // PinBelow returns the threshold under which SendPinned copies.
 func (s *Socket) PinBelow() int {
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	if s.pinBelowN <= 0 {
 		return DefaultPinBelow
@@ -50,7 +50,7 @@ func (s *Socket) PinBelow() int {
 
 // CopyBelow returns the copy threshold.
 func (s *Socket) CopyBelow() int {
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	return s.copyBelow()
 }
@@ -79,6 +79,14 @@ func (s *Socket) RecvMsgs(lim *Limit, ms []Msg, flags zmq4.Flag) (int, error) {
 	timed := flags&zmq4.DONTWAIT == 0 && lim.Timeout != 0 && !s.inMessage && hotOn.Load()
 	hotOK := timed && s.hotEligibleNow()
 	var start time.Time
+	if hotOK && s.recvWaits >= armAfter {
+		// Its last receives had to wait: wait hot at once (see recv).
+		start = time.Now()
+		if n, got, err := s.recvManyHot(lim, ms, flags, start); got || err != nil {
+			return n, err
+		}
+		hotOK = false
+	}
 	for {
 		n, err := s.recvManyLocked(ms, flags|zmq4.DONTWAIT)
 		if err == errNoBatch {
@@ -91,6 +99,7 @@ func (s *Socket) RecvMsgs(lim *Limit, ms []Msg, flags zmq4.Flag) (int, error) {
 		s.Poke()
 		if err == nil {
 			if timed {
+				s.countWait(!start.IsZero())
 				s.noteWait(sinceOrZero(start))
 			}
 			s.inMessage = ms[n-1].More()
@@ -106,10 +115,10 @@ func (s *Socket) RecvMsgs(lim *Limit, ms []Msg, flags zmq4.Flag) (int, error) {
 			start = time.Now()
 		}
 		if hotOK {
-			if s.hotWait(lim, start) {
-				continue
-			}
 			hotOK = false
+			if n, got, err := s.recvManyHot(lim, ms, flags, start); got || err != nil {
+				return n, err
+			}
 		}
 		if err := s.await(lim, zmq4.POLLIN, "recv"); err != nil {
 			return 0, err
@@ -117,12 +126,32 @@ func (s *Socket) RecvMsgs(lim *Limit, ms []Msg, flags zmq4.Flag) (int, error) {
 	}
 }
 
+// recvManyHot is RecvMsgs' hot wait; got reports frames in ms.
+func (s *Socket) recvManyHot(lim *Limit, ms []Msg, flags zmq4.Flag, start time.Time) (n int, got bool, err error) {
+	got, err = s.hotRecv(lim, flags, func(f zmq4.Flag) error {
+		var err error
+		n, err = s.recvManyHeld(ms, f)
+		return err
+	})
+	if got {
+		s.countWait(true)
+		s.noteWait(time.Since(start))
+		s.inMessage = ms[n-1].More()
+	}
+	return n, got, err
+}
+
 func (s *Socket) recvManyLocked(ms []Msg, flags zmq4.Flag) (int, error) {
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	if s.closed.Load() {
 		return 0, errs.Closed
 	}
+	return s.recvManyHeld(ms, flags)
+}
+
+// recvManyHeld is recvManyLocked with s.mu held.
+func (s *Socket) recvManyHeld(ms []Msg, flags zmq4.Flag) (int, error) {
 	if s.seam.handle == nil {
 		return 0, errNoBatch
 	}
@@ -210,7 +239,7 @@ func (s *Socket) SendMsgs(lim *Limit, ms []Msg, flags zmq4.Flag) (int, error) {
 // it sent. cut reports a failure after a frame sent with SNDMORE (a
 // message cut in two).
 func (s *Socket) sendManyLocked(ms []Msg, flags zmq4.Flag) (n int, cut bool, err error) {
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	if s.closed.Load() {
 		return 0, false, errs.Closed
@@ -254,7 +283,7 @@ func (s *Socket) sendLoop(lim *Limit, flags zmq4.Flag, try func(zmq4.Flag) error
 }
 
 func (s *Socket) tryLocked(flags zmq4.Flag, try func(zmq4.Flag) error) error {
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	if s.closed.Load() {
 		return errs.Closed

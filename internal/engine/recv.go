@@ -47,8 +47,8 @@ func (s *Socket) RecvMsg(lim *Limit, m *Msg, flags zmq4.Flag) error {
 }
 
 // recv receives one frame into k (see RecvFrame). With the hot wait on
-// (hot.go), a receive that has to wait on a socket whose recent waits
-// were short waits hot first, then parks.
+// (hot.go), a receive on a socket whose recent waits were short blocks in
+// libzmq first, then parks.
 func (s *Socket) recv(lim *Limit, flags zmq4.Flag, k *sink) error {
 	// Only a message's first frame can have to wait: the rest are queued
 	// with it.
@@ -57,6 +57,17 @@ func (s *Socket) recv(lim *Limit, flags zmq4.Flag, k *sink) error {
 	hotOK := timed && s.hotEligibleNow()
 	waited := false
 	var start time.Time
+	if hotOK && s.recvWaits >= armAfter {
+		// Its last receives had to wait: wait hot at once, with no look
+		// first (the blocking receive looks).
+		start = time.Now()
+		if got, err := s.recvHot(lim, flags, k, start); got || err != nil {
+			return err
+		}
+		// No slot, out of time, or another goroutine needs the socket:
+		// the usual way.
+		hotOK = false
+	}
 	if blocking && s.recvWaits >= armAfter && !hotOK {
 		if timed {
 			start = time.Now()
@@ -79,7 +90,7 @@ func (s *Socket) recv(lim *Limit, flags zmq4.Flag, k *sink) error {
 		waited = true
 	}
 	for {
-		s.mu.Lock()
+		s.lock()
 		if s.closed.Load() {
 			s.mu.Unlock()
 			return errs.Closed
@@ -103,22 +114,25 @@ func (s *Socket) recv(lim *Limit, flags zmq4.Flag, k *sink) error {
 		if !isAgain(err) || flags&zmq4.DONTWAIT != 0 || lim.Timeout == 0 {
 			return s.closedOr(errno(err))
 		}
-		if timed && !waited {
+		if timed && start.IsZero() {
 			start = time.Now()
 		}
 		waited = true
-		if hotOK {
-			// A failed receive has processed libzmq's commands: ZMQ_FD
-			// signals the next one, so the hot wait needs no look first.
-			if s.hotWait(lim, start) {
-				continue
-			}
-			hotOK = false
-		}
 		if err := s.await(lim, zmq4.POLLIN, "recv"); err != nil {
 			return err
 		}
 	}
+}
+
+// recvHot is recv's hot wait; got reports a frame in k.
+func (s *Socket) recvHot(lim *Limit, flags zmq4.Flag, k *sink, start time.Time) (got bool, err error) {
+	got, err = s.hotRecv(lim, flags, func(f zmq4.Flag) error { return s.seam.recvTo(k, f) })
+	if got {
+		s.countWait(true)
+		s.noteWait(time.Since(start))
+		s.inMessage = k.more
+	}
+	return got, err
 }
 
 // countWait records whether a blocking receive had to wait.
@@ -146,7 +160,7 @@ func (s *Socket) RecvMessage(lim *Limit, flags zmq4.Flag) ([][]byte, error) {
 	msg[0] = first
 	// The rest is queued already: one call into libzmq for it all (the
 	// fallback seam goes frame by frame).
-	s.mu.Lock()
+	s.lock()
 	if s.closed.Load() {
 		s.mu.Unlock()
 		return nil, errs.Closed

@@ -94,8 +94,43 @@ static void zg_rx_empty(zg_rx *rx) {
 	rx->more = 0;
 }
 
-static int zg_recv(void *s, zg_rx *rx, int flags) {
+// zg_hot is a hot-wait slot (hot.go): tid is the thread blocked in a
+// receive under it (0: none), stop is set by whoever wants that receive
+// to end (it then fails with EINTR, see zg_hot_arm).
+typedef struct {
+	int tid;
+	int stop;
+} zg_hot;
+
+static __thread int zg_tid;
+
+// zg_hot_arm publishes the calling thread in h before a blocking receive:
+// a signal sent to it from then on interrupts libzmq's poll(2) (EINTR).
+// It fails (1) when stop is set already; together with the caller of
+// zg_hot_stop, who sets stop before reading tid, at least one of the two
+// sees the other.
+static int zg_hot_arm(zg_hot *h) {
+	if (h == NULL) return 0;
+	if (zg_tid == 0) zg_tid = (int)gettid();
+	__atomic_store_n(&h->tid, zg_tid, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&h->stop, __ATOMIC_SEQ_CST) != 0) {
+		__atomic_store_n(&h->tid, 0, __ATOMIC_SEQ_CST);
+		return 1;
+	}
+	return 0;
+}
+
+static void zg_hot_disarm(zg_hot *h) {
+	if (h != NULL) __atomic_store_n(&h->tid, 0, __ATOMIC_SEQ_CST);
+}
+
+static int zg_recv(void *s, zg_rx *rx, int flags, zg_hot *h) {
+	if (zg_hot_arm(h)) {
+		rx->err = EINTR;
+		return -1;
+	}
 	int rc = zmq_msg_recv(&rx->msg, s, flags);
+	zg_hot_disarm(h);
 	if (rc < 0) {
 		rx->err = zmq_errno();
 		return -1;
@@ -107,8 +142,15 @@ static int zg_recv(void *s, zg_rx *rx, int flags) {
 }
 
 // zg_recv_msg receives one frame into rx (see zg_rx_keep).
-static int zg_recv_msg(void *s, zg_rx *rx, int flags, size_t copymax) {
-	if (zmq_msg_recv(&rx->msg, s, flags) < 0) {
+static int zg_recv_msg(void *s, zg_rx *rx, int flags, size_t copymax, zg_hot *h) {
+	if (zg_hot_arm(h)) {
+		rx->err = EINTR;
+		zg_rx_empty(rx);
+		return -1;
+	}
+	int rc = zmq_msg_recv(&rx->msg, s, flags);
+	zg_hot_disarm(h);
+	if (rc < 0) {
 		rx->err = zmq_errno();
 		zg_rx_empty(rx);
 		return -1;
@@ -122,10 +164,16 @@ static int zg_recv_msg(void *s, zg_rx *rx, int flags, size_t copymax) {
 // how many it received; when the first fails it returns -1 with the
 // errno in *err. rxs holds the pointers as integers, so that cgo's
 // pointer check has nothing to scan in the Go array that carries them.
-static int zg_recv_many(void *s, uintptr_t *rxs, int n, int flags, size_t copymax, int *err) {
+static int zg_recv_many(void *s, uintptr_t *rxs, int n, int flags, size_t copymax, int *err, zg_hot *h) {
+	if (zg_hot_arm(h)) {
+		*err = EINTR;
+		return -1;
+	}
 	for (int i = 0; i < n; i++) {
 		zg_rx *rx = (zg_rx *)rxs[i];
-		if (zmq_msg_recv(&rx->msg, s, i == 0 ? flags : (flags | ZMQ_DONTWAIT)) < 0) {
+		int rc = zmq_msg_recv(&rx->msg, s, i == 0 ? flags : (flags | ZMQ_DONTWAIT));
+		if (i == 0) zg_hot_disarm(h);
+		if (rc < 0) {
 			zg_rx_empty(rx);
 			if (i == 0) {
 				*err = zmq_errno();
@@ -332,47 +380,6 @@ static int zg_send_pinned(void *s, void *data, size_t size, uintptr_t token, int
 	return 0;
 }
 
-// zg_hot_wait blocks the calling thread in ppoll(2) until libzmq's
-// ZMQ_FD (zfd) signals, the slot's eventfd (efd: cancel, Close, a poke)
-// is written, or timeout_ns passes. It returns 1 for ZMQ_FD, 2 for the
-// eventfd (which it resets), 0 for the timeout or a signal.
-static int zg_hot_wait(int zfd, int efd, long timeout_ns) {
-	struct pollfd p[2];
-	p[0].fd = zfd;
-	p[0].events = POLLIN;
-	p[0].revents = 0;
-	p[1].fd = efd;
-	p[1].events = POLLIN;
-	p[1].revents = 0;
-	struct timespec ts;
-	ts.tv_sec = timeout_ns / 1000000000L;
-	ts.tv_nsec = timeout_ns % 1000000000L;
-	int rc = ppoll(p, 2, &ts, NULL);
-	if (rc <= 0) return 0;
-	if (p[1].revents) {
-		uint64_t v;
-		ssize_t r = read(efd, &v, sizeof v);
-		(void)r;
-		return 2;
-	}
-	return 1;
-}
-
-// zg_hot_new returns a new non-blocking eventfd, or -errno.
-static int zg_hot_new(void) {
-	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	return fd < 0 ? -errno : fd;
-}
-
-// zg_hot_poke writes the eventfd of a hot wait.
-static void zg_hot_poke(int efd) {
-	uint64_t one = 1;
-	ssize_t w;
-	do {
-		w = write(efd, &one, sizeof one);
-	} while (w < 0 && errno == EINTR);
-}
-
 // zg_send returns the errno on failure and 0 on success.
 static int zg_send(void *s, const void *buf, size_t len, int flags) {
 	int rc = zmq_send(s, buf, len, flags);
@@ -429,6 +436,9 @@ type seam struct {
 	handle unsafe.Pointer // libzmq socket, nil when using the fallback
 	rx     *C.zg_rx       // receive slot, nil when using the fallback
 	rest   []C.zg_rx      // slots of recvRest, C memory, made on first use
+	// hot, while set, makes the next receive a hot wait's: it publishes
+	// its thread in the slot, so that it can be interrupted (hot.go).
+	hot *C.zg_hot
 }
 
 func newSeam(raw *zmq4.Socket, direct bool) seam {
@@ -603,7 +613,7 @@ func (s *seam) recvTo(k *sink, flags zmq4.Flag) error {
 		}
 		return nil
 	}
-	if C.zg_recv(s.handle, s.rx, C.int(flags)) != 0 {
+	if C.zg_recv(s.handle, s.rx, C.int(flags), s.hot) != 0 {
 		return syscall.Errno(s.rx.err)
 	}
 	n := int(s.rx.size)
@@ -650,7 +660,7 @@ func (s *seam) recvFrame(flags zmq4.Flag) (data []byte, more bool, err error) {
 // recvMsg receives one frame into rx (the C half of a Msg); one of at
 // most copyMax bytes is copied into rx's buffer (see zg_rx_keep).
 func (s *seam) recvMsg(rx *crx, flags zmq4.Flag, copyMax int) error {
-	if C.zg_recv_msg(s.handle, rx, C.int(flags), C.size_t(max(copyMax, 0))) != 0 {
+	if C.zg_recv_msg(s.handle, rx, C.int(flags), C.size_t(max(copyMax, 0)), s.hot) != 0 {
 		return syscall.Errno(rx.err)
 	}
 	return nil
@@ -660,7 +670,7 @@ func (s *seam) recvMsg(rx *crx, flags zmq4.Flag, copyMax int) error {
 // call into libzmq, the first with flags and the rest without waiting,
 // and returns how many it received.
 func (s *seam) recvMany(rxs []uintptr, flags zmq4.Flag, copyMax int) (int, error) {
-	n := C.zg_recv_many(s.handle, (*C.uintptr_t)(unsafe.Pointer(unsafe.SliceData(rxs))), C.int(len(rxs)), C.int(flags), C.size_t(max(copyMax, 0)), &s.rx.err)
+	n := C.zg_recv_many(s.handle, (*C.uintptr_t)(unsafe.Pointer(unsafe.SliceData(rxs))), C.int(len(rxs)), C.int(flags), C.size_t(max(copyMax, 0)), &s.rx.err, s.hot)
 	if n < 0 {
 		return 0, syscall.Errno(s.rx.err)
 	}
@@ -680,25 +690,18 @@ func (s *seam) sendMany(rxs []uintptr, flags zmq4.Flag) (n int, cut bool, err er
 
 func cint(v int) C.int { return C.int(v) }
 
-// hotWait blocks this thread until zfd signals (1), efd is written (2), or
-// d passes (0); see zg_hot_wait.
-func hotWait(zfd, efd int, d int64) int {
-	return int(C.zg_hot_wait(C.int(zfd), C.int(efd), C.long(d)))
-}
+// hotC is the C half of a hot-wait slot.
+type hotC = C.zg_hot
 
-// hotNew returns a new eventfd for a hot-wait slot.
-func hotNew() (int, error) {
-	fd := C.zg_hot_new()
-	if fd < 0 {
-		return 0, syscall.Errno(-fd)
-	}
-	return int(fd), nil
-}
+// hotNewC allocates the C half of a hot-wait slot (never freed: a process
+// has at most maxHotSlots).
+func hotNewC() *hotC { return (*hotC)(C.calloc(1, C.sizeof_zg_hot)) }
 
-// hotPoke writes a hot-wait slot's eventfd.
-func hotPoke(efd int) { C.zg_hot_poke(C.int(efd)) }
+// tid and stop are the fields of a hot-wait slot's C half, for atomic
+// access from Go.
+func hotTid(h *hotC) *int32      { return (*int32)(unsafe.Pointer(&h.tid)) }
+func hotStopFlag(h *hotC) *int32 { return (*int32)(unsafe.Pointer(&h.stop)) }
 
-// sendRx sends rx (see zg_msg_send).
 func (s *seam) sendRx(rx *crx, flags zmq4.Flag) error {
 	if e := C.zg_msg_send(s.handle, rx, C.int(flags)); e != 0 {
 		return syscall.Errno(e)

@@ -33,7 +33,7 @@ func (s *Socket) SendFrame(lim *Limit, str string, b []byte, isStr bool, flags z
 // invalid-message error, and the lock is released, so a caller that recovers
 // (net/http does) is not left with a socket that hangs every later call.
 func (s *Socket) sendLocked(str string, b []byte, isStr bool, flags zmq4.Flag) (err error) {
-	s.mu.Lock()
+	s.lock()
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: frame refused by cgo: %v", errs.Invalid, r)
@@ -151,7 +151,7 @@ func (s *Socket) SendMessage(lim *Limit, flags zmq4.Flag, parts []any) (int, err
 
 // breakSends marks the socket broken after frame of n frames failed.
 func (s *Socket) breakSends(frame, n int, cause error) error {
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	if s.broken == nil {
 		s.broken = errs.Partial(frame, n, cause)

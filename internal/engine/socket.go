@@ -55,10 +55,13 @@ type Socket struct {
 	parked atomic.Bool
 
 	// The hot wait (hot.go): the socket's id for hotRecent, the slot of
-	// the hot wait in progress, the socket's ZMQ_FD, and the share of
-	// its recent waits that were short (noteWait).
+	// the hot wait in progress and its sequence number (odd while one is
+	// on), the goroutines waiting in lock, the socket's ZMQ_FD, and the
+	// share of its recent waits that were short (noteWait).
 	id         uint64
 	hot        atomic.Pointer[hotSlot]
+	hotSeq     atomic.Uint64
+	lockers    atomic.Int32
 	hotZFD     int
 	shortWaits int32
 	// unregisteredAt is when a hot wait last took the socket out of the
@@ -114,7 +117,7 @@ func (s *Socket) Closed() bool { return s.closed.Load() }
 
 // Raw returns the current libzmq socket.
 func (s *Socket) Raw() *zmq4.Socket {
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	return s.seam.raw
 }
@@ -122,7 +125,7 @@ func (s *Socket) Raw() *zmq4.Socket {
 // Locked runs f on the libzmq socket under the socket's lock, or returns
 // the closed error once Close has begun. f must not block.
 func (s *Socket) Locked(f func(raw *zmq4.Socket) error) error {
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	if s.closed.Load() {
 		return errs.Closed
@@ -152,9 +155,9 @@ func (s *Socket) Call(f func(raw *zmq4.Socket) error) error {
 // seam. Call it once.
 func (s *Socket) Close(release func(raw *zmq4.Socket) error) error {
 	s.closed.Store(true)
-	s.hotPoke()
+	s.hotStop()
 	s.closeWaiter()
-	s.mu.Lock()
+	s.lock()
 	// A waiter created meanwhile (by a call that took mu before closed
 	// was set) is closed after mu is released: its readiness callback may
 	// be waiting for mu, and closing the waiter waits for that callback.
@@ -177,7 +180,6 @@ func (s *Socket) Close(release func(raw *zmq4.Socket) error) error {
 // send.
 func (s *Socket) ResetLocked(raw *zmq4.Socket, retire func(old *zmq4.Socket)) {
 	old := s.seam
-	s.hotPoke()
 	s.closeWaiter()
 	s.dropSpareLocked() // a duplicate of the old socket's ZMQ_FD
 	retire(old.raw)
@@ -212,7 +214,7 @@ type Limit struct {
 // f is consulted before each frame of SendMessage, and a non-nil result
 // fails that frame as if libzmq had refused it. nil removes it.
 func (s *Socket) SetSendFault(f func(frame int) error) {
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	s.sendFault = f
 }
@@ -220,7 +222,7 @@ func (s *Socket) SetSendFault(f func(frame int) error) {
 // OnPark calls f each time a blocking call is about to park (tests only).
 // Install it before another goroutine uses the socket.
 func (s *Socket) OnPark(f func()) {
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	next := s.readyFn
 	s.readyFn = func(fd uintptr) bool {
@@ -235,7 +237,7 @@ func (s *Socket) OnPark(f func()) {
 // Direct reports whether the socket talks to libzmq through the direct
 // seam rather than pebbe/zmq4's calls.
 func (s *Socket) Direct() bool {
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	return s.seam.handle != nil
 }

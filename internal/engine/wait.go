@@ -44,7 +44,7 @@ func (s *Socket) WaitUntil(lim *Limit, events zmq4.State) (zmq4.State, error) {
 
 // lookEvents reads ZMQ_EVENTS.
 func (s *Socket) lookEvents() (zmq4.State, error) {
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	if s.closed.Load() {
 		return 0, errs.Closed
@@ -75,7 +75,7 @@ func (s *Socket) ready(uintptr) bool {
 		return true
 	}
 	s.checked = true
-	s.mu.Lock()
+	s.lock()
 	defer s.mu.Unlock()
 	if s.closed.Load() {
 		s.waitErr = errs.Closed
@@ -137,7 +137,7 @@ func (s *Socket) await(lim *Limit, want zmq4.State, op string) error {
 		return s.expired(lim, op)
 	}
 
-	s.mu.Lock()
+	s.lock()
 	if s.closed.Load() {
 		s.mu.Unlock()
 		return errs.Closed
@@ -187,7 +187,6 @@ func (s *Socket) Poke() {
 	if !s.parked.Load() {
 		return
 	}
-	s.hotPoke()
 	if w := s.w.Load(); w != nil {
 		w.setDeadline(aLongTimeAgo)
 	}
@@ -241,7 +240,7 @@ func (s *Socket) unwatchLocked() {
 
 // wake ends the current wait, if any, as its deadline would.
 func (s *Socket) wake() {
-	s.hotPoke()
+	s.hotStop()
 	if w := s.w.Load(); w != nil {
 		w.setDeadline(aLongTimeAgo)
 	}
