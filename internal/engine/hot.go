@@ -50,10 +50,10 @@ import (
 //     others park at once, and 2000 waiting sockets still hold a handful
 //     of threads;
 //   - only a socket whose recent waits were mostly short (shortWaits)
-//     hot-waits, so an idle server never holds a slot, and
-//     only while no other socket of the process received lately
-//     (hotAlone): with an in-process peer busy, sysmon hands the held P to
-//     a new spinning thread, which measured slower;
+//     hot-waits, so an idle server never holds a slot;
+//   - a blocked thread keeps its P, and goroutines queued on that P run
+//     only once sysmon retakes it; when another socket of the process is
+//     busy (hotAlone), the hot wait therefore yields before it blocks;
 //   - a cancel, Close, or a call into the socket from another goroutine
 //     (the leader/follower sends of the package documentation, see lock)
 //     ends the hot wait at once.
@@ -241,9 +241,9 @@ func hotAnyBusy() bool {
 }
 
 // hotEligibleNow reports whether most of this socket's recent waits were
-// short, and no other socket of the process is busy.
+// short.
 func (s *Socket) hotEligibleNow() bool {
-	return hotOn.Load() && s.shortWaits >= shortWaitsOne/2 && s.hotZFD >= 0 && hotAlone(s.id)
+	return hotOn.Load() && s.shortWaits >= shortWaitsOne/2 && s.hotZFD >= 0
 }
 
 // shortWaitsOne is 1.0 in shortWaits' fixed point.
@@ -273,12 +273,9 @@ func sinceOrZero(start time.Time) time.Duration {
 	return time.Since(start)
 }
 
-// The sockets that received lately, as (socket id, nanotime) pairs. A hot
-// wait pays when the process is otherwise idle: then the runtime puts
-// sysmon into its deep sleep at every wait, which the hot wait prevents.
-// When another socket is busy too (an in-process server, a second
-// stream), some P is busy anyway, and a thread held in ppoll only gets
-// its P handed to a new spinning thread by sysmon: slower on 2 cores.
+// The sockets that received lately, as (socket id, nanotime) pairs: when
+// another socket is busy too (an in-process server, a second stream), a
+// hot wait first yields its P (see hotRecv).
 var hotRecent [4]struct {
 	id   atomic.Uint64
 	when atomic.Int64
@@ -357,6 +354,13 @@ func (s *Socket) hotRecv(lim *Limit, flags zmq4.Flag, try func(zmq4.Flag) error)
 	s.watchCtx(lim)
 	if f := s.onHot; f != nil {
 		f()
+	}
+	if !hotAlone(s.id) {
+		// Goroutines left runnable on this P (an in-process peer woken
+		// by the netpoller, say) would wait for sysmon to retake the P
+		// from the blocked thread, up to 10 ms when it sleeps deeply:
+		// round trips of 15 ms were measured so. Run them first.
+		runtime.Gosched()
 	}
 	for {
 		s.mu.Lock()
