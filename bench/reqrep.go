@@ -338,7 +338,7 @@ func reqRepRows() []Row {
 	}
 	rows = append(rows, Row{
 		Name:     "req-rep/tcp-pebbe-server-process-hot-wait",
-		Note:     "req-rep/tcp-pebbe-server-process again, each client alone in a fresh process, with zmqguard's hot wait on (the default: a receive whose recent waits were short waits up to 200µs in ppoll before it parks; docs/BENCHMARKS.md) and off (ZMQGUARD_HOTWAIT=0: every wait parks in the netpoller)",
+		Note:     "req-rep/tcp-pebbe-server-process again, each client alone in a fresh process, with zmqguard's hot wait on (the default: a receive whose recent waits were short blocks in libzmq, interruptibly, for up to about 1 ms before it parks; docs/BENCHMARKS.md) and off (ZMQGUARD_HOTWAIT=0: every wait parks in the netpoller)",
 		Metrics:  []Metric{{"p50-us", false, 0}, {"p99-us", false, 0}, {"req/s", true, 0}},
 		Baseline: "pebbe",
 		Variants: []Variant{

@@ -54,7 +54,8 @@
 // deadline as the netpoller's deadline and the context's cancellation as a
 // wake-up. A parked call holds no OS thread, so thousands of sockets can
 // wait at once on a handful of threads (a receive whose recent waits were
-// short first waits up to 200 µs in ppoll(2); see package zmq). The
+// short first blocks in libzmq for up to about 1 ms, interruptibly; see
+// package zmq). The
 // defaults are the socket's own exact timeouts, so honouring them
 // allocates no context per call.
 //

@@ -29,7 +29,9 @@
 //     lock-free list and writes an eventfd) and a drainer goroutine that
 //     unpins and reports completion;
 //   - the hot wait (hot.go), on unless ZMQGUARD_HOTWAIT=0: a short,
-//     rationed wait in ppoll before parking.
+//     rationed blocking receive in libzmq before parking, interrupted by
+//     SIGURG when a cancel, Close, another goroutine or its watchdog
+//     needs it to end.
 //
 // A Limit bounds each call: a context, an absolute deadline, a relative
 // timeout. Package zmq uses the socket's RCVTIMEO and SNDTIMEO as the
@@ -55,9 +57,13 @@
 // load when nobody is parked). Only one goroutine may wait on a Socket at a
 // time: two parked receivers are not supported.
 //
-// The package owns one goroutine, and only while sends without a copy are
-// in flight: the drainer of their completions (tracked.go), which returns
-// once none is left. The wait's context registration (context.AfterFunc)
+// The package owns two goroutines, each only while it has work: the
+// drainer of the completions of sends without a copy (tracked.go), which
+// returns once none is in flight, and the hot wait's watchdog (hot.go),
+// which returns 20 ticks (at most 20 ms) after the last hot wait. While a
+// receive waits hot it holds the socket's lock inside libzmq; any other
+// goroutine that takes the lock (Close, a leader/follower send) first ends
+// that wait. The wait's context registration (context.AfterFunc)
 // outlives a call, keyed by the context's Done channel, and is dropped at
 // Close.
 //
