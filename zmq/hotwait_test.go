@@ -159,11 +159,7 @@ func TestHotWaitLeavesTheNetpoller(t *testing.T) {
 	zmq.SetHotWait(false, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	go func() {
-		if _, err := rep.RecvBytes(0); err == nil {
-			rep.SendBytes([]byte("reply"), 0)
-		}
-	}()
+	replyOnceParked(ctx, req, rep)
 	_, err = timeout.RecvBytes(ctx, req)
 	require.NoError(t, err)
 	require.True(t, zmq.Registered(req), "a parked wait registers the socket")
@@ -278,20 +274,14 @@ func TestHotWaitThenParkWithFullDescriptorTable(t *testing.T) {
 	req, rep := hotREQ(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	replyLater := func() {
-		go func() {
-			if _, err := rep.RecvBytes(0); err == nil {
-				rep.SendBytes([]byte("reply"), 0)
-			}
-		}()
-	}
 	// Park once (registered), then wait hot once (unregistered).
 	zmq.SetHotWait(false, false)
 	_, err := req.SendBytes([]byte("1"), 0)
 	require.NoError(t, err)
-	replyLater()
+	replyOnceParked(ctx, req, rep)
 	_, err = timeout.RecvBytes(ctx, req)
 	require.NoError(t, err)
+	require.True(t, zmq.Registered(req))
 	zmq.SetHotWait(true, true)
 	hot := make(chan struct{})
 	var once sync.Once
@@ -317,10 +307,29 @@ func TestHotWaitThenParkWithFullDescriptorTable(t *testing.T) {
 	zmq.SetHotWait(false, false)
 	_, err = req.SendBytes([]byte("3"), 0)
 	require.NoError(t, err)
-	replyLater()
+	replyOnceParked(ctx, req, rep)
 	_, err = timeout.RecvBytes(ctx, req)
 	require.NoError(t, err, "a parked wait after a hot one needs no new descriptor")
 	assert.True(t, zmq.Registered(req))
+}
+
+// replyOnceParked answers req's pending request from rep once req's
+// receive has parked, so that the receive surely registers with the
+// netpoller (a reply that came first would spare it the wait).
+func replyOnceParked(ctx context.Context, req, rep *zmq.Socket) {
+	parked := make(chan struct{})
+	var once sync.Once
+	zmq.OnPark(req, func() { once.Do(func() { close(parked) }) })
+	go func() {
+		if _, err := rep.RecvBytes(0); err != nil {
+			return
+		}
+		select {
+		case <-parked:
+		case <-ctx.Done():
+		}
+		rep.SendBytes([]byte("reply"), 0)
+	}()
 }
 
 // fillDescriptorTable lowers the soft RLIMIT_NOFILE and opens /dev/null
@@ -374,26 +383,27 @@ func TestHotWaitUnregistersAtMostOncePerInterval(t *testing.T) {
 		zmq.OnHotWait(req, func() { once.Do(func() { hotNow <- zmq.Registered(req) }) })
 		_, err := req.SendBytes([]byte("q"), 0)
 		require.NoError(t, err)
+		if !hot {
+			replyOnceParked(ctx, req, rep)
+			_, err = timeout.RecvBytes(ctx, req)
+			require.NoError(t, err)
+			return zmq.Registered(req)
+		}
 		seen := make(chan bool, 1)
 		go func() {
 			if _, err := rep.RecvBytes(0); err != nil {
 				return
 			}
-			if hot {
-				select {
-				case r := <-hotNow:
-					seen <- r
-				case <-ctx.Done():
-				}
+			select {
+			case r := <-hotNow:
+				seen <- r
+			case <-ctx.Done():
 			}
 			rep.SendBytes([]byte("a"), 0)
 		}()
 		_, err = timeout.RecvBytes(ctx, req)
 		require.NoError(t, err)
-		if hot {
-			return <-seen
-		}
-		return zmq.Registered(req)
+		return <-seen
 	}
 	require.True(t, roundTrip(false), "a parked wait registers")
 	require.False(t, roundTrip(true), "a hot wait leaves the netpoller")

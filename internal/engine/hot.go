@@ -12,11 +12,10 @@ import (
 )
 
 // The hot wait, on unless ZMQGUARD_HOTWAIT=0 in the environment (or
-// SetHotWait(false)). A receive whose recent waits were short, on a socket
-// that is the only busy one in the process, blocks in libzmq's own receive
-// first, with its OS thread in poll(2), the way pebbe's blocking receive
-// waits, and parks in the netpoller only if that runs out: the same system
-// calls as pebbe's, and no timer of its own.
+// SetHotWait(false)). A receive whose recent waits were short blocks in
+// libzmq's own receive first, with its OS thread in poll(2), the way
+// pebbe's blocking receive waits, and parks in the netpoller only if that
+// runs out: the same system calls as pebbe's, and no timer of its own.
 //
 // Why: a goroutine parked in the netpoller is woken by whichever thread
 // polls it, after every P went idle; a thread blocked in cgo keeps its P
@@ -159,13 +158,16 @@ func HotWait() bool { return hotOn.Load() }
 // hotAcquire takes a free slot for a wait that must be over by until, or
 // returns nil.
 func hotAcquire(until int64) *hotSlot {
-	hotWatch()
 	n := int(hotProcs.Load())
 	if n < 2 {
-		return nil
+		// Perhaps raised since (only a running watchdog refreshes it).
+		n = runtime.GOMAXPROCS(0)
+		hotProcs.Store(int32(n))
+		if n < 2 {
+			return nil
+		}
 	}
-	n = min(n, maxHotSlots)
-	for i := range n {
+	for i := range min(n, maxHotSlots) {
 		sl := &hotSlots[i]
 		if sl.busy.Load() || !sl.busy.CompareAndSwap(false, true) {
 			continue
@@ -176,6 +178,8 @@ func hotAcquire(until int64) *hotSlot {
 		sl.expired.Store(false)
 		sl.until.Store(until)
 		sl.start.Store(nanotime())
+		// After busy is set: a watchdog about to return sees it.
+		hotWatch()
 		return sl
 	}
 	return nil

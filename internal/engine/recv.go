@@ -118,6 +118,13 @@ func (s *Socket) recv(lim *Limit, flags zmq4.Flag, k *sink) error {
 			start = time.Now()
 		}
 		waited = true
+		if hotOK {
+			// A stream that ran dry: wait hot now, once.
+			hotOK = false
+			if got, err := s.recvHot(lim, flags, k, start); got || err != nil {
+				return err
+			}
+		}
 		if err := s.await(lim, zmq4.POLLIN, "recv"); err != nil {
 			return err
 		}
