@@ -43,9 +43,9 @@ func AuthAdmits(a *Authenticator, domain, addr string) bool {
 
 // SetHotWait turns the engine's hot wait on or off for the process. With
 // testing on, one hot wait lasts up to an hour (so that only a wake-up
-// ends it), neither other busy sockets nor long recent waits (a loaded
-// machine) prevent it, and every hot wait leaves the netpoller; off
-// restores the defaults.
+// ends it), long recent waits (a loaded machine) do not prevent it, it
+// does not yield to the test's own busy peer socket first, and every hot
+// wait leaves the netpoller; off restores the defaults.
 func SetHotWait(on, testing bool) {
 	engine.SetHotWait(on)
 	if testing {

@@ -80,7 +80,8 @@ const (
 // hotMax bounds one hot wait, hotWindow is the busy window of hotAlone,
 // and a wait up to hotEligible counts as short (one a hot wait would have
 // caught). Tests change them: a long bound tells a wake-up from the end
-// of the budget, and a zero window lets a test's own peer socket be busy.
+// of the budget, and a zero window spares a hot wait the yield to the
+// test's own busy peer socket.
 var (
 	hotMax          = newAtomicDuration(hotMaxDefault) // read by the watchdog
 	hotWindow       = hotWindowDefault
