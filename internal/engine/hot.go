@@ -348,10 +348,10 @@ func (s *Socket) hotRecv(lim *Limit, flags zmq4.Flag, try func(zmq4.Flag) error)
 		lim.Deadline = time.Now().Add(lim.Timeout)
 	}
 	if !lim.Deadline.IsZero() {
-		until = nanotime() + int64(time.Until(lim.Deadline))
+		until = int64(lim.Deadline.Sub(epoch)) // in nanotime's terms
 	}
 	if d, ok := lim.Ctx.Deadline(); ok {
-		if u := nanotime() + int64(time.Until(d)); until == 0 || u < until {
+		if u := int64(d.Sub(epoch)); until == 0 || u < until {
 			until = u
 		}
 	}

@@ -10,8 +10,6 @@ package engine
 #include <stdint.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
-#include <poll.h>
-#include <time.h>
 
 // zg_rx is a receive slot owned by one socket. It lives in C memory so that
 // receiving a frame costs no Go allocation beyond the frame's bytes.
