@@ -19,15 +19,38 @@ import (
 	"github.com/zmqguard/zmqguard/zmq"
 )
 
+// hotWaitForTest turns the hot wait on in its test mode (zmq.SetHotWait)
+// until the test ends.
+func hotWaitForTest(t *testing.T) {
+	was := zmq.HotWait()
+	zmq.SetHotWait(true, true)
+	t.Cleanup(func() { zmq.SetHotWait(was, false) })
+}
+
+// firstHotWait returns a channel closed when a receive on s first waits
+// hot.
+func firstHotWait(s *zmq.Socket) <-chan struct{} {
+	hot := make(chan struct{})
+	var once sync.Once
+	zmq.OnHotWait(s, func() { once.Do(func() { close(hot) }) })
+	return hot
+}
+
+// firstPark returns a channel closed when a call on s first parks.
+func firstPark(s *zmq.Socket) <-chan struct{} {
+	parked := make(chan struct{})
+	var once sync.Once
+	zmq.OnPark(s, func() { once.Do(func() { close(parked) }) })
+	return parked
+}
+
 // hotREQ returns a REQ socket whose recent receives waited briefly (so its
 // next receive that must wait waits hot) and its REP peer, with the hot
 // wait on and one hot wait lasting up to an hour, so that only a wake-up
 // can end it.
 func hotREQ(t *testing.T) (req, rep *zmq.Socket) {
 	t.Helper()
-	was := zmq.HotWait()
-	zmq.SetHotWait(true, true)
-	t.Cleanup(func() { zmq.SetHotWait(was, false) })
+	hotWaitForTest(t)
 	c := zmqtest.Context(t)
 	rep, req = zmqtest.Pair(t, c, "tcp", zmq.REP, zmq.REQ)
 	for range 20 {
@@ -80,9 +103,7 @@ func TestHotWaitEndsAtOnceOnClose(t *testing.T) {
 		t.Skip("real sockets")
 	}
 	req, _ := hotREQ(t)
-	hot := make(chan struct{})
-	var once sync.Once
-	zmq.OnHotWait(req, func() { once.Do(func() { close(hot) }) })
+	hot := firstHotWait(req)
 	_, err := req.Send("no reply", 0)
 	require.NoError(t, err)
 	done := make(chan error, 1)
@@ -230,9 +251,7 @@ func TestHotWaitInRecvMsgs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real sockets")
 	}
-	was := zmq.HotWait()
-	zmq.SetHotWait(true, true)
-	t.Cleanup(func() { zmq.SetHotWait(was, false) })
+	hotWaitForTest(t)
 	c := zmqtest.Context(t)
 	pull, push := zmqtest.Pair(t, c, "tcp", zmq.PULL, zmq.PUSH)
 	require.NoError(t, pull.SetRcvtimeo(3*time.Second)) // backstop
@@ -283,9 +302,7 @@ func TestHotWaitThenParkWithFullDescriptorTable(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, zmq.Registered(req))
 	zmq.SetHotWait(true, true)
-	hot := make(chan struct{})
-	var once sync.Once
-	zmq.OnHotWait(req, func() { once.Do(func() { close(hot) }) })
+	hot := firstHotWait(req)
 	_, err = req.SendBytes([]byte("2"), 0)
 	require.NoError(t, err)
 	go func() {
@@ -317,9 +334,7 @@ func TestHotWaitThenParkWithFullDescriptorTable(t *testing.T) {
 // receive has parked, so that the receive surely registers with the
 // netpoller (a reply that came first would spare it the wait).
 func replyOnceParked(ctx context.Context, req, rep *zmq.Socket) {
-	parked := make(chan struct{})
-	var once sync.Once
-	zmq.OnPark(req, func() { once.Do(func() { close(parked) }) })
+	parked := firstPark(req)
 	go func() {
 		if _, err := rep.RecvBytes(0); err != nil {
 			return
@@ -419,9 +434,7 @@ func TestHotWaitYieldsToAnotherGoroutinesSend(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real sockets")
 	}
-	was := zmq.HotWait()
-	zmq.SetHotWait(true, true)
-	t.Cleanup(func() { zmq.SetHotWait(was, false) })
+	hotWaitForTest(t)
 	c := zmqtest.Context(t)
 	router, dealer := zmqtest.Pair(t, c, "tcp", zmq.ROUTER, zmq.DEALER)
 	echo := func() {
@@ -437,9 +450,7 @@ func TestHotWaitYieldsToAnotherGoroutinesSend(t *testing.T) {
 		_, err = dealer.RecvBytes(0)
 		require.NoError(t, err)
 	}
-	hot := make(chan struct{})
-	var once sync.Once
-	zmq.OnHotWait(dealer, func() { once.Do(func() { close(hot) }) })
+	hot := firstHotWait(dealer)
 	got := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -473,11 +484,8 @@ func TestHotWaitParksAtItsBound(t *testing.T) {
 	zmq.SetHotTuning(20*time.Millisecond, 0, time.Hour, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	hot := make(chan struct{})
-	parked := make(chan struct{})
-	var hotOnce, parkOnce sync.Once
-	zmq.OnHotWait(req, func() { hotOnce.Do(func() { close(hot) }) })
-	zmq.OnPark(req, func() { parkOnce.Do(func() { close(parked) }) })
+	hot := firstHotWait(req)
+	parked := firstPark(req)
 	_, err := req.SendBytes([]byte("q"), 0)
 	require.NoError(t, err)
 	_, err = rep.RecvBytes(0)
@@ -512,9 +520,7 @@ func TestHotWaitHidesStraySignals(t *testing.T) {
 	req, rep := hotREQ(t)
 	zmq.SetRetryAfterEINTR(false)
 	t.Cleanup(func() { zmq.SetRetryAfterEINTR(true) })
-	hot := make(chan struct{})
-	var once sync.Once
-	zmq.OnHotWait(req, func() { once.Do(func() { close(hot) }) })
+	hot := firstHotWait(req)
 	_, err := req.SendBytes([]byte("q"), 0)
 	require.NoError(t, err)
 	_, err = rep.RecvBytes(0)
