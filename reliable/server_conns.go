@@ -181,9 +181,8 @@ func (w *connWatch) run() {
 	}
 }
 
-// accepted records a new connection, making room at the cap by evicting
-// the oldest connection that has not sent a request yet (a stalled
-// handshake, typically), or refusing the new one when there is none.
+// accepted records a new connection, unless it was adopted already (its
+// first request came before the event).
 func (w *connWatch) accepted(fd int) {
 	ino, ok := sockID(fd)
 	if !ok {
@@ -192,14 +191,24 @@ func (w *connWatch) accepted(fd int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if old := w.conns[fd]; old != nil {
+		if old.ino == ino {
+			return
+		}
 		w.forget(old) // its EVENT_DISCONNECTED was lost
 	}
-	c := &conn{fd: fd, ino: ino}
-	w.conns[fd] = c
+	w.admit(&conn{fd: fd, ino: ino})
+}
+
+// admit counts c as live and keeps the cap, however c became known (its
+// EVENT_ACCEPTED, its first request, or a resync): at the cap it sheds the
+// oldest connection that has not sent a request yet (a stalled handshake,
+// typically), or c itself when there is none older.
+func (w *connWatch) admit(c *conn) {
+	w.conns[c.fd] = c
 	w.live++
 	w.arrived = append(w.arrived, c)
 	if w.live > w.limits.maxConns {
-		victim := w.oldestIdle() // c itself when there is no older one
+		victim := w.oldestIdle()
 		w.s.ctr.connsRefused.Add(1)
 		w.shed(victim, fmt.Sprintf("connection cap of %d reached", w.limits.maxConns))
 	}
@@ -224,9 +233,7 @@ func (w *connWatch) adopt(fd int) *conn {
 		return nil
 	}
 	c := &conn{fd: fd, ino: ino}
-	w.conns[fd] = c
-	w.live++
-	w.s.ctr.conns.Store(int64(w.live))
+	w.admit(c)
 	return c
 }
 
@@ -253,9 +260,7 @@ func (w *connWatch) resync() {
 	}
 	for fd, ino := range found {
 		if c := w.conns[fd]; c == nil || c.ino != ino {
-			if c := w.adopt(fd); c != nil {
-				w.arrived = append(w.arrived, c)
-			}
+			w.adopt(fd)
 		}
 	}
 }

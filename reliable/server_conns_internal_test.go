@@ -119,3 +119,73 @@ func TestConnWatchAccounting(t *testing.T) {
 		})
 	}
 }
+
+// TestConnWatchAdoptionKeepsTheCap: a connection the watch learns of
+// late, by its first request or by a resync after lost monitor events,
+// counts against the cap like one whose EVENT_ACCEPTED it saw: at the cap
+// the oldest idle connection is shed. (Adoption used to only count, and a
+// server under attack once held one connection over its cap.)
+func TestConnWatchAdoptionKeepsTheCap(t *testing.T) {
+	for _, how := range []string{"request", "resync"} {
+		t.Run(how, func(t *testing.T) {
+			zctx, srv := echoServing(t, WithMaxConnections(1))
+			w := srv.conns
+			watched := func(n int) func() bool {
+				return func() bool { w.mu.Lock(); defer w.mu.Unlock(); return len(w.conns) == n }
+			}
+
+			busy := connectDealer(t, zctx, srv.Addr())
+			require.Eventually(t, watched(1), 5*time.Second, time.Millisecond, "busy accepted")
+			echoOnce(t, busy)
+			w.mu.Lock()
+			for _, c := range w.conns {
+				w.forget(c) // as if its EVENT_ACCEPTED had been lost
+			}
+			w.mu.Unlock()
+
+			connectDealer(t, zctx, srv.Addr()) // idle: sends nothing
+			require.Eventually(t, watched(1), 5*time.Second, time.Millisecond, "idle accepted")
+			w.mu.Lock()
+			var idleConn *conn
+			for _, c := range w.conns {
+				idleConn = c
+			}
+			w.mu.Unlock()
+
+			switch how {
+			case "request":
+				echoOnce(t, busy) // the watch adopts busy's connection
+			case "resync":
+				w.resync()
+			}
+			w.mu.Lock()
+			assert.Equal(t, 1, w.live, "live connections")
+			assert.True(t, idleConn.shed, "the idle connection made room")
+			w.mu.Unlock()
+			assert.LessOrEqual(t, srv.Stats().Connections, 1)
+			echoOnce(t, busy)
+		})
+	}
+}
+
+// connectDealer returns a DEALER connected to addr, closed when the test
+// ends.
+func connectDealer(t *testing.T, zctx *zmq.Context, addr string) *zmq.Socket {
+	t.Helper()
+	d, err := zctx.NewSocket(zmq.DEALER)
+	require.NoError(t, err)
+	t.Cleanup(func() { d.Close() })
+	require.NoError(t, d.Connect(addr))
+	return d
+}
+
+// echoOnce sends a request in the zguide envelope on d and awaits its echo.
+func echoOnce(t *testing.T, d *zmq.Socket) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, timeout.SendMessage(ctx, d, "", "hello"))
+	rep, err := timeout.RecvMessage(ctx, d)
+	require.NoError(t, err)
+	require.Equal(t, []string{"", "hello"}, rep)
+}

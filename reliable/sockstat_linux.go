@@ -69,10 +69,14 @@ func sockID(fd int) (uint64, bool) {
 // connection and closes it, freeing what the connection held). LINGER 0
 // first, so that its close resets the connection: a peer still sending
 // learns at once, and the kernel keeps no half-closed socket whose full
-// receive window would leave the peer's writes hanging.
+// receive window would leave the peer's writes hanging. A connection the
+// peer ended already (ENOTCONN) counts as shed: libzmq is dropping it.
 func shedSock(fd int) error {
 	_ = syscall.SetsockoptLinger(fd, syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1, Linger: 0})
-	return syscall.Shutdown(fd, syscall.SHUT_RDWR)
+	if err := syscall.Shutdown(fd, syscall.SHUT_RDWR); err != syscall.ENOTCONN {
+		return err
+	}
+	return nil
 }
 
 // connRoom returns how many connections the process's file limit leaves
