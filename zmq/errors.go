@@ -112,7 +112,9 @@ var (
 	// ErrInvalidMessage is returned when a send is refused before its frame
 	// is sent: an empty message, a frame of an unsupported type, or bytes
 	// that cgo refuses to pass to libzmq (a byte array inside a struct
-	// that also holds pointers). In a multipart message, a frame refused
+	// that also holds pointers) in a frame passed as it is: a one-frame
+	// send, or a message of over 16 frames or 4 KiB (smaller ones are
+	// copied into C memory first). In a multipart message, a frame refused
 	// after the first leaves the socket broken (ErrPartialMessage).
 	ErrInvalidMessage = errors.New("zmq: invalid message")
 	// ErrTermTimeout is returned by Context.Term when libzmq did not finish

@@ -15,6 +15,10 @@ import (
 // fails that frame as if libzmq had refused it. nil removes the hook.
 func SetSendFault(s *Socket, f func(frame int) error) { s.core.SetSendFault(f) }
 
+// SetFlatCut makes the next multipart message s sends in one call into
+// libzmq stop after frames frames, as when its connection ends half-way.
+func SetFlatCut(s *Socket, frames int) { s.core.SetFlatCut(frames) }
+
 // OnPark calls f each time a blocking call on s is about to park in the
 // netpoller (the readiness check found the socket not ready). Tests use it
 // to know that a call is blocked instead of sleeping. The hook survives

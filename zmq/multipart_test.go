@@ -3,6 +3,7 @@ package zmq_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -182,22 +183,28 @@ type framedStruct struct {
 // A frame cgo refuses is a typed error, not a panic that leaves the socket
 // locked: the socket keeps working and closes normally. As the first frame
 // of a message it sends nothing; as a later frame it breaks the socket like
-// any failure half-way.
+// any failure half-way. A small multipart message is copied into C memory
+// before libzmq sees it, so cgo has nothing to refuse there.
 func TestFrameRefusedByCgoIsAnError(t *testing.T) {
 	c := zmqtest.Context(t)
 	pull, push := zmqtest.Pair(t, c, "inproc", zmq.PULL, zmq.PUSH)
 	f := &framedStruct{hdr: [8]byte{'h'}, next: &framedStruct{}}
+	large := strings.Repeat("x", 8<<10) // not copied first
 
-	_, err := push.SendBytes(f.hdr[:], 0)
+	_, err := push.SendMessage(f.hdr[:], "tail")
+	require.NoError(t, err, "copied first")
+	assert.Equal(t, []string{string(f.hdr[:]), "tail"}, recvWithin(t, pull, 5*time.Second))
+
+	_, err = push.SendBytes(f.hdr[:], 0)
 	require.ErrorIs(t, err, zmq.ErrInvalidMessage)
-	_, err = push.SendMessage(f.hdr[:], "tail")
+	_, err = push.SendMessage(f.hdr[:], large)
 	require.ErrorIs(t, err, zmq.ErrInvalidMessage)
 	_, err = push.Send("ok", 0)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"ok"}, recvWithin(t, pull, 5*time.Second))
 	requireNothingQueued(t, pull)
 
-	_, err = push.SendMessage("head", f.hdr[:])
+	_, err = push.SendMessage("head", f.hdr[:], large)
 	require.ErrorIs(t, err, zmq.ErrPartialMessage)
 	require.ErrorIs(t, err, zmq.ErrInvalidMessage)
 	require.NoError(t, push.Close(), "the socket lock was released")

@@ -156,24 +156,28 @@ func (s *Socket) countWait(waited bool) {
 // delivers messages atomically: once the first frame is here, so are the
 // rest.
 func (s *Socket) RecvMessage(lim *Limit, flags zmq4.Flag) ([][]byte, error) {
-	first, more, err := s.RecvFrame(lim, flags)
-	if err != nil {
+	// The direct seam takes the message whole, up to restSlots frames
+	// after the first, in the call that receives its first frame.
+	k := sink{kind: sinkBytes, alloc: s.alloc, whole: s.directSeam()}
+	if err := s.recv(lim, flags, &k); err != nil {
 		return nil, err
 	}
-	if !more {
-		return [][]byte{first}, nil
+	msg := k.frames
+	if msg == nil {
+		msg = [][]byte{k.b}
 	}
-	msg := make([][]byte, 1, 4)
-	msg[0] = first
-	// The rest is queued already: one call into libzmq for it all (the
-	// fallback seam goes frame by frame).
-	s.lock()
-	if s.closed.Load() {
-		s.mu.Unlock()
-		return nil, errs.Closed
+	if !k.more {
+		return msg, nil
 	}
-	if s.seam.handle != nil {
-		msg, err = s.seam.recvRest(msg, s.alloc)
+	// The rest is queued already: one call into libzmq per restSlots
+	// frames (the fallback seam goes frame by frame).
+	if s.directSeam() {
+		s.lock()
+		if s.closed.Load() {
+			s.mu.Unlock()
+			return nil, errs.Closed
+		}
+		msg, err := s.seam.recvRest(msg, s.alloc)
 		s.mu.Unlock()
 		s.Poke()
 		if err != nil {
@@ -182,9 +186,9 @@ func (s *Socket) RecvMessage(lim *Limit, flags zmq4.Flag) ([][]byte, error) {
 		s.inMessage = false
 		return msg, nil
 	}
-	s.mu.Unlock()
-	for more {
+	for more := true; more; {
 		var b []byte
+		var err error
 		b, more, err = s.RecvFrame(lim, flags&^zmq4.DONTWAIT)
 		if err != nil {
 			return nil, err

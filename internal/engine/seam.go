@@ -220,6 +220,41 @@ static int zg_recv_rest(void *s, zg_rx *a, int n, int *err) {
 	return n;
 }
 
+// zg_recv_whole receives a message's first frame into rx, as zg_recv
+// does, and, when more follow, the rest of it in the same call: up to n
+// frames into a, as zg_recv_rest does. It returns how many it received
+// after the first, or -1 when the first failed and -2 when the rest did,
+// with the errno in rx->err.
+static int zg_recv_whole(void *s, zg_rx *rx, zg_rx *a, int n, int flags, zg_hot *h) {
+	if (zg_recv(s, rx, flags, h) != 0) return -1;
+	if (!rx->more) return 0;
+	int k = zg_recv_rest(s, a, n, &rx->err);
+	return k < 0 ? -2 : k;
+}
+
+// zg_send_flat sends the first upto of n frames that lie one after the
+// other in buf, frame i being sizes[i] bytes, as one message (SNDMORE on
+// all but the last), and returns how many were sent; *err is the errno of
+// the one that failed, EAGAIN when upto < n (tests: a cut), or 0. Only
+// the first frame can be refused for the high-water mark, so the later
+// ones retry EINTR here rather than leave the message cut.
+static int zg_send_flat(void *s, const char *buf, const uintptr_t *sizes, int n, int upto, int flags, int *err) {
+	for (int i = 0; i < upto; i++) {
+		int f = flags | (i < n - 1 ? ZMQ_SNDMORE : 0);
+		int rc;
+		do {
+			rc = zmq_send(s, buf, sizes[i], f);
+		} while (rc < 0 && i > 0 && zmq_errno() == EINTR);
+		if (rc < 0) {
+			*err = zmq_errno();
+			return i;
+		}
+		buf += sizes[i];
+	}
+	*err = upto < n ? EAGAIN : 0;
+	return upto;
+}
+
 // zg_msg_send sends rx, with SNDMORE when rx->more is set: its copy from
 // the buffer (libzmq copies it), else its message without a copy (libzmq
 // owns the content). Either way rx is empty afterwards. It returns the
@@ -434,6 +469,10 @@ type seam struct {
 	handle unsafe.Pointer // libzmq socket, nil when using the fallback
 	rx     *C.zg_rx       // receive slot, nil when using the fallback
 	rest   []C.zg_rx      // slots of recvRest, C memory, made on first use
+	// flat is sendFlat's scratch, C memory made on first use and grown to
+	// fit, never past flatMax: the frames' sizes, then their bytes.
+	flat    unsafe.Pointer
+	flatCap int
 	// hot, while set, makes the next receive a hot wait's: it publishes
 	// its thread in the slot, so that it can be interrupted (hot.go).
 	hot *C.zg_hot
@@ -512,6 +551,10 @@ func (s *seam) free() {
 		C.zg_rest_free(&s.rest[0], C.int(len(s.rest)))
 		s.rest = nil
 	}
+	if s.flat != nil {
+		C.free(s.flat)
+		s.flat, s.flatCap = nil, 0
+	}
 	s.handle = nil
 }
 
@@ -523,44 +566,107 @@ const restSlots = 16
 // follows, in one call into libzmq per restSlots frames, and appends each
 // frame to msg as a new slice (or one from alloc). It returns the message.
 func (s *seam) recvRest(msg [][]byte, alloc func(int) []byte) ([][]byte, error) {
-	if s.rest == nil {
-		a := C.zg_rest_new(restSlots)
-		if a == nil {
-			return msg, errs.Errno(12) // ENOMEM
-		}
-		s.rest = unsafe.Slice(a, restSlots)
+	if err := s.makeRest(); err != nil {
+		return msg, err
 	}
 	for {
 		n := int(C.zg_recv_rest(s.handle, &s.rest[0], C.int(len(s.rest)), &s.rx.err))
 		if n < 0 {
 			return msg, syscall.Errno(s.rx.err)
 		}
-		held := 0
 		for i := range n {
-			rx := &s.rest[i]
-			held += int(rx.size)
-			var b []byte
-			switch size := int(rx.size); {
-			case alloc != nil:
-				b = allocCopy(alloc, rxView(rx))
-			case size <= math.MaxInt32:
-				b = C.GoBytes(rx.data, C.int(size))
-			default:
-				b = make([]byte, size)
-				copy(b, rxView(rx))
-			}
-			msg = append(msg, b)
+			msg = append(msg, goFrame(&s.rest[i], alloc))
 		}
-		last := n < len(s.rest) || s.rest[n-1].more == 0
-		if held >= 64<<10 {
-			// Large frames are not kept alive until the next message;
-			// small ones go with the next receive.
-			C.zg_rx_release(&s.rest[0], C.int(n))
-		}
-		if last {
+		s.releaseRest(n)
+		if n < len(s.rest) || s.rest[n-1].more == 0 {
 			return msg, nil
 		}
 	}
+}
+
+// makeRest makes the slots of recvRest and recvWhole, on first use.
+func (s *seam) makeRest() error {
+	if s.rest == nil {
+		a := C.zg_rest_new(restSlots)
+		if a == nil {
+			return syscall.ENOMEM
+		}
+		s.rest = unsafe.Slice(a, restSlots)
+	}
+	return nil
+}
+
+// releaseRest releases the first n rest slots when they hold large
+// frames, which are not kept alive until the next message; small ones go
+// with the next receive.
+func (s *seam) releaseRest(n int) {
+	held := 0
+	for i := range n {
+		held += int(s.rest[i].size)
+	}
+	if held >= 64<<10 {
+		C.zg_rx_release(&s.rest[0], C.int(n))
+	}
+}
+
+// goFrame copies the frame in rx into a new slice, or one from alloc.
+func goFrame(rx *crx, alloc func(int) []byte) []byte {
+	switch size := int(rx.size); {
+	case alloc != nil:
+		return allocCopy(alloc, rxView(rx))
+	case size <= math.MaxInt32:
+		// One allocation, not zeroed before the copy (make + copy would
+		// clear it first).
+		return C.GoBytes(rx.data, C.int(size))
+	default:
+		b := make([]byte, size)
+		copy(b, rxView(rx))
+		return b
+	}
+}
+
+// packMax is the largest message recvWhole copies into one allocation.
+const packMax = 4 << 10
+
+// recvWhole receives a whole message in one call into libzmq, its first
+// frame with flags and up to restSlots more (the rest of a message is
+// queued with its first frame). more reports frames beyond those, for
+// recvRest. A small message's frames share one allocation, each capped
+// at its own end so that appending to one cannot write into the next.
+func (s *seam) recvWhole(flags zmq4.Flag, alloc func(int) []byte) (msg [][]byte, more bool, err error) {
+	if err := s.makeRest(); err != nil {
+		return nil, false, err
+	}
+	n := int(C.zg_recv_whole(s.handle, s.rx, &s.rest[0], C.int(len(s.rest)), C.int(flags), s.hot))
+	if n < 0 {
+		return nil, false, syscall.Errno(s.rx.err)
+	}
+	msg = make([][]byte, 1+n)
+	more = s.rx.more != 0
+	if n > 0 {
+		more = s.rest[n-1].more != 0
+	}
+	total := int(s.rx.size)
+	for i := range n {
+		total += int(s.rest[i].size)
+	}
+	if alloc != nil || total > packMax {
+		msg[0] = goFrame(s.rx, alloc)
+		for i := range n {
+			msg[i+1] = goFrame(&s.rest[i], alloc)
+		}
+		s.releaseRest(n)
+		return msg, more, nil
+	}
+	buf := make([]byte, total)
+	off := copy(buf, rxView(s.rx))
+	msg[0] = buf[:off:off]
+	for i := range n {
+		end := off + copy(buf[off:], rxView(&s.rest[i]))
+		msg[i+1] = buf[off:end:end]
+		off = end
+	}
+	return msg, more, nil
 }
 
 // sink says where a received frame goes, and holds the outcome.
@@ -570,10 +676,12 @@ type sink struct {
 	into      []byte           // sinkInto
 	copyBelow int              // sinkMsg: frames under this size are copied
 	alloc     func(int) []byte // sinkBytes: the socket's allocator, or nil
+	whole     bool             // sinkBytes: the whole message (recvWhole)
 
-	b    []byte // sinkBytes: the frame
-	n    int    // the frame's size (sinkInto: may exceed len(into))
-	more bool
+	b      []byte   // sinkBytes: the frame
+	frames [][]byte // whole: the message, b first
+	n      int      // the frame's size (sinkInto: may exceed len(into))
+	more   bool
 }
 
 type sinkKind uint8
@@ -611,6 +719,14 @@ func (s *seam) recvTo(k *sink, flags zmq4.Flag) error {
 		}
 		return nil
 	}
+	if k.whole {
+		msg, more, err := s.recvWhole(flags, k.alloc)
+		if err != nil {
+			return err
+		}
+		k.frames, k.b, k.n, k.more = msg, msg[0], len(msg[0]), more
+		return nil
+	}
 	if C.zg_recv(s.handle, s.rx, C.int(flags), s.hot) != 0 {
 		return syscall.Errno(s.rx.err)
 	}
@@ -621,15 +737,8 @@ func (s *seam) recvTo(k *sink, flags zmq4.Flag) error {
 		if n > 0 && len(k.into) > 0 {
 			copy(k.into, unsafe.Slice((*byte)(s.rx.data), n))
 		}
-	case k.alloc != nil:
-		k.b = allocCopy(k.alloc, rxView(s.rx))
-	case n <= math.MaxInt32:
-		// One allocation, not zeroed before the copy (make + copy would
-		// clear it first).
-		k.b = C.GoBytes(s.rx.data, C.int(n))
 	default:
-		k.b = make([]byte, n)
-		copy(k.b, unsafe.Slice((*byte)(s.rx.data), n))
+		k.b = goFrame(s.rx, k.alloc)
 	}
 	return nil
 }
@@ -741,6 +850,45 @@ func pinsTake(dst []uintptr) []uintptr {
 		C.zg_pins_free(head)
 	}
 	return dst
+}
+
+// Messages of at most flatFrames frames and flatMax bytes go to libzmq
+// in one call (sendFlat), copied into the seam's C memory first: a call
+// per frame costs more than the copy, and cgo checks no Go pointer.
+const (
+	flatFrames = 16
+	flatMax    = 4 << 10
+)
+
+// flatBuf returns sendFlat's scratch for n frames of size bytes in all:
+// where their sizes go, and where their bytes go, one after the other.
+func (s *seam) flatBuf(n, size int) (sizes []uintptr, data []byte, err error) {
+	head := flatFrames * int(unsafe.Sizeof(uintptr(0)))
+	if need := head + size; need > s.flatCap {
+		c := max(s.flatCap*2, 512)
+		for c < need {
+			c *= 2
+		}
+		p := C.realloc(s.flat, C.size_t(c))
+		if p == nil {
+			return nil, nil, syscall.ENOMEM
+		}
+		s.flat, s.flatCap = p, c
+	}
+	sizes = unsafe.Slice((*uintptr)(s.flat), n)
+	data = unsafe.Slice((*byte)(unsafe.Add(s.flat, head)), size)
+	return sizes, data, nil
+}
+
+// sendFlat sends the first upto of the n frames that flatBuf's scratch
+// holds, as one message, and returns how many were sent.
+func (s *seam) sendFlat(n, upto int, flags zmq4.Flag) (int, error) {
+	head := flatFrames * int(unsafe.Sizeof(uintptr(0)))
+	sent := int(C.zg_send_flat(s.handle, (*C.char)(unsafe.Add(s.flat, head)), (*C.uintptr_t)(s.flat), C.int(n), C.int(upto), C.int(flags), &s.rx.err))
+	if sent < n {
+		return sent, syscall.Errno(s.rx.err)
+	}
+	return n, nil
 }
 
 // sendFrame sends one frame; libzmq copies the bytes before it returns.

@@ -92,61 +92,179 @@ func (s *Socket) SendMessage(lim *Limit, flags zmq4.Flag, parts []any) (int, err
 	if needFmt {
 		parts = formatParts(parts)
 	}
+	from, hooked := 0, false // frames sent in one call; the fault hook was asked
+	if size, ok := flatSize(parts, n); ok && s.directSeam() {
+		sent, faulted, err := s.sendFlat(lim, flags, parts, n, size)
+		switch {
+		case err == nil:
+			return size, nil
+		case faulted && sent > 0:
+			return -1, s.breakSends(sent, n, err)
+		case sent == 0:
+			return -1, err
+		}
+		// Cut after its first frame, its connection gone: the frame that
+		// failed goes again below, as a frame-by-frame send would send it
+		// (libzmq then drops the rest of the message).
+		from, hooked = sent, true
+	}
 	total, frame := 0, 0
-	send := func(str string, b []byte, isStr bool) error {
-		f := flags
-		if frame < n-1 {
-			f |= zmq4.SNDMORE
-		}
-		var err error
-		if s.sendFault != nil {
-			err = s.sendFault(frame)
-		}
-		if err == nil {
-			// libzmq refuses only the first frame of a message for HWM,
-			// so later frames never wait in practice; if they do, they
-			// wait within the same limit.
-			err = s.SendFrame(lim, str, b, isStr, f)
-		}
-		if err != nil {
-			if frame > 0 {
-				err = s.breakSends(frame, n, err)
+	eachFrame(parts, func(str string, b []byte, isStr bool) bool {
+		if frame >= from {
+			f := flags
+			if frame < n-1 {
+				f |= zmq4.SNDMORE
 			}
-			return err
+			if s.sendFault != nil && !hooked {
+				err = s.sendFault(frame)
+			}
+			if err == nil {
+				// libzmq refuses only the first frame of a message for
+				// HWM, so later frames never wait in practice; if they
+				// do, they wait within the same limit.
+				err = s.SendFrame(lim, str, b, isStr, f)
+			}
+			if err != nil {
+				if frame > 0 {
+					err = s.breakSends(frame, n, err)
+				}
+				return false
+			}
 		}
 		frame++
-		if isStr {
-			total += len(str)
-		} else {
-			total += len(b)
-		}
-		return nil
+		total += len(str) + len(b)
+		return true
+	})
+	if err != nil {
+		return -1, err
 	}
+	return total, nil
+}
+
+// eachFrame calls f with each frame of parts (checked by frameCount, and
+// formatted) in order, until f returns false.
+func eachFrame(parts []any, f func(str string, b []byte, isStr bool) bool) {
 	for _, p := range parts {
-		var err error
 		switch t := p.(type) {
 		case string:
-			err = send(t, nil, true)
+			if !f(t, nil, true) {
+				return
+			}
 		case []byte:
-			err = send("", t, false)
+			if !f("", t, false) {
+				return
+			}
 		case []string:
 			for _, str := range t {
-				if err = send(str, nil, true); err != nil {
-					break
+				if !f(str, nil, true) {
+					return
 				}
 			}
 		case [][]byte:
 			for _, b := range t {
-				if err = send("", b, false); err != nil {
-					break
+				if !f("", b, false) {
+					return
 				}
 			}
 		}
-		if err != nil {
-			return -1, err
+	}
+}
+
+// flatSize returns the bytes of a message of n frames, and whether it is
+// small enough to be sent in one call (sendFlat).
+func flatSize(parts []any, n int) (size int, ok bool) {
+	if n > flatFrames {
+		return 0, false
+	}
+	for _, p := range parts {
+		switch t := p.(type) {
+		case string:
+			size += len(t)
+		case []byte:
+			size += len(t)
+		case []string:
+			for _, str := range t {
+				size += len(str)
+			}
+		case [][]byte:
+			for _, b := range t {
+				size += len(b)
+			}
+		}
+		if size > flatMax {
+			return 0, false
 		}
 	}
-	return total, nil
+	return size, true
+}
+
+// sendFlat sends a message of n frames and size bytes in one call into
+// libzmq (seam.sendFlat), waiting within lim for room for its first frame
+// as SendFrame does, and returns how many frames were sent. faulted
+// reports that the fault hook (SetSendFault) failed the next one.
+func (s *Socket) sendFlat(lim *Limit, flags zmq4.Flag, parts []any, n, size int) (sent int, faulted bool, err error) {
+	upto, fault := n, error(nil)
+	if s.sendFault != nil {
+		for k := range n {
+			if fault = s.sendFault(k); fault != nil {
+				upto = k
+				break
+			}
+		}
+		if upto == 0 {
+			return 0, true, fault
+		}
+	}
+	for {
+		sent, err := s.sendFlatLocked(flags|zmq4.DONTWAIT, parts, n, upto, size)
+		s.Poke()
+		if fault != nil && sent == upto {
+			return sent, true, fault
+		}
+		if err == nil || sent > 0 {
+			return sent, false, err
+		}
+		if isIntr(err) && s.retryEINTR.Load() {
+			continue
+		}
+		if !isAgain(err) || flags&zmq4.DONTWAIT != 0 || lim.Timeout == 0 {
+			return 0, false, s.closedOr(errno(err))
+		}
+		if err := s.await(lim, zmq4.POLLOUT, "send"); err != nil {
+			return 0, false, err
+		}
+	}
+}
+
+// sendFlatLocked copies the frames into the seam's scratch and sends the
+// first upto of them, under the socket lock.
+func (s *Socket) sendFlatLocked(flags zmq4.Flag, parts []any, n, upto, size int) (int, error) {
+	s.lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return 0, errs.Closed
+	}
+	if s.broken != nil {
+		return 0, s.broken
+	}
+	sizes, data, err := s.seam.flatBuf(n, size)
+	if err != nil {
+		return 0, err
+	}
+	i, off := 0, 0
+	eachFrame(parts, func(str string, b []byte, isStr bool) bool {
+		m := copy(data[off:], str)
+		if !isStr {
+			m = copy(data[off:], b)
+		}
+		sizes[i] = uintptr(m)
+		i, off = i+1, off+m
+		return true
+	})
+	if s.flatCut > 0 {
+		upto, s.flatCut = min(upto, s.flatCut), 0
+	}
+	return s.seam.sendFlat(n, upto, flags)
 }
 
 // breakSends marks the socket broken after frame of n frames failed.

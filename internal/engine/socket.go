@@ -87,6 +87,9 @@ type Socket struct {
 	// multipart send: a fault-injection hook for failures libzmq cannot be
 	// made to produce on demand.
 	sendFault func(frame int) error
+	// flatCut, when set (by tests), cuts the next message sent in one call
+	// after that many frames, as a connection that ends half-way does.
+	flatCut int
 }
 
 // Init makes raw the socket's libzmq socket. direct selects the direct
@@ -219,6 +222,15 @@ func (s *Socket) SetSendFault(f func(frame int) error) {
 	s.sendFault = f
 }
 
+// SetFlatCut makes the next multipart message sent in one call into
+// libzmq stop after frames frames with EAGAIN, as when its connection
+// ends half-way (tests only).
+func (s *Socket) SetFlatCut(frames int) {
+	s.lock()
+	defer s.mu.Unlock()
+	s.flatCut = frames
+}
+
 // OnPark calls f each time a blocking call is about to park (tests only).
 // Install it before another goroutine uses the socket.
 func (s *Socket) OnPark(f func()) {
@@ -233,6 +245,10 @@ func (s *Socket) OnPark(f func()) {
 		return ok
 	}
 }
+
+// directSeam reports, without the lock, whether the socket was made for the
+// direct seam (fixed at Init; the seam's handle is gone once closed).
+func (s *Socket) directSeam() bool { return s.direct && directHandles }
 
 // Direct reports whether the socket talks to libzmq through the direct
 // seam rather than pebbe/zmq4's calls.
