@@ -122,6 +122,9 @@ func (c *Client) pickBalanced(eps []*endpoint, avoid *endpoint) (*endpoint, cont
 // elsewhere (overloaded, shutting down), which the balancers treat as a
 // failure so that the next attempts prefer another replica.
 func answered(err error) bool {
+	if err == nil {
+		return true
+	}
 	var re *RemoteError
 	if errors.As(err, &re) {
 		return !retryableCode(re.Code)

@@ -88,6 +88,32 @@ type call struct {
 	// allocation of its own: cgo refuses a pointer into memory that also
 	// holds Go pointers.
 	idFrame []byte
+	msg     [][]byte // the attempt's frames
+}
+
+// calls recycles calls: a request otherwise allocates four times for its
+// bookkeeping alone.
+var calls = sync.Pool{New: func() any {
+	return &call{replies: make(chan reply, 1), idFrame: make([]byte, 0, wire.IDFrameLen)}
+}}
+
+// newCall returns a call for request seq.
+func newCall(seq uint64) *call {
+	cl := calls.Get().(*call)
+	cl.seq = seq
+	return cl
+}
+
+// free recycles cl, once nothing can reach it: out of Client.pending, so
+// that no reply can be handed to it (dispatch looks it up there).
+func (cl *call) free() {
+	select {
+	case <-cl.replies: // a duplicate that came after the reply
+	default:
+	}
+	clear(cl.msg) // the application's frames
+	cl.seq, cl.attempt, cl.ep, cl.msg = 0, 0, nil, cl.msg[:0]
+	calls.Put(cl)
 }
 
 type reply struct {
@@ -185,6 +211,10 @@ func (c *Client) isClosed() bool {
 	defer c.mu.Unlock()
 	return c.closed
 }
+
+// watched reports whether anyone takes ClientEvents: when not, the hot
+// path does not build them.
+func (c *Client) watched() bool { return c.cfg.hook != nil || c.cfg.observer != nil }
 
 func (c *Client) emit(ev ClientEvent) {
 	if c.cfg.hook != nil {
@@ -324,7 +354,9 @@ func (e *unsentError) Unwrap() error { return e.err }
 func (c *Client) sent(seq uint64, n int, ep *endpoint, deadline, start time.Time) time.Time {
 	c.counters.attempts.Add(1)
 	now := time.Now()
-	c.emit(ClientEvent{Kind: EventAttempt, Seq: seq, Attempt: n, Endpoint: ep.addr, Elapsed: now.Sub(start)})
+	if c.watched() {
+		c.emit(ClientEvent{Kind: EventAttempt, Seq: seq, Attempt: n, Endpoint: ep.addr, Elapsed: now.Sub(start)})
+	}
 	if d := now.Add(c.cfg.attemptTimeout); d.Before(deadline) {
 		return d
 	}

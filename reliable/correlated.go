@@ -18,7 +18,7 @@ func (c *Client) requestCorrelated(ctx context.Context, seq uint64, parts [][]by
 	if seq == 0 {
 		seq = c.seq.Add(1)
 	}
-	cl := &call{seq: seq, replies: make(chan reply, 1), idFrame: make([]byte, 0, wire.IDFrameLen)}
+	cl := newCall(seq)
 	c.mu.Lock()
 	c.pending[cl.seq] = cl
 	c.mu.Unlock()
@@ -26,6 +26,7 @@ func (c *Client) requestCorrelated(ctx context.Context, seq uint64, parts [][]by
 		c.mu.Lock()
 		delete(c.pending, cl.seq)
 		c.mu.Unlock()
+		cl.free() // out of pending: no reply can be handed to it any more
 	}()
 	var prev *endpoint
 	return c.retry(ctx, cl.seq, start, func(ctx context.Context, n int, deadline time.Time) ([][]byte, error) {
@@ -50,9 +51,9 @@ func isRemote(err error) bool {
 func (c *Client) attemptCorrelated(ctx context.Context, cl *call, avoid *endpoint, n int, parts [][]byte,
 	start, deadline time.Time) (*endpoint, [][]byte, error) {
 	id := wire.RequestID{Client: c.clientID, Seq: cl.seq, Attempt: uint32(n)}
-	msg := make([][]byte, 0, 2+len(parts))
-	msg = append(msg, id.AppendFrame(cl.idFrame, wire.KindRequest), []byte{})
+	msg := append(cl.msg[:0], id.AppendFrame(cl.idFrame[:0], wire.KindRequest), []byte{})
 	msg = append(msg, parts...)
+	cl.msg = msg
 	msg = c.withTrace(ctx, msg)
 	ep, life, err := c.sendWhenUp(ctx, c.eps, avoid, deadline, func(ep *endpoint) error {
 		if !ep.acquire() { // removed from the resolved set: pick again
@@ -86,59 +87,59 @@ func (c *Client) attemptCorrelated(ctx context.Context, cl *call, avoid *endpoin
 	}
 	defer ep.release()
 	attemptDeadline := c.sent(cl.seq, n, ep, deadline, start)
-	fail := func(err error) (*endpoint, [][]byte, error) {
-		c.attemptFailed(cl.seq, n, ep.addr, err, start)
-		return ep, nil, err
-	}
 	dead, stopWatch := c.watchPeer(ep.addr)
-	defer stopWatch()
 	if !c.cfg.failFast {
 		life = ep.closing // Close still ends the wait
 	}
 	wctx, stopWait := waitContext(ctx, life, dead)
-	defer stopWait()
-
-	// Wait for the reply. Whoever holds the endpoint's read token reads
-	// the socket for everyone (leader/follower): with one request in
-	// flight the requester receives its own reply, with no hand-off
-	// between goroutines; with many, the leader hands the others theirs.
-	var timer *time.Timer // only for a follower's wait
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
-	select {
-	case r := <-cl.replies:
-		body, err := c.finish(cl.seq, n, ep.addr, r, start)
-		return ep, body, err
-	case <-ep.readTok:
-	default:
-		timer = time.NewTimer(time.Until(attemptDeadline))
-		select {
-		case r := <-cl.replies:
-			body, err := c.finish(cl.seq, n, ep.addr, r, start)
-			return ep, body, err
-		case <-wctx.Done():
-			return fail(c.waitError(wctx.Err(), ctx, wctx))
-		case <-timer.C:
-			return fail(errAttemptTimeout)
-		case <-ep.readTok:
-		}
-	}
-	r, err := c.lead(ctx, wctx, ep, cl, attemptDeadline)
-	ep.readTok <- struct{}{}
+	r, err := c.awaitReply(ctx, wctx, ep, cl, attemptDeadline)
+	stopWait()
+	stopWatch()
 	if err != nil {
-		return fail(err)
+		c.attemptFailed(cl.seq, n, ep.addr, err, start)
+		return ep, nil, err
 	}
 	body, err := c.finish(cl.seq, n, ep.addr, r, start)
 	return ep, body, err
 }
 
+// awaitReply waits for the reply to cl's attempt sent to ep, under wctx
+// and until deadline. Whoever holds the endpoint's read token reads the
+// socket for everyone (leader/follower): with one request in flight the
+// requester receives its own reply, with no hand-off between goroutines;
+// with many, the leader hands the others theirs.
+func (c *Client) awaitReply(ctx, wctx context.Context, ep *endpoint, cl *call, deadline time.Time) (reply, error) {
+	select {
+	case r := <-cl.replies:
+		return r, nil
+	default:
+	}
+	select {
+	case <-ep.readTok:
+	default:
+		timer := time.NewTimer(time.Until(deadline))
+		select {
+		case r := <-cl.replies:
+			timer.Stop()
+			return r, nil
+		case <-wctx.Done():
+			timer.Stop()
+			return reply{}, c.waitError(wctx.Err(), ctx, wctx)
+		case <-timer.C:
+			return reply{}, errAttemptTimeout
+		case <-ep.readTok:
+			timer.Stop()
+		}
+	}
+	r, err := c.lead(ctx, wctx, ep, cl, deadline)
+	ep.readTok <- struct{}{}
+	return r, err
+}
+
 // lead reads ep's socket, handing replies to their requests, until cl's
 // reply arrives or cl's attempt ends (deadline, ctx, peer gone).
 func (c *Client) lead(ctx, wctx context.Context, ep *endpoint, cl *call, deadline time.Time) (reply, error) {
-	for {
+	for first := true; ; first = false {
 		// A reply may have been handed over before this turn began.
 		select {
 		case r := <-cl.replies:
@@ -147,25 +148,32 @@ func (c *Client) lead(ctx, wctx context.Context, ep *endpoint, cl *call, deadlin
 		}
 		// The attempt ends on time even while other requests' replies
 		// keep the socket readable (a receive of a queued message
-		// succeeds past the deadline).
-		if err := wctx.Err(); err != nil {
-			return reply{}, c.waitError(err, ctx, wctx)
-		}
-		if !time.Now().Before(deadline) {
-			return reply{}, errAttemptTimeout
+		// succeeds past the deadline). The first receive checks ctx
+		// itself, and the deadline was just set.
+		if !first {
+			if err := wctx.Err(); err != nil {
+				return reply{}, c.waitError(err, ctx, wctx)
+			}
+			if !time.Now().Before(deadline) {
+				return reply{}, errAttemptTimeout
+			}
 		}
 		msg, err := timeout.RecvMessageBytesUntil(wctx, ep.sock, deadline)
 		if err != nil {
 			return reply{}, c.waitError(err, ctx, wctx)
 		}
 		c.observeReceived(ep.addr, msg)
-		c.dispatch(ep, msg)
+		if r, mine := c.dispatch(ep, msg, cl); mine {
+			return r, nil
+		}
 	}
 }
 
 // finish turns a reply into the request's result.
 func (c *Client) finish(seq uint64, n int, addr string, r reply, start time.Time) ([][]byte, error) {
-	c.emit(ClientEvent{Kind: EventReply, Seq: seq, Attempt: n, Endpoint: addr, Elapsed: time.Since(start)})
+	if c.watched() {
+		c.emit(ClientEvent{Kind: EventReply, Seq: seq, Attempt: n, Endpoint: addr, Elapsed: time.Since(start)})
+	}
 	if r.err != nil {
 		c.attemptFailed(seq, n, addr, r.err, start)
 		return nil, r.err
@@ -183,8 +191,9 @@ func (c *Client) finish(seq uint64, n int, addr string, r reply, start time.Time
 }
 
 // dispatch hands a reply read from ep to the request waiting for it;
-// anything else is counted and dropped.
-func (c *Client) dispatch(ep *endpoint, msg [][]byte) {
+// anything else is counted and dropped. A reply to own's attempt (the
+// leader's own request) is returned instead, with mine set.
+func (c *Client) dispatch(ep *endpoint, msg [][]byte, own *call) (r reply, mine bool) {
 	msg = wire.StripTrace(msg) // echoed by the server with the envelope
 	if len(msg) < 2 || len(msg[1]) != 0 {
 		c.counters.malformed.Add(1)
@@ -197,7 +206,13 @@ func (c *Client) dispatch(ep *endpoint, msg [][]byte) {
 		c.observeMalformed(ep.addr, "foreign id frame")
 		return
 	}
-	r := reply{kind: kind, body: msg[2:]}
+	r = reply{kind: kind, body: msg[2:]}
+	if own != nil && id.Seq == own.seq && id.Attempt == own.attempt && own.ep == ep {
+		// The caller's own attempt, which only the caller switches: no
+		// lock, no hand-over.
+		r.err = c.checkReply(r.body)
+		return r, true
+	}
 	// The hand-over happens under the lock that guards cl.attempt: once
 	// attemptCorrelated has switched to the next attempt (under the same
 	// lock) no reply to an earlier one can be put in cl.replies, and the
@@ -225,4 +240,5 @@ func (c *Client) dispatch(ep *endpoint, msg [][]byte) {
 		c.counters.stale.Add(1)
 		c.observeStale(id.Seq, int(id.Attempt), ep.addr)
 	}
+	return reply{}, false
 }

@@ -41,7 +41,7 @@ func TestDispatchNeverHandsOverStale(t *testing.T) {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			c.dispatch(ep, first)
+			c.dispatch(ep, first, nil)
 		}()
 		go func() {
 			defer wg.Done()
@@ -56,7 +56,7 @@ func TestDispatchNeverHandsOverStale(t *testing.T) {
 			case <-cl.replies:
 			default:
 			}
-			c.dispatch(ep, second)
+			c.dispatch(ep, second, nil)
 		}()
 		wg.Wait()
 		select {
@@ -67,5 +67,38 @@ func TestDispatchNeverHandsOverStale(t *testing.T) {
 		default:
 			t.Fatalf("round %d: attempt 2's reply was not handed over", i)
 		}
+	}
+}
+
+// TestDispatchReturnsTheLeadersOwnReply: the leader's own reply comes
+// back from dispatch without a hand-over through its channel; a reply to
+// one of its earlier attempts, or from another endpoint, does not, and
+// counts as stale.
+func TestDispatchReturnsTheLeadersOwnReply(t *testing.T) {
+	const clientID, seq = 7, 1
+	ep, other := &endpoint{addr: "this"}, &endpoint{addr: "other"}
+	msg := func(attempt uint32) [][]byte {
+		id := wire.RequestID{Client: clientID, Seq: seq, Attempt: attempt}
+		return [][]byte{id.AppendFrame(nil, wire.KindReply), {}, {byte('0' + attempt)}}
+	}
+	c := &Client{clientID: clientID, pending: map[uint64]*call{}}
+	own := &call{seq: seq, attempt: 2, ep: ep, replies: make(chan reply, 1)}
+	c.pending[seq] = own
+
+	r, mine := c.dispatch(ep, msg(2), own)
+	if !mine || string(r.body[0]) != "2" || r.err != nil {
+		t.Fatalf("own reply: mine %v, reply %+v", mine, r)
+	}
+	if _, mine := c.dispatch(ep, msg(1), own); mine {
+		t.Fatal("an earlier attempt's reply was taken for the current one")
+	}
+	if _, mine := c.dispatch(other, msg(2), own); mine {
+		t.Fatal("a reply from another endpoint was taken for the attempt's")
+	}
+	if len(own.replies) != 0 {
+		t.Fatal("a stale reply was handed over")
+	}
+	if got := c.counters.stale.Load(); got != 2 {
+		t.Fatalf("%d stale replies counted, want 2", got)
 	}
 }

@@ -61,9 +61,9 @@ func FuzzClientDispatch(f *testing.F) {
 		c := &Client{clientID: clientID, pending: map[uint64]*call{}}
 		cl := &call{seq: seq, attempt: attempt, ep: ep, replies: make(chan reply, 1)}
 		c.pending[seq] = cl
-		c.dispatch(ep, msg)
+		c.dispatch(ep, msg, nil)
 		// A second copy is always a duplicate and must not block.
-		c.dispatch(ep, msg)
+		c.dispatch(ep, msg, nil)
 		st := c.counters.snapshot()
 		select {
 		case r := <-cl.replies:

@@ -128,7 +128,9 @@ func (p *plainConn) attempt(ctx context.Context, avoid *endpoint, seq uint64, n 
 		return fail(c.waitError(err, ctx, wctx))
 	}
 	c.observeReceived(ep.addr, body)
-	c.emit(ClientEvent{Kind: EventReply, Seq: seq, Attempt: n, Endpoint: ep.addr, Elapsed: time.Since(start)})
+	if c.watched() {
+		c.emit(ClientEvent{Kind: EventReply, Seq: seq, Attempt: n, Endpoint: ep.addr, Elapsed: time.Since(start)})
+	}
 	if err := c.checkReply(body); err != nil {
 		return fail(err)
 	}

@@ -122,7 +122,7 @@ static void zg_hot_disarm(zg_hot *h) {
 	if (h != NULL) __atomic_store_n(&h->tid, 0, __ATOMIC_SEQ_CST);
 }
 
-static int zg_recv(void *s, zg_rx *rx, int flags, zg_hot *h) {
+static int zg_recv1(void *s, zg_rx *rx, int flags, zg_hot *h) {
 	if (zg_hot_arm(h)) {
 		rx->err = EINTR;
 		return -1;
@@ -137,6 +137,12 @@ static int zg_recv(void *s, zg_rx *rx, int flags, zg_hot *h) {
 	rx->size = zmq_msg_size(&rx->msg);
 	rx->more = zmq_msg_more(&rx->msg);
 	return 0;
+}
+
+// zg_recv receives one frame into rx. Go passes the handle and the slot
+// as integers, sparing the call cgo's pointer checks (both are C memory).
+static int zg_recv(uintptr_t s, uintptr_t rx, int flags, zg_hot *h) {
+	return zg_recv1((void *)s, (zg_rx *)rx, flags, h);
 }
 
 // zg_recv_msg receives one frame into rx (see zg_rx_keep).
@@ -225,8 +231,11 @@ static int zg_recv_rest(void *s, zg_rx *a, int n, int *err) {
 // frames into a, as zg_recv_rest does. It returns how many it received
 // after the first, or -1 when the first failed and -2 when the rest did,
 // with the errno in rx->err.
-static int zg_recv_whole(void *s, zg_rx *rx, zg_rx *a, int n, int flags, zg_hot *h) {
-	if (zg_recv(s, rx, flags, h) != 0) return -1;
+// Pointers come as integers, as in zg_recv.
+static int zg_recv_whole(uintptr_t sock, uintptr_t rxp, uintptr_t ap, int n, int flags, zg_hot *h) {
+	void *s = (void *)sock;
+	zg_rx *rx = (zg_rx *)rxp, *a = (zg_rx *)ap;
+	if (zg_recv1(s, rx, flags, h) != 0) return -1;
 	if (!rx->more) return 0;
 	int k = zg_recv_rest(s, a, n, &rx->err);
 	return k < 0 ? -2 : k;
@@ -238,7 +247,8 @@ static int zg_recv_whole(void *s, zg_rx *rx, zg_rx *a, int n, int flags, zg_hot 
 // the one that failed, EAGAIN when upto < n (tests: a cut), or 0. Only
 // the first frame can be refused for the high-water mark, so the later
 // ones retry EINTR here rather than leave the message cut.
-static int zg_send_flat(void *s, const char *buf, const uintptr_t *sizes, int n, int upto, int flags, int *err) {
+static int zg_send_flat(uintptr_t sock, const char *buf, const uintptr_t *sizes, int n, int upto, int flags, int *err) {
+	void *s = (void *)sock;
 	for (int i = 0; i < upto; i++) {
 		int f = flags | (i < n - 1 ? ZMQ_SNDMORE : 0);
 		int rc;
@@ -637,7 +647,7 @@ func (s *seam) recvWhole(flags zmq4.Flag, alloc func(int) []byte) (msg [][]byte,
 	if err := s.makeRest(); err != nil {
 		return nil, false, err
 	}
-	n := int(C.zg_recv_whole(s.handle, s.rx, &s.rest[0], C.int(len(s.rest)), C.int(flags), s.hot))
+	n := int(C.zg_recv_whole(s.uhandle(), cptr(unsafe.Pointer(s.rx)), cptr(unsafe.Pointer(&s.rest[0])), C.int(len(s.rest)), C.int(flags), s.hot))
 	if n < 0 {
 		return nil, false, syscall.Errno(s.rx.err)
 	}
@@ -727,7 +737,7 @@ func (s *seam) recvTo(k *sink, flags zmq4.Flag) error {
 		k.frames, k.b, k.n, k.more = msg, msg[0], len(msg[0]), more
 		return nil
 	}
-	if C.zg_recv(s.handle, s.rx, C.int(flags), s.hot) != 0 {
+	if C.zg_recv(s.uhandle(), cptr(unsafe.Pointer(s.rx)), C.int(flags), s.hot) != 0 {
 		return syscall.Errno(s.rx.err)
 	}
 	n := int(s.rx.size)
@@ -796,6 +806,13 @@ func (s *seam) sendMany(rxs []uintptr, flags zmq4.Flag) (n int, cut bool, err er
 }
 
 func cint(v int) C.int { return C.int(v) }
+
+// cptr passes a pointer to C memory as an integer, which cgo does not
+// check for Go pointers (it is not one).
+func cptr(p unsafe.Pointer) C.uintptr_t { return C.uintptr_t(uintptr(p)) }
+
+// uhandle is the socket's handle as an integer (see cptr).
+func (s *seam) uhandle() C.uintptr_t { return cptr(s.handle) }
 
 // hotC is the C half of a hot-wait slot.
 type hotC = C.zg_hot
@@ -884,7 +901,7 @@ func (s *seam) flatBuf(n, size int) (sizes []uintptr, data []byte, err error) {
 // holds, as one message, and returns how many were sent.
 func (s *seam) sendFlat(n, upto int, flags zmq4.Flag) (int, error) {
 	head := flatFrames * int(unsafe.Sizeof(uintptr(0)))
-	sent := int(C.zg_send_flat(s.handle, (*C.char)(unsafe.Add(s.flat, head)), (*C.uintptr_t)(s.flat), C.int(n), C.int(upto), C.int(flags), &s.rx.err))
+	sent := int(C.zg_send_flat(s.uhandle(), (*C.char)(unsafe.Add(s.flat, head)), (*C.uintptr_t)(s.flat), C.int(n), C.int(upto), C.int(flags), &s.rx.err))
 	if sent < n {
 		return sent, syscall.Errno(s.rx.err)
 	}
