@@ -146,7 +146,9 @@ static int zg_recv(uintptr_t s, uintptr_t rx, int flags, zg_hot *h) {
 }
 
 // zg_recv_msg receives one frame into rx (see zg_rx_keep).
-static int zg_recv_msg(void *s, zg_rx *rx, int flags, size_t copymax, zg_hot *h) {
+static int zg_recv_msg(uintptr_t sock, uintptr_t rxp, int flags, size_t copymax, zg_hot *h) {
+	void *s = (void *)sock;
+	zg_rx *rx = (zg_rx *)rxp;
 	if (zg_hot_arm(h)) {
 		rx->err = EINTR;
 		zg_rx_empty(rx);
@@ -168,11 +170,12 @@ static int zg_recv_msg(void *s, zg_rx *rx, int flags, size_t copymax, zg_hot *h)
 // how many it received; when the first fails it returns -1 with the
 // errno in *err. rxs holds the pointers as integers, so that cgo's
 // pointer check has nothing to scan in the Go array that carries them.
-static int zg_recv_many(void *s, uintptr_t *rxs, int n, int flags, size_t copymax, int *err, zg_hot *h) {
+static int zg_recv_many(uintptr_t sock, uintptr_t *rxs, int n, int flags, size_t copymax, int *err, zg_hot *h) {
 	if (zg_hot_arm(h)) {
 		*err = EINTR;
 		return -1;
 	}
+	void *s = (void *)sock;
 	for (int i = 0; i < n; i++) {
 		zg_rx *rx = (zg_rx *)rxs[i];
 		int rc = zmq_msg_recv(&rx->msg, s, i == 0 ? flags : (flags | ZMQ_DONTWAIT));
@@ -269,7 +272,7 @@ static int zg_send_flat(uintptr_t sock, const char *buf, const uintptr_t *sizes,
 // the buffer (libzmq copies it), else its message without a copy (libzmq
 // owns the content). Either way rx is empty afterwards. It returns the
 // errno, or 0.
-static int zg_msg_send(void *s, zg_rx *rx, int flags) {
+static int zg_msg_send1(void *s, zg_rx *rx, int flags) {
 	if (rx->more) flags |= ZMQ_SNDMORE;
 	int rc;
 	if (rx->copied) {
@@ -282,16 +285,22 @@ static int zg_msg_send(void *s, zg_rx *rx, int flags) {
 	return 0;
 }
 
+// zg_msg_send is zg_msg_send1 with the pointers as integers (see zg_recv).
+static int zg_msg_send(uintptr_t s, uintptr_t rx, int flags) {
+	return zg_msg_send1((void *)s, (zg_rx *)rx, flags);
+}
+
 // zg_send_many sends the Msgs at rxs (pointers as integers, as in
 // zg_recv_many) in order, as zg_msg_send does, and returns how many were
 // sent; *err is the errno of the one that failed, or 0, and *cut is set
 // when a frame sent with SNDMORE came before it.
-static int zg_send_many(void *s, uintptr_t *rxs, int n, int flags, int *err, int *cut) {
+static int zg_send_many(uintptr_t sock, uintptr_t *rxs, int n, int flags, int *err, int *cut) {
+	void *s = (void *)sock;
 	int more = 0;
 	for (int i = 0; i < n; i++) {
 		zg_rx *rx = (zg_rx *)rxs[i];
 		int next = rx->more;
-		int e = zg_msg_send(s, rx, flags);
+		int e = zg_msg_send1(s, rx, flags);
 		if (e != 0) {
 			*err = e;
 			*cut = more;
@@ -400,7 +409,8 @@ static void zg_pins_free(zg_pin *p) {
 // zg_send_pinned sends size bytes at data without copying them: libzmq
 // calls zg_pin_done with a node carrying token once it no longer needs
 // them. It returns the errno, or 0; on failure libzmq never calls back.
-static int zg_send_pinned(void *s, void *data, size_t size, uintptr_t token, int flags) {
+static int zg_send_pinned(uintptr_t sock, void *data, size_t size, uintptr_t token, int flags) {
+	void *s = (void *)sock;
 	zg_pin *p = (zg_pin *)malloc(sizeof(zg_pin));
 	if (p == NULL) return ENOMEM;
 	p->next = NULL;
@@ -424,13 +434,14 @@ static int zg_send_pinned(void *s, void *data, size_t size, uintptr_t token, int
 }
 
 // zg_send returns the errno on failure and 0 on success.
-static int zg_send(void *s, const void *buf, size_t len, int flags) {
-	int rc = zmq_send(s, buf, len, flags);
+static int zg_send(uintptr_t s, const void *buf, size_t len, int flags) {
+	int rc = zmq_send((void *)s, buf, len, flags);
 	return rc < 0 ? zmq_errno() : 0;
 }
 
 // zg_events returns ZMQ_EVENTS, or -errno.
-static int zg_events(void *s) {
+static int zg_events(uintptr_t sock) {
+	void *s = (void *)sock;
 	int ev = 0;
 	size_t sz = sizeof(ev);
 	if (zmq_getsockopt(s, ZMQ_EVENTS, &ev, &sz) != 0) return -zmq_errno();
@@ -777,7 +788,7 @@ func (s *seam) recvFrame(flags zmq4.Flag) (data []byte, more bool, err error) {
 // recvMsg receives one frame into rx (the C half of a Msg); one of at
 // most copyMax bytes is copied into rx's buffer (see zg_rx_keep).
 func (s *seam) recvMsg(rx *crx, flags zmq4.Flag, copyMax int) error {
-	if C.zg_recv_msg(s.handle, rx, C.int(flags), C.size_t(max(copyMax, 0)), s.hot) != 0 {
+	if C.zg_recv_msg(s.uhandle(), cptr(unsafe.Pointer(rx)), C.int(flags), C.size_t(max(copyMax, 0)), s.hot) != 0 {
 		return syscall.Errno(rx.err)
 	}
 	return nil
@@ -787,7 +798,7 @@ func (s *seam) recvMsg(rx *crx, flags zmq4.Flag, copyMax int) error {
 // call into libzmq, the first with flags and the rest without waiting,
 // and returns how many it received.
 func (s *seam) recvMany(rxs []uintptr, flags zmq4.Flag, copyMax int) (int, error) {
-	n := C.zg_recv_many(s.handle, (*C.uintptr_t)(unsafe.Pointer(unsafe.SliceData(rxs))), C.int(len(rxs)), C.int(flags), C.size_t(max(copyMax, 0)), &s.rx.err, s.hot)
+	n := C.zg_recv_many(s.uhandle(), (*C.uintptr_t)(unsafe.Pointer(unsafe.SliceData(rxs))), C.int(len(rxs)), C.int(flags), C.size_t(max(copyMax, 0)), &s.rx.err, s.hot)
 	if n < 0 {
 		return 0, syscall.Errno(s.rx.err)
 	}
@@ -798,7 +809,7 @@ func (s *seam) recvMany(rxs []uintptr, flags zmq4.Flag, copyMax int) (int, error
 // zg_send_many), and returns how many were sent, with the errno of the
 // one that failed and whether a frame sent with SNDMORE preceded it.
 func (s *seam) sendMany(rxs []uintptr, flags zmq4.Flag) (n int, cut bool, err error) {
-	n = int(C.zg_send_many(s.handle, (*C.uintptr_t)(unsafe.Pointer(unsafe.SliceData(rxs))), C.int(len(rxs)), C.int(flags), &s.rx.err, &s.rx.cut))
+	n = int(C.zg_send_many(s.uhandle(), (*C.uintptr_t)(unsafe.Pointer(unsafe.SliceData(rxs))), C.int(len(rxs)), C.int(flags), &s.rx.err, &s.rx.cut))
 	if e := s.rx.err; e != 0 {
 		return n, s.rx.cut != 0, syscall.Errno(e)
 	}
@@ -827,7 +838,7 @@ func hotTid(h *hotC) *int32      { return (*int32)(unsafe.Pointer(&h.tid)) }
 func hotStopFlag(h *hotC) *int32 { return (*int32)(unsafe.Pointer(&h.stop)) }
 
 func (s *seam) sendRx(rx *crx, flags zmq4.Flag) error {
-	if e := C.zg_msg_send(s.handle, rx, C.int(flags)); e != 0 {
+	if e := C.zg_msg_send(s.uhandle(), cptr(unsafe.Pointer(rx)), C.int(flags)); e != 0 {
 		return syscall.Errno(e)
 	}
 	return nil
@@ -840,7 +851,7 @@ func (s *seam) sendPinned(data []byte, token uintptr, flags zmq4.Flag) error {
 	if len(data) > 0 {
 		p = unsafe.Pointer(unsafe.SliceData(data))
 	}
-	if e := C.zg_send_pinned(s.handle, p, C.size_t(len(data)), C.uintptr_t(token), C.int(flags)); e != 0 {
+	if e := C.zg_send_pinned(s.uhandle(), p, C.size_t(len(data)), C.uintptr_t(token), C.int(flags)); e != 0 {
 		return syscall.Errno(e)
 	}
 	return nil
@@ -918,7 +929,7 @@ func (s *seam) sendFrame(data []byte, flags zmq4.Flag) error {
 	if len(data) > 0 {
 		p = unsafe.Pointer(unsafe.SliceData(data))
 	}
-	if e := C.zg_send(s.handle, p, C.size_t(len(data)), C.int(flags)); e != 0 {
+	if e := C.zg_send(s.uhandle(), p, C.size_t(len(data)), C.int(flags)); e != 0 {
 		return syscall.Errno(e)
 	}
 	return nil
@@ -934,7 +945,7 @@ func (s *seam) sendString(data string, flags zmq4.Flag) error {
 	if len(data) > 0 {
 		p = unsafe.Pointer(unsafe.StringData(data))
 	}
-	if e := C.zg_send(s.handle, p, C.size_t(len(data)), C.int(flags)); e != 0 {
+	if e := C.zg_send(s.uhandle(), p, C.size_t(len(data)), C.int(flags)); e != 0 {
 		return syscall.Errno(e)
 	}
 	return nil
@@ -947,7 +958,7 @@ func (s *seam) events() (zmq4.State, error) {
 		st, err := s.raw.GetEvents()
 		return st, rawErrno(err)
 	}
-	ev := C.zg_events(s.handle)
+	ev := C.zg_events(s.uhandle())
 	if ev < 0 {
 		return 0, syscall.Errno(-ev)
 	}
