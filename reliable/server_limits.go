@@ -40,7 +40,8 @@ const (
 
 // Memory the budget counts besides the limits: the process's own (the Go
 // runtime, libzmq's context and threads: an idle `zmqguard serve` has an
-// RSS of 10 MiB), each connection's (libzmq's session, engine, pipes and
+// RSS of 10 MiB; and up to zmq.SendPoolBytes, 8 MiB, of idle send
+// buffers), each connection's (libzmq's session, engine, pipes and
 // buffers: 26 KiB of RSS at rest, measured by the hostile-peer suite's
 // idle connections; its allocations when busy, two 8 KiB batches, an 8 KiB
 // decoder buffer and two pipe chunks of 16 KiB, come to about 60 KiB),

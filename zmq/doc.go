@@ -40,6 +40,13 @@
 //     Unbind and Disconnect return an *EndpointError that names the
 //     operation and the endpoint, and refuse a malformed endpoint before
 //     libzmq misreads it.
+//   - A small message (up to 16 frames and 4 KiB) goes to libzmq in one
+//     call, and RecvMessage takes a message's first 17 frames in the call
+//     that receives its first. Frames of 16 KiB to 1 MiB are sent in
+//     buffers the engine takes back from libzmq once sent and reuses
+//     (at most SendPoolBytes of them idle), not in a fresh allocation on
+//     whichever thread the goroutine runs: that cost a 64 KiB frame ten
+//     page faults.
 //   - StartMonitor delivers socket events as typed values on a channel.
 //   - Reset rebuilds a socket with its options and endpoints, the basis of
 //     the self-healing REQ in package reliable.

@@ -21,11 +21,16 @@ static long long zg_heap_in_use(void) {
 import "C"
 
 // HeapInUse returns the bytes the C allocator has handed out and not
-// taken back, and whether it could tell (glibc 2.33 or later). In a Go
-// program that is, nearly all of it, libzmq's: its messages, pipes and
-// buffers (the Go runtime does not use malloc). It walks the allocator's
-// arenas, taking their locks: a few microseconds, not for a hot path.
+// taken back, less the idle send buffers the engine keeps for reuse
+// (seam.go's pool, at most SendPoolBytes), and whether it could tell
+// (glibc 2.33 or later). In a Go program that is, nearly all of it,
+// libzmq's: its messages, pipes and buffers (the Go runtime does not use
+// malloc). It walks the allocator's arenas, taking their locks: a few
+// microseconds, not for a hot path.
 func HeapInUse() (int64, bool) {
 	n := int64(C.zg_heap_in_use())
-	return n, n >= 0
+	if n < 0 {
+		return n, false
+	}
+	return n - sendPoolIdle(), true
 }
