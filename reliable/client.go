@@ -69,7 +69,7 @@ type Client struct {
 	seq atomic.Uint64
 
 	mu      sync.Mutex
-	pending map[uint64]*call // by Seq
+	pending inflight
 	closed  bool
 
 	// closing ends, with cause ErrClientClosed, when Close is called: every
@@ -89,6 +89,43 @@ type call struct {
 	// holds Go pointers.
 	idFrame []byte
 	msg     [][]byte // the attempt's frames
+}
+
+// inflight is the correlated requests in flight, by Seq: a slot for one
+// (the common case: a map's insert and delete cost more than anything
+// else of a request's bookkeeping) and a map for the others. It is
+// guarded by Client.mu.
+type inflight struct {
+	one  *call
+	more map[uint64]*call
+}
+
+func (f *inflight) add(cl *call) {
+	if f.one == nil {
+		f.one = cl
+		return
+	}
+	if f.more == nil {
+		f.more = make(map[uint64]*call)
+	}
+	f.more[cl.seq] = cl
+}
+
+func (f *inflight) remove(cl *call) {
+	if f.one == cl {
+		f.one = nil
+		return
+	}
+	if f.more[cl.seq] == cl {
+		delete(f.more, cl.seq)
+	}
+}
+
+func (f *inflight) get(seq uint64) *call {
+	if f.one != nil && f.one.seq == seq {
+		return f.one
+	}
+	return f.more[seq]
 }
 
 // calls recycles calls: a request otherwise allocates four times for its
@@ -161,7 +198,7 @@ func newClient(zctx *zmq.Context, opts []ClientOption) (*Client, error) {
 	if err := option.Apply(&cfg, opts); err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, zctx: zctx, clientID: randomID(), pending: make(map[uint64]*call)}
+	c := &Client{cfg: cfg, zctx: zctx, clientID: randomID()}
 	c.closing, c.stopClosing = context.WithCancelCause(context.Background())
 	c.closing = withStop(c.closing, c.stopClosing) // Context.Term ends it too
 	return c, nil

@@ -20,11 +20,11 @@ func (c *Client) requestCorrelated(ctx context.Context, seq uint64, parts [][]by
 	}
 	cl := newCall(seq)
 	c.mu.Lock()
-	c.pending[cl.seq] = cl
+	c.pending.add(cl)
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
-		delete(c.pending, cl.seq)
+		c.pending.remove(cl)
 		c.mu.Unlock()
 		cl.free() // out of pending: no reply can be handed to it any more
 	}()
@@ -220,7 +220,7 @@ func (c *Client) dispatch(ep *endpoint, msg [][]byte, own *call) (r reply, mine 
 	// lock, an earlier attempt's reply could be handed over after the
 	// switch and taken for the current one (TestDispatchNeverHandsOverStale).
 	c.mu.Lock()
-	cl := c.pending[id.Seq]
+	cl := c.pending.get(id.Seq)
 	ok := cl != nil && cl.attempt == id.Attempt && cl.ep == ep
 	dup := false
 	if ok {

@@ -34,9 +34,9 @@ func TestDispatchNeverHandsOverStale(t *testing.T) {
 		rounds = 5000
 	}
 	for i := range rounds {
-		c := &Client{clientID: clientID, pending: map[uint64]*call{}}
+		c := &Client{clientID: clientID}
 		cl := &call{seq: seq, attempt: 1, ep: ep, replies: make(chan reply, 1)}
-		c.pending[seq] = cl
+		c.pending.add(cl)
 		var wg sync.WaitGroup
 		wg.Add(2)
 		go func() {
@@ -81,9 +81,9 @@ func TestDispatchReturnsTheLeadersOwnReply(t *testing.T) {
 		id := wire.RequestID{Client: clientID, Seq: seq, Attempt: attempt}
 		return [][]byte{id.AppendFrame(nil, wire.KindReply), {}, {byte('0' + attempt)}}
 	}
-	c := &Client{clientID: clientID, pending: map[uint64]*call{}}
+	c := &Client{clientID: clientID}
 	own := &call{seq: seq, attempt: 2, ep: ep, replies: make(chan reply, 1)}
-	c.pending[seq] = own
+	c.pending.add(own)
 
 	r, mine := c.dispatch(ep, msg(2), own)
 	if !mine || string(r.body[0]) != "2" || r.err != nil {
@@ -100,5 +100,33 @@ func TestDispatchReturnsTheLeadersOwnReply(t *testing.T) {
 	}
 	if got := c.counters.stale.Load(); got != 2 {
 		t.Fatalf("%d stale replies counted, want 2", got)
+	}
+}
+
+// TestInflightFindsEveryRequest: the requests in flight are found by
+// their number whether they sit in the slot for one or in the map, and a
+// removed one is gone, in any order of arrival and removal.
+func TestInflightFindsEveryRequest(t *testing.T) {
+	var f inflight
+	calls := make([]*call, 20)
+	for i := range calls {
+		calls[i] = &call{seq: uint64(i + 1)}
+		f.add(calls[i])
+	}
+	for _, i := range []int{0, 7, 19, 3} {
+		f.remove(calls[i])
+		calls[i] = nil
+	}
+	f.add(&call{seq: 100})
+	for i, cl := range calls {
+		if got := f.get(uint64(i + 1)); got != cl {
+			t.Fatalf("seq %d: got %v, want %v", i+1, got, cl)
+		}
+	}
+	if got := f.get(100); got == nil || got.seq != 100 {
+		t.Fatalf("seq 100 not found after the slot was freed: %v", got)
+	}
+	if f.get(1000) != nil {
+		t.Fatal("found a request never added")
 	}
 }

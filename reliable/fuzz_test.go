@@ -58,9 +58,9 @@ func FuzzClientDispatch(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		msg := splitFrames(data)
 		ep := &endpoint{addr: "fuzz"}
-		c := &Client{clientID: clientID, pending: map[uint64]*call{}}
+		c := &Client{clientID: clientID}
 		cl := &call{seq: seq, attempt: attempt, ep: ep, replies: make(chan reply, 1)}
-		c.pending[seq] = cl
+		c.pending.add(cl)
 		c.dispatch(ep, msg, nil)
 		// A second copy is always a duplicate and must not block.
 		c.dispatch(ep, msg, nil)
