@@ -148,8 +148,9 @@ func (c *Client) lead(ctx, wctx context.Context, ep *endpoint, cl *call, deadlin
 		}
 		// The attempt ends on time even while other requests' replies
 		// keep the socket readable (a receive of a queued message
-		// succeeds past the deadline). The first receive checks ctx
-		// itself, and the deadline was just set.
+		// succeeds past the deadline). The first receive needs no
+		// look: it checks ctx itself, and a reply it finds queued past
+		// the deadline is still the reply.
 		if !first {
 			if err := wctx.Err(); err != nil {
 				return reply{}, c.waitError(err, ctx, wctx)

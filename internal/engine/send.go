@@ -176,26 +176,11 @@ func flatSize(parts []any, n int) (size int, ok bool) {
 	if n > flatFrames {
 		return 0, false
 	}
-	for _, p := range parts {
-		switch t := p.(type) {
-		case string:
-			size += len(t)
-		case []byte:
-			size += len(t)
-		case []string:
-			for _, str := range t {
-				size += len(str)
-			}
-		case [][]byte:
-			for _, b := range t {
-				size += len(b)
-			}
-		}
-		if size > flatMax {
-			return 0, false
-		}
-	}
-	return size, true
+	eachFrame(parts, func(str string, b []byte, _ bool) bool {
+		size += len(str) + len(b)
+		return size <= flatMax
+	})
+	return size, size <= flatMax
 }
 
 // sendFlat sends a message of n frames and size bytes in one call into
