@@ -36,6 +36,17 @@ func firstHotWait(s *zmq.Socket) <-chan struct{} {
 	return hot
 }
 
+// awaitHotWait waits for hot (from firstHotWait) to close, for up to
+// 10 s.
+func awaitHotWait(t *testing.T, hot <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-hot:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the receive never waited hot")
+	}
+}
+
 // firstPark returns a channel closed when a call on s first parks.
 func firstPark(s *zmq.Socket) <-chan struct{} {
 	parked := make(chan struct{})
@@ -111,11 +122,7 @@ func TestHotWaitEndsAtOnceOnClose(t *testing.T) {
 		_, err := req.RecvBytes(0)
 		done <- err
 	}()
-	select {
-	case <-hot:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the receive never waited hot")
-	}
+	awaitHotWait(t, hot)
 	closed := time.Now()
 	require.NoError(t, req.Close())
 	select {
@@ -461,11 +468,7 @@ func TestHotWaitYieldsToAnotherGoroutinesSend(t *testing.T) {
 		}
 		got <- err
 	}()
-	select {
-	case <-hot:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the receive never waited hot")
-	}
+	awaitHotWait(t, hot)
 	start := time.Now()
 	_, err := dealer.SendBytes([]byte("late"), zmq.DONTWAIT)
 	require.NoError(t, err)
