@@ -120,15 +120,23 @@ func newAtomicDuration(d time.Duration) *atomic.Int64 {
 type hotSlot struct {
 	busy atomic.Bool
 	c    *hotC // the C half: the blocked thread, the stop flag
-	// start and until are when the holder took the slot and when its
-	// wait must be over (nanotime; 0: no deadline); expired is set by the
-	// watchdog when it ended the wait.
+	// start and until are when the holder took the slot (0 while free or
+	// being taken) and when its wait must be over (nanotime; 0: no
+	// deadline); expired is set by the watchdog when it ended the wait.
 	start   atomic.Int64
 	until   atomic.Int64
 	expired atomic.Bool
 }
 
 var hotSlots [maxHotSlots]hotSlot
+
+// The slots' C halves are made before any slot is taken: a watchdog that
+// sees a slot busy reads its C half at once.
+func init() {
+	for i := range hotSlots {
+		hotSlots[i].c = hotNewC()
+	}
+}
 
 // hotProcs is GOMAXPROCS, read at start and by the watchdog at each tick
 // (runtime.GOMAXPROCS takes the scheduler's lock: too dear per receive).
@@ -173,17 +181,20 @@ func hotAcquire(until int64) *hotSlot {
 		if sl.busy.Load() || !sl.busy.CompareAndSwap(false, true) {
 			continue
 		}
-		if sl.c == nil {
-			sl.c = hotNewC()
-		}
 		sl.expired.Store(false)
 		sl.until.Store(until)
-		sl.start.Store(nanotime())
+		sl.start.Store(nanotime()) // last: the watchdog looks once it is set
 		// After busy is set: a watchdog about to return sees it.
 		hotWatch()
 		return sl
 	}
 	return nil
+}
+
+// release frees the slot.
+func (sl *hotSlot) release() {
+	sl.start.Store(0)
+	sl.busy.Store(false)
 }
 
 // stop ends the wait blocked under the slot, if any (see the top of the
@@ -222,8 +233,12 @@ func watchdog() {
 				continue
 			}
 			busy = true
+			start := sl.start.Load()
+			if start == 0 {
+				continue // being taken
+			}
 			u := sl.until.Load()
-			if now-sl.start.Load() >= hotMax.Load() || (u != 0 && now+int64(tick) >= u) {
+			if now-start >= hotMax.Load() || (u != 0 && now+int64(tick) >= u) {
 				sl.expired.Store(true)
 				sl.stop()
 			}
@@ -362,7 +377,7 @@ func (s *Socket) hotRecv(lim *Limit, flags zmq4.Flag, try func(zmq4.Flag) error)
 	if sl == nil {
 		return false, nil
 	}
-	defer sl.busy.Store(false)
+	defer sl.release()
 	s.unregister()
 	s.watchCtx(lim)
 	if f := s.onHot; f != nil {
