@@ -94,12 +94,12 @@ func (c *Client) pickBalanced(eps []*endpoint, avoid *endpoint) (*endpoint, cont
 	bRank, bLoad := 4, int64(0)
 	for i := range n {
 		ep := eps[(start+i)%n]
-		life, _ := ep.state()
+		life, fail, used := ep.look()
 		if life == nil {
 			continue
 		}
 		rank := 0
-		if fail, used := ep.health(); fail > 0 && now.Sub(used) < HealthProbation {
+		if fail > 0 && now.Sub(used) < HealthProbation {
 			rank += 2
 		}
 		if ep == avoid {

@@ -70,7 +70,7 @@ type Client struct {
 
 	mu      sync.Mutex
 	pending inflight
-	closed  bool
+	closed  atomic.Bool // Close was called: read by every request, so no lock
 
 	// closing ends, with cause ErrClientClosed, when Close is called: every
 	// wait of a request in flight ends with it.
@@ -139,13 +139,9 @@ func (c *Client) Stats() ClientStats { return c.counters.snapshot() }
 // closes its sockets) behaves as closed from then on; Close it all the
 // same.
 func (c *Client) Close() error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	if !c.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	c.closed = true
-	c.mu.Unlock()
 	// Wake every request in flight: its waits end with closing, and it
 	// returns ErrClientClosed instead of trying again.
 	c.stopClosing(ErrClientClosed)
@@ -162,11 +158,7 @@ func (c *Client) Close() error {
 }
 
 // isClosed reports whether Close was called.
-func (c *Client) isClosed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closed
-}
+func (c *Client) isClosed() bool { return c.closed.Load() }
 
 // watched reports whether anyone takes ClientEvents: when not, the hot
 // path does not build them.

@@ -63,12 +63,14 @@ func (c *Client) attemptCorrelated(ctx context.Context, cl *call, avoid *endpoin
 		cl.attempt, cl.ep = id.Attempt, ep
 		c.mu.Unlock()
 		// Drop a reply to an earlier attempt that slipped in before the
-		// switch.
-		select {
-		case <-cl.replies:
-			c.counters.stale.Add(1)
-			c.observeStale(cl.seq, n-1, ep.addr)
-		default:
+		// switch (a first attempt has none: free drained the channel).
+		if n > 1 {
+			select {
+			case <-cl.replies:
+				c.counters.stale.Add(1)
+				c.observeStale(cl.seq, n-1, ep.addr)
+			default:
+			}
 		}
 		ep.sendMu.Lock()
 		defer ep.sendMu.Unlock()
@@ -109,11 +111,8 @@ func (c *Client) attemptCorrelated(ctx context.Context, cl *call, avoid *endpoin
 // requester receives its own reply, with no hand-off between goroutines;
 // with many, the leader hands the others theirs.
 func (c *Client) awaitReply(ctx, wctx context.Context, ep *endpoint, cl *call, deadline time.Time) (reply, error) {
-	select {
-	case r := <-cl.replies:
-		return r, nil
-	default:
-	}
+	// A reply already handed over is found by lead's first look, or by
+	// the wait below.
 	select {
 	case <-ep.readTok:
 	default:

@@ -20,9 +20,8 @@ type endpoint struct {
 	sock *zmq.Socket
 	mon  *zmq.Monitor
 
-	mu   sync.Mutex
-	up   bool
-	upCh chan struct{} // closed when the endpoint comes up
+	mu sync.Mutex
+	up bool
 	// life lasts while the endpoint is up: it ends, with cause
 	// ErrPeerGone, when the endpoint goes down. A request sent while up
 	// waits under it, so a disconnect wakes the wait with no goroutine
@@ -79,7 +78,7 @@ func (ep *endpoint) open(zctx *zmq.Context, cfg *clientConfig, typ zmq.Type, rid
 	ep.quitting.Store(false)
 	ep.mu.Lock()
 	ep.sock, ep.mon, ep.monDone = s, nil, nil
-	ep.up, ep.upCh = false, make(chan struct{})
+	ep.up = false
 	ep.mu.Unlock()
 	addr := ep.addr
 	// inproc has no handshake and reports no events: it is up as soon as
@@ -168,24 +167,23 @@ func (ep *endpoint) setUp(up bool) {
 	ep.up = up
 	ep.observeUp(up)
 	if up {
-		close(ep.upCh)
 		ep.life, ep.endLife = context.WithCancelCause(ep.closing)
 		ep.ups.fire()
 	} else {
 		ep.endLife(ErrPeerGone)
-		ep.upCh = make(chan struct{})
 	}
 }
 
-// state returns whether the endpoint is up and, if it is, the life of
-// that connection; if it is not, the channel closed when it comes up.
-func (ep *endpoint) state() (life context.Context, upCh <-chan struct{}) {
+// look returns the life of the endpoint's connection (nil while it is
+// down) and its health: consecutive failures and when it was last used.
+// One lock for what a balancer reads of each endpoint per attempt.
+func (ep *endpoint) look() (life context.Context, failures int, lastUsed time.Time) {
 	ep.mu.Lock()
 	defer ep.mu.Unlock()
-	if ep.up {
-		return ep.life, nil
+	if !ep.up {
+		return nil, 0, time.Time{}
 	}
-	return nil, ep.upCh
+	return ep.life, ep.failures, ep.lastUsed
 }
 
 func (ep *endpoint) recordResult(ok bool) {
@@ -197,14 +195,6 @@ func (ep *endpoint) recordResult(ok bool) {
 	} else {
 		ep.failures++
 	}
-}
-
-// health orders endpoints that are up (pickUp): fewer consecutive
-// failures first, then the least recently used.
-func (ep *endpoint) health() (failures int, lastUsed time.Time) {
-	ep.mu.Lock()
-	defer ep.mu.Unlock()
-	return ep.failures, ep.lastUsed
 }
 
 // shutdown closes the socket for good (which stops its monitor) and waits
@@ -241,11 +231,10 @@ func pickUp(eps []*endpoint, avoid *endpoint) (*endpoint, context.Context) {
 	var bFail int
 	var bUsed time.Time
 	for _, ep := range eps {
-		life, _ := ep.state()
+		life, fail, used := ep.look()
 		if life == nil {
 			continue
 		}
-		fail, used := ep.health()
 		better := best == nil ||
 			(best == avoid && ep != avoid) ||
 			((best == avoid) == (ep == avoid) && (fail < bFail || fail == bFail && used.Before(bUsed)))

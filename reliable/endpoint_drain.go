@@ -32,7 +32,9 @@ func (d *drain) acquire() bool {
 
 // release ends an attempt counted by acquire.
 func (d *drain) release() {
-	if d.inflight.Add(-1) == 0 {
+	// Only a drainer (retire, after removed) waits for the token: see
+	// the ordering above.
+	if d.inflight.Add(-1) == 0 && d.removed.Load() {
 		select {
 		case d.idle <- struct{}{}:
 		default:

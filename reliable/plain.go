@@ -22,7 +22,7 @@ type plainConn struct {
 func newPlainConn(c *Client, addrs []string) *plainConn {
 	p := &plainConn{c: c, turn: make(chan struct{}, 1)}
 	for _, a := range addrs {
-		p.eps = append(p.eps, &endpoint{addr: a, upCh: make(chan struct{}), closing: c.closing, ups: &c.ups, obs: c.cfg.observer})
+		p.eps = append(p.eps, &endpoint{addr: a, closing: c.closing, ups: &c.ups, obs: c.cfg.observer})
 	}
 	return p
 }
