@@ -41,6 +41,7 @@ func roundTrips(n int, rt func() error) (map[string]float64, error) {
 		}
 	}
 	d := make([]time.Duration, n)
+	cpu := markCPU()
 	start := time.Now()
 	for i := range d {
 		t := time.Now()
@@ -49,7 +50,9 @@ func roundTrips(n int, rt func() error) (map[string]float64, error) {
 		}
 		d[i] = time.Since(t)
 	}
-	return latencies(d, time.Since(start)), nil
+	m := latencies(d, time.Since(start))
+	cpu.perCall(m, n)
+	return m, nil
 }
 
 // guardEcho serves REP echo on s until s is closed; wait waits for it.
@@ -206,6 +209,7 @@ func parallelRoundTrips(n, inFlight int, rt func() error) (map[string]float64, e
 	d := make([]time.Duration, per*inFlight)
 	errs := make([]error, inFlight)
 	var wg sync.WaitGroup
+	cpu := markCPU()
 	start := time.Now()
 	for g := range inFlight {
 		wg.Go(func() {
@@ -226,7 +230,9 @@ func parallelRoundTrips(n, inFlight int, rt func() error) (map[string]float64, e
 			return nil, err
 		}
 	}
-	return latencies(d, wall), nil
+	m := latencies(d, wall)
+	cpu.perCall(m, len(d))
+	return m, nil
 }
 
 // sharedServerReqRep measures a client of the given kind against the
@@ -339,7 +345,7 @@ func reqRepRows() []Row {
 	rows = append(rows, Row{
 		Name:     "req-rep/tcp-pebbe-server-process-hot-wait",
 		Note:     "req-rep/tcp-pebbe-server-process again, each client alone in a fresh process, with zmqguard's hot wait on (the default: a receive whose recent waits were short blocks in libzmq, interruptibly, for up to about 1 ms before it parks; docs/BENCHMARKS.md) and off (ZMQGUARD_HOTWAIT=0: every wait parks in the netpoller)",
-		Metrics:  []Metric{{"p50-us", false, 0}, {"p99-us", false, 0}, {"req/s", true, 0}},
+		Metrics:  []Metric{{"p50-us", false, 0}, {"p99-us", false, 0}, {"req/s", true, 0}, {"client-cpu-us", false, 0}, {"io-cpu-us", false, 0}},
 		Baseline: "pebbe",
 		Variants: []Variant{
 			hotIn("pebbe", "pebbe", "0"),
@@ -367,8 +373,8 @@ func reqRepRows() []Row {
 		rows = append(rows, Row{
 			Name: "req-rep/tcp-" + srv.name + "-server-process",
 			Note: "REQ<->REP round trip of a 16 B body, every client against the same server in another process, " + srv.what +
-				": only the client differs, and no server shares the client's scheduler; req/s is the request rate of all in-flight goroutines",
-			Metrics:  []Metric{{"p50-us", false, 0}, {"p99-us", false, 0}, {"req/s", true, 0}},
+				": only the client differs, and no server shares the client's scheduler; req/s is the request rate of all in-flight goroutines; client-cpu-us is the CPU time per request of the client process's threads other than libzmq's (its Go code, cgo, runtime and system calls), io-cpu-us that of libzmq's I/O threads",
+			Metrics:  []Metric{{"p50-us", false, 0}, {"p99-us", false, 0}, {"req/s", true, 0}, {"client-cpu-us", false, 0}, {"io-cpu-us", false, 0}},
 			Baseline: "pebbe",
 			Variants: []Variant{
 				shared("pebbe", "pebbe", 1),
