@@ -111,11 +111,17 @@ func (c *Client) attemptCorrelated(ctx context.Context, cl *call, avoid *endpoin
 // requester receives its own reply, with no hand-off between goroutines;
 // with many, the leader hands the others theirs.
 func (c *Client) awaitReply(ctx, wctx context.Context, ep *endpoint, cl *call, deadline time.Time) (reply, error) {
-	// A reply already handed over is found by lead's first look, or by
-	// the wait below.
+	// A reply already handed over is found by lead's first look, or here
+	// before the wait, which would otherwise pick at random between it
+	// and an ended context.
 	select {
 	case <-ep.readTok:
 	default:
+		select {
+		case r := <-cl.replies:
+			return r, nil
+		default:
+		}
 		timer := time.NewTimer(time.Until(deadline))
 		select {
 		case r := <-cl.replies:

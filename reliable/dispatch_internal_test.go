@@ -1,9 +1,11 @@
 package reliable
 
 import (
+	"context"
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/zmqguard/zmqguard/reliable/wire"
 )
@@ -128,5 +130,24 @@ func TestInflightFindsEveryRequest(t *testing.T) {
 	}
 	if f.get(1000) != nil {
 		t.Fatal("found a request never added")
+	}
+}
+
+// TestAwaitReplyPrefersAHandedReply: a follower whose reply the leader
+// already handed over takes it, even when its wait has ended by then (the
+// caller's context cancelled, the peer gone): the request was answered.
+// A select over both would pick either at random.
+func TestAwaitReplyPrefersAHandedReply(t *testing.T) {
+	c := &Client{clientID: 7}
+	ep := &endpoint{addr: "this", readTok: make(chan struct{}, 1)} // another goroutine leads
+	cl := &call{seq: 1, attempt: 1, ep: ep, replies: make(chan reply, 1)}
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := range 200 {
+		cl.replies <- reply{kind: wire.KindReply, body: [][]byte{[]byte("ok")}}
+		r, err := c.awaitReply(ended, ended, ep, cl, time.Now().Add(time.Hour))
+		if err != nil || len(r.body) != 1 || string(r.body[0]) != "ok" {
+			t.Fatalf("round %d: got %+v, %v; want the handed reply", i, r, err)
+		}
 	}
 }
