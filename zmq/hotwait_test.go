@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -253,25 +254,47 @@ func TestHotWaitSurvivesOneLongWait(t *testing.T) {
 	assert.True(t, waitedHot, "no hot wait after one long wait")
 }
 
-// A batch receive waits hot like a single one.
-func TestHotWaitInRecvMsgs(t *testing.T) {
+// A batch receive (RecvMsgs of several Msgs) parks instead of waiting
+// hot, even on a socket whose recent waits were short; a RecvMsgs of one
+// Msg waits hot like RecvMsg.
+func TestBatchReceiveParks(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real sockets")
 	}
 	hotWaitForTest(t)
 	c := zmqtest.Context(t)
 	pull, push := zmqtest.Pair(t, c, "tcp", zmq.PULL, zmq.PUSH)
-	require.NoError(t, pull.SetRcvtimeo(3*time.Second)) // backstop
 	ms := make([]zmq.Msg, 4)
 	defer func() {
 		for i := range ms {
 			ms[i].Close()
 		}
 	}()
-	for range 20 { // recent waits short: the next wait is hot
+	// A hot wait would be told at once, and answered, so that it ends.
+	var hot atomic.Int32
+	zmq.OnHotWait(pull, func() {
+		hot.Add(1)
+		go push.SendBytes([]byte("hot"), 0)
+	})
+	for range 20 { // recent waits short: a single receive would wait hot
 		_, err := push.SendBytes([]byte("warm"), 0)
 		require.NoError(t, err)
 		_, err = pull.RecvMsgs(ms, 0)
+		require.NoError(t, err)
+	}
+	// Nothing is sent: parked, the batch waits out its timeout.
+	require.NoError(t, pull.SetRcvtimeo(100*time.Millisecond))
+	_, err := pull.RecvMsgs(ms, 0)
+	assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	assert.Zero(t, hot.Load(), "a batch receive waited hot")
+
+	// One Msg: a single receive, which waits hot.
+	require.NoError(t, pull.SetRcvtimeo(3*time.Second)) // backstop
+	zmq.OnHotWait(pull, func() {})
+	for range 20 {
+		_, err := push.SendBytes([]byte("warm"), 0)
+		require.NoError(t, err)
+		_, err = pull.RecvMsgs(ms[:1], 0)
 		require.NoError(t, err)
 	}
 	var once sync.Once
@@ -279,14 +302,14 @@ func TestHotWaitInRecvMsgs(t *testing.T) {
 	zmq.OnHotWait(pull, func() {
 		once.Do(func() {
 			waitedHot = true
-			go push.SendBytes([]byte("late"), 0) // sent once the receive waits hot
+			go push.SendBytes([]byte("one"), 0) // sent once the receive waits hot
 		})
 	})
-	n, err := pull.RecvMsgs(ms, 0)
-	require.NoError(t, err, "RecvMsgs did not wait hot")
+	n, err := pull.RecvMsgs(ms[:1], 0)
+	require.NoError(t, err, "RecvMsgs of one Msg did not wait hot")
 	require.Equal(t, 1, n)
-	assert.Equal(t, "late", string(ms[0].Bytes()))
-	assert.True(t, waitedHot, "RecvMsgs did not wait hot")
+	assert.Equal(t, "one", string(ms[0].Bytes()))
+	assert.True(t, waitedHot, "RecvMsgs of one Msg did not wait hot")
 }
 
 // A hot wait takes the socket out of the netpoller without changing its

@@ -159,7 +159,8 @@ func (s *Socket) RecvMsg(m *Msg, flags Flag) error {
 // and takes those already queued after it, and returns how many it
 // received. Each Msg is filled as by RecvMsg; More tells where each
 // message ends. For small frames this amortises the call into libzmq over
-// the whole batch.
+// the whole batch. With more than one Msg it never waits hot (see the
+// package documentation): a waiting batch parks at once.
 func (s *Socket) RecvMsgs(ms []Msg, flags Flag) (int, error) {
 	lim := s.recvLimit()
 	return s.core.RecvMsgs(&lim, msgsOf(ms), flags)

@@ -75,9 +75,13 @@ func (s *Socket) RecvMsgs(lim *Limit, ms []Msg, flags zmq4.Flag) (int, error) {
 			return 0, ErrMsgClosed
 		}
 	}
-	// Waits as recv does: hot first when recent waits were short.
+	// Waits as recv does, but a batch of more than one frame parks
+	// instead of waiting hot: it is a stream, where the hot wait's thread
+	// and its wake-ups cost more than its quicker wake saves (16 B
+	// push-pull batches measured 0.04-0.08x of the C loop faster parked;
+	// docs/BENCHMARKS.md, "Batch receives park").
 	timed := flags&zmq4.DONTWAIT == 0 && lim.Timeout != 0 && !s.inMessage && hotOn.Load()
-	hotOK := timed && s.hotEligibleNow()
+	hotOK := timed && len(ms) == 1 && s.hotEligibleNow()
 	var start time.Time
 	if hotOK && s.recvWaits >= armAfter {
 		// Its last receives had to wait: wait hot at once (see recv).
