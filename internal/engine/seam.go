@@ -993,13 +993,15 @@ func pinsTake(dst []uintptr) []uintptr {
 const (
 	flatFrames = 16
 	flatMax    = 4 << 10
+	// flatHead is where the frames' bytes start in the scratch, after
+	// their sizes.
+	flatHead = flatFrames * int(unsafe.Sizeof(uintptr(0)))
 )
 
 // flatBuf returns sendFlat's scratch for n frames of size bytes in all:
 // where their sizes go, and where their bytes go, one after the other.
 func (s *seam) flatBuf(n, size int) (sizes []uintptr, data []byte, err error) {
-	head := flatFrames * int(unsafe.Sizeof(uintptr(0)))
-	if need := head + size; need > s.flatCap {
+	if need := flatHead + size; need > s.flatCap {
 		c := max(s.flatCap*2, 512)
 		for c < need {
 			c *= 2
@@ -1011,15 +1013,14 @@ func (s *seam) flatBuf(n, size int) (sizes []uintptr, data []byte, err error) {
 		s.flat, s.flatCap = p, c
 	}
 	sizes = unsafe.Slice((*uintptr)(s.flat), n)
-	data = unsafe.Slice((*byte)(unsafe.Add(s.flat, head)), size)
+	data = unsafe.Slice((*byte)(unsafe.Add(s.flat, flatHead)), size)
 	return sizes, data, nil
 }
 
 // sendFlat sends the first upto of the n frames that flatBuf's scratch
 // holds, as one message, and returns how many were sent.
 func (s *seam) sendFlat(n, upto int, flags zmq4.Flag) (int, error) {
-	head := flatFrames * int(unsafe.Sizeof(uintptr(0)))
-	sent := int(C.zg_send_flat(s.uhandle(), (*C.char)(unsafe.Add(s.flat, head)), (*C.uintptr_t)(s.flat), C.int(n), C.int(upto), C.int(flags), &s.rx.err))
+	sent := int(C.zg_send_flat(s.uhandle(), (*C.char)(unsafe.Add(s.flat, flatHead)), (*C.uintptr_t)(s.flat), C.int(n), C.int(upto), C.int(flags), &s.rx.err))
 	if sent < n {
 		return sent, syscall.Errno(s.rx.err)
 	}

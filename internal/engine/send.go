@@ -237,11 +237,8 @@ func (s *Socket) sendFlatLocked(flags zmq4.Flag, parts []any, n, upto, size int)
 		return 0, err
 	}
 	i, off := 0, 0
-	eachFrame(parts, func(str string, b []byte, isStr bool) bool {
-		m := copy(data[off:], str)
-		if !isStr {
-			m = copy(data[off:], b)
-		}
+	eachFrame(parts, func(str string, b []byte, _ bool) bool {
+		m := copy(data[off:], str) + copy(data[off:], b) // one of them is empty
 		sizes[i] = uintptr(m)
 		i, off = i+1, off+m
 		return true
