@@ -8,14 +8,17 @@ import (
 	"time"
 )
 
-// threadCPU is the CPU time that the process's threads have used so far,
+// cpuMark is the CPU time that the process's threads have used so far,
 // split into libzmq's background threads (named ZMQbg/...) and the rest:
 // the client's own side of a round trip (its Go code, cgo, the runtime and
-// the kernel work of its calls) apart from libzmq's I/O. It reads
-// /proc/self/task/*/schedstat, and is zero where there is none. A thread
-// that exits between two readings takes its time with it; the rows that
-// use it keep every thread of the client alive while they measure.
-func threadCPU() (own, io time.Duration) {
+// the kernel work of its calls) apart from libzmq's I/O.
+type cpuMark struct{ own, io time.Duration }
+
+// markCPU reads /proc/self/task/*/schedstat; the mark is zero where there
+// is none. A thread that exits between two marks takes its time with it;
+// the rows that use it keep every thread of the client alive while they
+// measure.
+func markCPU() (c cpuMark) {
 	tasks, _ := filepath.Glob("/proc/self/task/*")
 	for _, t := range tasks {
 		st, err := os.ReadFile(filepath.Join(t, "schedstat"))
@@ -32,30 +35,22 @@ func threadCPU() (own, io time.Duration) {
 		}
 		comm, _ := os.ReadFile(filepath.Join(t, "comm"))
 		if strings.HasPrefix(string(comm), "ZMQbg/") {
-			io += time.Duration(ns)
+			c.io += time.Duration(ns)
 		} else {
-			own += time.Duration(ns)
+			c.own += time.Duration(ns)
 		}
 	}
-	return own, io
-}
-
-// cpuMark is a reading of threadCPU, to be turned into per-call metrics.
-type cpuMark struct{ own, io time.Duration }
-
-func markCPU() cpuMark {
-	own, io := threadCPU()
-	return cpuMark{own, io}
+	return c
 }
 
 // perCall adds to m the CPU time since the mark per call, in µs:
 // "client-cpu-us" (threads other than libzmq's) and "io-cpu-us" (libzmq's
 // background threads).
 func (c cpuMark) perCall(m map[string]float64, calls int) {
-	own, io := threadCPU()
-	if own == 0 || calls == 0 {
+	now := markCPU()
+	if now.own == 0 || calls == 0 {
 		return
 	}
-	m["client-cpu-us"] = float64((own - c.own).Nanoseconds()) / 1e3 / float64(calls)
-	m["io-cpu-us"] = float64((io - c.io).Nanoseconds()) / 1e3 / float64(calls)
+	m["client-cpu-us"] = float64((now.own - c.own).Nanoseconds()) / 1e3 / float64(calls)
+	m["io-cpu-us"] = float64((now.io - c.io).Nanoseconds()) / 1e3 / float64(calls)
 }
