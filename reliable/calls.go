@@ -9,8 +9,12 @@ import (
 // call is a request waiting for its reply.
 type call struct {
 	seq     uint64
-	attempt uint32    // the attempt whose reply is accepted; guarded by Client.mu
-	ep      *endpoint // the endpoint of that attempt; guarded by Client.mu
+	attempt uint32    // the attempt whose reply is accepted; guarded by Client.mu once listed
+	ep      *endpoint // the endpoint of that attempt; guarded by Client.mu once listed
+	// listed says the call is in Client.pending, where another request
+	// reading the socket finds it to hand its reply over. Only the
+	// requester reads it; it sets it under Client.mu.
+	listed  bool
 	replies chan reply
 	// idFrame holds the ID frame of the attempt being sent. It is an
 	// allocation of its own: cgo refuses a pointer into memory that also
@@ -77,7 +81,7 @@ func (cl *call) free() {
 	default:
 	}
 	clear(cl.msg) // the application's frames
-	cl.seq, cl.attempt, cl.ep, cl.msg = 0, 0, nil, cl.msg[:0]
+	cl.seq, cl.attempt, cl.ep, cl.listed, cl.msg = 0, 0, nil, false, cl.msg[:0]
 	calls.Put(cl)
 }
 

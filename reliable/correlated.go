@@ -19,13 +19,12 @@ func (c *Client) requestCorrelated(ctx context.Context, seq uint64, parts [][]by
 		seq = c.seq.Add(1)
 	}
 	cl := newCall(seq)
-	c.mu.Lock()
-	c.pending.add(cl)
-	c.mu.Unlock()
 	defer func() {
-		c.mu.Lock()
-		c.pending.remove(cl)
-		c.mu.Unlock()
+		if cl.listed {
+			c.mu.Lock()
+			c.pending.remove(cl)
+			c.mu.Unlock()
+		}
 		cl.free() // out of pending: no reply can be handed to it any more
 	}()
 	var prev *endpoint
@@ -48,6 +47,13 @@ func isRemote(err error) bool {
 // (preferring another endpoint than avoid), and waits for its reply. It
 // returns the endpoint it was sent to, or an *unsentError when it could
 // not be sent before the request's deadline.
+//
+// A request not yet in Client.pending first tries to send as its
+// endpoint's reader (sendLeading): then only it can read its reply, so it
+// is never listed, and the common request (one in flight, answered at
+// once) takes no lock of the client's. Otherwise, or when that send
+// fails, it is listed and sent the general way (sendWhenUp), and waits
+// as a follower or a leader (awaitReply).
 func (c *Client) attemptCorrelated(ctx context.Context, cl *call, avoid *endpoint, n int, parts [][]byte,
 	start, deadline time.Time) (*endpoint, [][]byte, error) {
 	id := wire.RequestID{Client: c.clientID, Seq: cl.seq, Attempt: uint32(n)}
@@ -55,11 +61,20 @@ func (c *Client) attemptCorrelated(ctx context.Context, cl *call, avoid *endpoin
 	msg = append(msg, parts...)
 	cl.msg = msg
 	msg = c.withTrace(ctx, msg)
+	if !cl.listed {
+		if ep, life := c.sendLeading(cl, avoid, n, msg, start); ep != nil {
+			return c.awaitAttempt(ctx, cl, ep, life, n, start, deadline, true)
+		}
+	}
 	ep, life, err := c.sendWhenUp(ctx, c.eps, avoid, deadline, func(ep *endpoint) error {
 		if !ep.acquire() { // removed from the resolved set: pick again
 			return syscall.EAGAIN
 		}
 		c.mu.Lock()
+		if !cl.listed {
+			c.pending.add(cl)
+			cl.listed = true
+		}
 		cl.attempt, cl.ep = id.Attempt, ep
 		c.mu.Unlock()
 		// Drop a reply to an earlier attempt that slipped in before the
@@ -72,13 +87,7 @@ func (c *Client) attemptCorrelated(ctx context.Context, cl *call, avoid *endpoin
 			default:
 			}
 		}
-		ep.sendMu.Lock()
-		defer ep.sendMu.Unlock()
-		reset, err := ep.sendDontwait(msg, ep.resetSocket)
-		if reset {
-			c.socketReset(cl.seq, n, ep, start)
-		}
-		c.observeSent(ep.addr, msg, err)
+		err := c.sendOn(ep, cl.seq, n, msg, start)
 		if err != nil {
 			ep.release()
 		}
@@ -87,6 +96,55 @@ func (c *Client) attemptCorrelated(ctx context.Context, cl *call, avoid *endpoin
 	if err != nil {
 		return nil, nil, &unsentError{c.waitError(err, ctx, ctx)}
 	}
+	return c.awaitAttempt(ctx, cl, ep, life, n, start, deadline, false)
+}
+
+// sendLeading sends attempt n of cl, which is not in Client.pending, to
+// an endpoint that is up now and whose read token it takes first: the
+// endpoint and the life of its connection, holding the token and counted
+// in flight (acquire). It returns nil, having sent nothing or failed to,
+// when no endpoint is up, the chosen one's token is taken (another
+// request reads: cl must be listed to get its reply), or the send fails;
+// the general way then handles the attempt.
+func (c *Client) sendLeading(cl *call, avoid *endpoint, n int, msg [][]byte, start time.Time) (*endpoint, context.Context) {
+	ep, life := c.pick(c.eps, avoid)
+	if ep == nil {
+		return nil, nil
+	}
+	select {
+	case <-ep.readTok:
+	default:
+		return nil, nil
+	}
+	if ep.acquire() {
+		cl.attempt, cl.ep = uint32(n), ep // unlisted: only this goroutine reads them
+		if c.sendOn(ep, cl.seq, n, msg, start) == nil {
+			return ep, life
+		}
+		ep.release()
+	}
+	ep.readTok <- struct{}{}
+	return nil, nil
+}
+
+// sendOn sends attempt n of request seq on ep's socket without waiting.
+func (c *Client) sendOn(ep *endpoint, seq uint64, n int, msg [][]byte, start time.Time) error {
+	ep.sendMu.Lock()
+	reset, err := ep.sendDontwait(msg, ep.resetSocket)
+	ep.sendMu.Unlock()
+	if reset {
+		c.socketReset(seq, n, ep, start)
+	}
+	c.observeSent(ep.addr, msg, err)
+	return err
+}
+
+// awaitAttempt waits for the reply to attempt n of cl, sent to ep on the
+// connection whose life is given, and returns it as the attempt's outcome.
+// leading says the caller holds ep's read token (sendLeading), which it
+// gives back.
+func (c *Client) awaitAttempt(ctx context.Context, cl *call, ep *endpoint, life context.Context, n int,
+	start, deadline time.Time, leading bool) (*endpoint, [][]byte, error) {
 	defer ep.release()
 	attemptDeadline := c.sent(cl.seq, n, ep, deadline, start)
 	dead, stopWatch := c.watchPeer(ep.addr)
@@ -94,7 +152,14 @@ func (c *Client) attemptCorrelated(ctx context.Context, cl *call, avoid *endpoin
 		life = ep.closing // Close still ends the wait
 	}
 	wctx, stopWait := waitContext(ctx, life, dead)
-	r, err := c.awaitReply(ctx, wctx, ep, cl, attemptDeadline)
+	var r reply
+	var err error
+	if leading {
+		r, err = c.lead(ctx, wctx, ep, cl, attemptDeadline)
+		ep.readTok <- struct{}{}
+	} else {
+		r, err = c.awaitReply(ctx, wctx, ep, cl, attemptDeadline)
+	}
 	stopWait()
 	stopWatch()
 	if err != nil {
@@ -145,11 +210,14 @@ func (c *Client) awaitReply(ctx, wctx context.Context, ep *endpoint, cl *call, d
 // reply arrives or cl's attempt ends (deadline, ctx, peer gone).
 func (c *Client) lead(ctx, wctx context.Context, ep *endpoint, cl *call, deadline time.Time) (reply, error) {
 	for first := true; ; first = false {
-		// A reply may have been handed over before this turn began.
-		select {
-		case r := <-cl.replies:
-			return r, nil
-		default:
+		// A reply may have been handed over before this turn began (never
+		// to a call not listed in pending).
+		if cl.listed {
+			select {
+			case r := <-cl.replies:
+				return r, nil
+			default:
+			}
 		}
 		// The attempt ends on time even while other requests' replies
 		// keep the socket readable (a receive of a queued message

@@ -140,7 +140,7 @@ func TestInflightFindsEveryRequest(t *testing.T) {
 func TestAwaitReplyPrefersAHandedReply(t *testing.T) {
 	c := &Client{clientID: 7}
 	ep := &endpoint{addr: "this", readTok: make(chan struct{}, 1)} // another goroutine leads
-	cl := &call{seq: 1, attempt: 1, ep: ep, replies: make(chan reply, 1)}
+	cl := &call{seq: 1, attempt: 1, ep: ep, listed: true, replies: make(chan reply, 1)}
 	ended, cancel := context.WithCancel(context.Background())
 	cancel()
 	for i := range 200 {
