@@ -14,12 +14,13 @@
 //     They try the operation without blocking first, so the fast path costs
 //     nothing extra. Thousands of sockets can wait on a handful of threads.
 //     A receive whose recent waits were short (not a batch: RecvMsgs of
-//     several Msgs) first blocks in libzmq's own receive for up to about
-//     1 ms, as pebbe's blocking receive does, then parks; cancel, Close
-//     and a call from another goroutine interrupt it at once (with
-//     SIGURG, which Go already sends its threads). At most GOMAXPROCS receives of the process do so at
-//     once, none with GOMAXPROCS=1 (ZMQGUARD_HOTWAIT=0 turns it off; docs/BENCHMARKS.md, "The hot
-//     wait").
+//     several Msgs), and a SendMsgs batch whose recent waits for room
+//     were short, first block in libzmq itself for up to about 1 ms, as
+//     pebbe's blocking calls do, then park; cancel, Close and a call from
+//     another goroutine interrupt them at once (with SIGURG, which Go
+//     already sends its threads). At most GOMAXPROCS calls of the process
+//     do so at once, none with GOMAXPROCS=1 (ZMQGUARD_HOTWAIT=0 turns it
+//     off; docs/BENCHMARKS.md, "The hot wait").
 //   - Timeouts (SetRcvtimeo, SetSndtimeo) are exact: never truncated to
 //     whole milliseconds, never stretched by EINTR retries, and they return
 //     a *TimeoutError that is a net.Error and matches

@@ -197,9 +197,11 @@ func (s *Socket) SendMsg(m *Msg, flags Flag) error {
 // is set, in as few calls into libzmq as it can: views without a copy,
 // Go-memory frames through one scratch buffer per call. Without DONTWAIT
 // it blocks (for at most the send timeout) while the socket cannot take
-// the next message. It returns how many frames it sent; those Msgs are
-// empty. A failure after a frame with More set breaks the socket, as in
-// SendMessage (ErrPartialMessage).
+// the next message; when its recent such waits were short (a stream its
+// peer drains steadily) it waits hot (see the package documentation). It
+// returns how many frames it sent; those Msgs are empty. A failure after
+// a frame with More set breaks the socket, as in SendMessage
+// (ErrPartialMessage).
 func (s *Socket) SendMsgs(ms []Msg, flags Flag) (int, error) {
 	lim := s.sendLimit()
 	return s.core.SendMsgs(&lim, msgsOf(ms), flags)

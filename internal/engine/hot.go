@@ -15,7 +15,9 @@ import (
 // SetHotWait(false)). A receive whose recent waits were short blocks in
 // libzmq's own receive first, with its OS thread in poll(2), the way
 // pebbe's blocking receive waits, and parks in the netpoller only if that
-// runs out: the same system calls as pebbe's, and no timer of its own.
+// runs out: the same system calls as pebbe's, and no timer of its own. A
+// batch send (SendMsgs) whose recent waits for room were short waits so
+// too, in libzmq's blocking send.
 //
 // Why: a goroutine parked in the netpoller is woken by whichever thread
 // polls it, after every P went idle; a thread blocked in cgo keeps its P
@@ -277,6 +279,12 @@ func (s *Socket) hotEligibleNow() bool {
 // shortWaitsOne is 1.0 in shortWaits' fixed point.
 const shortWaitsOne = 1 << 10
 
+// hotSendEligibleNow reports whether most of this socket's recent waits
+// for room to send were short (see SendMsgs).
+func (s *Socket) hotSendEligibleNow() bool {
+	return hotOn.Load() && s.shortSendWaits >= shortWaitsOne/2 && s.hotZFD >= 0
+}
+
 // noteWait records how long a receive waited (0: it did not wait).
 //
 // The score is a moving share of short waits (over about the last 8), not
@@ -285,12 +293,20 @@ const shortWaitsOne = 1 << 10
 // stay there on parked waits alone, and the socket would never wait hot
 // again. A parked wait that a hot wait would have caught counts as short.
 func (s *Socket) noteWait(d time.Duration) {
+	scoreWait(&s.shortWaits, d)
+	hotSeen(s.id)
+}
+
+// noteSendWait records how long a batch send waited for room.
+func (s *Socket) noteSendWait(d time.Duration) { scoreWait(&s.shortSendWaits, d) }
+
+// scoreWait moves score, a share of short waits, by a wait of d.
+func scoreWait(score *int32, d time.Duration) {
 	hit := int32(0)
 	if d <= hotEligible {
 		hit = shortWaitsOne
 	}
-	s.shortWaits += (hit - s.shortWaits) / 8
-	hotSeen(s.id)
+	*score += (hit - *score) / 8
 }
 
 // sinceOrZero is the time since start, or 0 for a zero start (no wait).
@@ -303,7 +319,7 @@ func sinceOrZero(start time.Time) time.Duration {
 
 // The sockets that received lately, as (socket id, nanotime) pairs: when
 // another socket is busy too (an in-process server, a second stream), a
-// hot wait first yields its P (see hotRecv).
+// hot wait first yields its P (see hotCall).
 var hotRecent [4]struct {
 	id   atomic.Uint64
 	when atomic.Int64
@@ -348,12 +364,13 @@ func nanotime() int64 { return int64(time.Since(epoch)) }
 // errHotSkip: the hot wait did not start.
 var errHotSkip = errors.New("hot wait skipped")
 
-// hotRecv receives through try, a receive called with s.mu held, as a hot
-// wait: try runs with DONTWAIT cleared, blocking in libzmq, interruptible
-// (see the top of the file). got reports a frame; false with a nil error
-// means the caller waits the usual way: no slot was free, the wait ran
-// out, or another goroutine needs the socket.
-func (s *Socket) hotRecv(lim *Limit, flags zmq4.Flag, try func(zmq4.Flag) error) (got bool, err error) {
+// hotCall makes try, a receive or a batch send called with s.mu held, as
+// a hot wait: try runs with DONTWAIT cleared, blocking in libzmq,
+// interruptible (see the top of the file). got reports that try
+// succeeded; false with a nil error means the caller waits the usual way:
+// no slot was free, the wait ran out, or another goroutine needs the
+// socket.
+func (s *Socket) hotCall(lim *Limit, flags zmq4.Flag, try func(zmq4.Flag) error) (got bool, err error) {
 	if lim.Ctx.Err() != nil || s.closed.Load() {
 		return false, nil
 	}

@@ -133,7 +133,7 @@ func (s *Socket) recv(lim *Limit, flags zmq4.Flag, k *sink) error {
 
 // recvHot is recv's hot wait; got reports a frame in k.
 func (s *Socket) recvHot(lim *Limit, flags zmq4.Flag, k *sink, start time.Time) (got bool, err error) {
-	got, err = s.hotRecv(lim, flags, func(f zmq4.Flag) error { return s.seam.recvTo(k, f) })
+	got, err = s.hotCall(lim, flags, func(f zmq4.Flag) error { return s.seam.recvTo(k, f) })
 	if got {
 		s.countWait(true)
 		s.noteWait(time.Since(start))

@@ -103,9 +103,9 @@ typedef struct {
 
 static __thread int zg_tid;
 
-// zg_hot_arm publishes the calling thread in h before a blocking receive:
-// a signal sent to it from then on interrupts libzmq's poll(2) (EINTR).
-// It fails (1) when stop is set already; together with the caller of
+// zg_hot_arm publishes the calling thread in h before a blocking receive
+// or send: a signal sent to it from then on interrupts libzmq's poll(2)
+// (EINTR). It fails (1) when stop is set already; together with the caller of
 // zg_hot_stop, who sets stop before reading tid, at least one of the two
 // sees the other.
 static int zg_hot_arm(zg_hot *h) {
@@ -294,21 +294,29 @@ static int zg_msg_send(uintptr_t s, uintptr_t rx, int flags) {
 // zg_send_many sends the Msgs at rxs (pointers as integers, as in
 // zg_recv_many) in order, as zg_msg_send does, and returns how many were
 // sent; *err is the errno of the one that failed, or 0, and *cut is set
-// when a frame sent with SNDMORE came before it.
-static int zg_send_many(uintptr_t sock, uintptr_t *rxs, int n, int flags, int *err, int *cut) {
+// when a frame sent with SNDMORE came before it. With h (a hot wait) the
+// sends may block, interruptibly (see zg_hot_arm).
+static int zg_send_many(uintptr_t sock, uintptr_t *rxs, int n, int flags, int *err, int *cut, zg_hot *h) {
 	void *s = (void *)sock;
 	int more = 0;
+	if (zg_hot_arm(h)) {
+		*err = EINTR;
+		*cut = 0;
+		return 0;
+	}
 	for (int i = 0; i < n; i++) {
 		zg_rx *rx = (zg_rx *)rxs[i];
 		int next = rx->more;
 		int e = zg_msg_send1(s, rx, flags);
 		if (e != 0) {
+			zg_hot_disarm(h);
 			*err = e;
 			*cut = more;
 			return i;
 		}
 		more = next;
 	}
+	zg_hot_disarm(h);
 	*err = 0;
 	*cut = 0;
 	return n;
@@ -906,9 +914,10 @@ func (s *seam) recvMany(rxs []uintptr, flags zmq4.Flag, copyMax int) (int, error
 
 // sendMany sends the Msgs' C halves at rxs in one call into libzmq (see
 // zg_send_many), and returns how many were sent, with the errno of the
-// one that failed and whether a frame sent with SNDMORE preceded it.
+// one that failed and whether a frame sent with SNDMORE preceded it. In a
+// hot wait (s.hot set) the sends block, interruptibly.
 func (s *seam) sendMany(rxs []uintptr, flags zmq4.Flag) (n int, cut bool, err error) {
-	n = int(C.zg_send_many(s.uhandle(), (*C.uintptr_t)(unsafe.Pointer(unsafe.SliceData(rxs))), C.int(len(rxs)), C.int(flags), &s.rx.err, &s.rx.cut))
+	n = int(C.zg_send_many(s.uhandle(), (*C.uintptr_t)(unsafe.Pointer(unsafe.SliceData(rxs))), C.int(len(rxs)), C.int(flags), &s.rx.err, &s.rx.cut, s.hot))
 	if e := s.rx.err; e != 0 {
 		return n, s.rx.cut != 0, syscall.Errno(e)
 	}

@@ -57,13 +57,15 @@ type Socket struct {
 	// The hot wait (hot.go): the socket's id for hotRecent, the slot of
 	// the hot wait in progress and its sequence number (odd while one is
 	// on), the goroutines waiting in lock, the socket's ZMQ_FD, and the
-	// share of its recent waits that were short (noteWait).
-	id         uint64
-	hot        atomic.Pointer[hotSlot]
-	hotSeq     atomic.Uint64
-	lockers    atomic.Int32
-	hotZFD     int
-	shortWaits int32
+	// share of its recent receive waits that were short (noteWait), and
+	// of its batch sends' waits for room (noteSendWait).
+	id             uint64
+	hot            atomic.Pointer[hotSlot]
+	hotSeq         atomic.Uint64
+	lockers        atomic.Int32
+	hotZFD         int
+	shortWaits     int32
+	shortSendWaits int32
 	// unregisteredAt is when a hot wait last took the socket out of the
 	// netpoller (nanotime; see unregister).
 	unregisteredAt int64
