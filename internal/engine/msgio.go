@@ -204,9 +204,10 @@ func (s *Socket) SendMsg(lim *Limit, m *Msg, flags zmq4.Flag) error {
 // when the socket's recent such waits were short: a stream whose peer
 // drains it steadily. Parked in the netpoller, the sender is woken by
 // another thread once libzmq's I/O thread made room; blocked in libzmq it
-// is woken by the I/O thread itself, and sends on at once. 16 B batches
-// over tcp measured 0.55-0.65x of the C loop parked and 0.8-0.9x so on
-// this VM in its slow phases (docs/BENCHMARKS.md, "Batch sends wait hot").
+// is woken by the I/O thread itself. A 16 B stream over tcp measured
+// 0.92x of the C loop so against 0.77x parked while this VM was slow, and
+// the same either way while it was quick (docs/BENCHMARKS.md, "Sixth
+// session").
 func (s *Socket) SendMsgs(lim *Limit, ms []Msg, flags zmq4.Flag) (int, error) {
 	for i := range ms {
 		if ms[i].closed {
