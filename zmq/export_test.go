@@ -62,7 +62,8 @@ func SetHotWait(on, testing bool) {
 // HotWait reports whether the hot wait is on.
 func HotWait() bool { return engine.HotWait() }
 
-// OnHotWait calls f each time a receive on s is about to wait hot.
+// OnHotWait calls f each time a receive or a batch send on s is about to
+// wait hot.
 func OnHotWait(s *Socket, f func()) { s.core.OnHot(f) }
 
 // Registered reports whether s is registered with the netpoller.

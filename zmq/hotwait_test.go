@@ -28,8 +28,8 @@ func hotWaitForTest(t *testing.T) {
 	t.Cleanup(func() { zmq.SetHotWait(was, false) })
 }
 
-// firstHotWait returns a channel closed when a receive on s first waits
-// hot.
+// firstHotWait returns a channel closed when a receive or a batch send on
+// s first waits hot.
 func firstHotWait(s *zmq.Socket) <-chan struct{} {
 	hot := make(chan struct{})
 	var once sync.Once

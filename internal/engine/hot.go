@@ -538,8 +538,8 @@ func (s *Socket) hotFDLocked() {
 	}
 }
 
-// OnHot calls f each time a receive is about to wait hot (tests only).
-// Install it before another goroutine uses the socket.
+// OnHot calls f each time a receive or a batch send is about to wait hot
+// (tests only). Install it before another goroutine uses the socket.
 func (s *Socket) OnHot(f func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
