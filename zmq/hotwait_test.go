@@ -44,7 +44,7 @@ func awaitHotWait(t *testing.T, hot <-chan struct{}) {
 	select {
 	case <-hot:
 	case <-time.After(10 * time.Second):
-		t.Fatal("the receive never waited hot")
+		t.Fatal("the call never waited hot")
 	}
 }
 
