@@ -270,20 +270,15 @@ func hotAnyBusy() bool {
 	return false
 }
 
-// hotEligibleNow reports whether most of this socket's recent waits were
-// short.
-func (s *Socket) hotEligibleNow() bool {
-	return hotOn.Load() && s.shortWaits >= shortWaitsOne/2 && s.hotZFD >= 0
+// hotEligibleNow reports whether a wait of the socket may be hot: most of
+// its recent waits of that kind were short, by score (shortWaits for
+// receives, shortSendWaits for batch sends).
+func (s *Socket) hotEligibleNow(score int32) bool {
+	return hotOn.Load() && score >= shortWaitsOne/2 && s.hotZFD >= 0
 }
 
-// shortWaitsOne is 1.0 in shortWaits' fixed point.
+// shortWaitsOne is 1.0 in the short-wait scores' fixed point.
 const shortWaitsOne = 1 << 10
-
-// hotSendEligibleNow reports whether most of this socket's recent waits
-// for room to send were short (see SendMsgs).
-func (s *Socket) hotSendEligibleNow() bool {
-	return hotOn.Load() && s.shortSendWaits >= shortWaitsOne/2 && s.hotZFD >= 0
-}
 
 // noteWait records how long a receive waited (0: it did not wait).
 //

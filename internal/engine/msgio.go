@@ -81,7 +81,7 @@ func (s *Socket) RecvMsgs(lim *Limit, ms []Msg, flags zmq4.Flag) (int, error) {
 	// push-pull batches measured 0.04-0.08x of the C loop faster parked;
 	// docs/BENCHMARKS.md, "Batch receives park").
 	timed := flags&zmq4.DONTWAIT == 0 && lim.Timeout != 0 && !s.inMessage && hotOn.Load()
-	hotOK := timed && len(ms) == 1 && s.hotEligibleNow()
+	hotOK := timed && len(ms) == 1 && s.hotEligibleNow(s.shortWaits)
 	var start time.Time
 	if hotOK && s.recvWaits >= armAfter {
 		// Its last receives had to wait: wait hot at once (see recv).
@@ -215,7 +215,7 @@ func (s *Socket) SendMsgs(lim *Limit, ms []Msg, flags zmq4.Flag) (int, error) {
 		}
 	}
 	sent := 0
-	hotOK := flags&zmq4.DONTWAIT == 0 && lim.Timeout != 0 && s.hotSendEligibleNow()
+	hotOK := flags&zmq4.DONTWAIT == 0 && lim.Timeout != 0 && s.hotEligibleNow(s.shortSendWaits)
 	var waited time.Time // when this call began to wait for room
 	defer func() {
 		if !waited.IsZero() {

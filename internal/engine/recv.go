@@ -54,7 +54,7 @@ func (s *Socket) recv(lim *Limit, flags zmq4.Flag, k *sink) error {
 	// with it.
 	blocking := flags&zmq4.DONTWAIT == 0 && lim.Timeout != 0 && !s.inMessage
 	timed := blocking && hotOn.Load() // track waits for the hot wait
-	hotOK := timed && s.hotEligibleNow()
+	hotOK := timed && s.hotEligibleNow(s.shortWaits)
 	waited := false
 	var start time.Time
 	if hotOK && s.recvWaits >= armAfter {

@@ -105,9 +105,9 @@ static __thread int zg_tid;
 
 // zg_hot_arm publishes the calling thread in h before a blocking receive
 // or send: a signal sent to it from then on interrupts libzmq's poll(2)
-// (EINTR). It fails (1) when stop is set already; together with the caller of
-// zg_hot_stop, who sets stop before reading tid, at least one of the two
-// sees the other.
+// (EINTR). It fails (1) when stop is set already; together with the
+// caller of zg_hot_stop, who sets stop before reading tid, at least one of
+// the two sees the other.
 static int zg_hot_arm(zg_hot *h) {
 	if (h == NULL) return 0;
 	if (zg_tid == 0) zg_tid = (int)gettid();
@@ -298,28 +298,23 @@ static int zg_msg_send(uintptr_t s, uintptr_t rx, int flags) {
 // sends may block, interruptibly (see zg_hot_arm).
 static int zg_send_many(uintptr_t sock, uintptr_t *rxs, int n, int flags, int *err, int *cut, zg_hot *h) {
 	void *s = (void *)sock;
-	int more = 0;
 	if (zg_hot_arm(h)) {
 		*err = EINTR;
 		*cut = 0;
 		return 0;
 	}
-	for (int i = 0; i < n; i++) {
+	int i = 0, e = 0, more = 0;
+	for (; i < n; i++) {
 		zg_rx *rx = (zg_rx *)rxs[i];
 		int next = rx->more;
-		int e = zg_msg_send1(s, rx, flags);
-		if (e != 0) {
-			zg_hot_disarm(h);
-			*err = e;
-			*cut = more;
-			return i;
-		}
+		e = zg_msg_send1(s, rx, flags);
+		if (e != 0) break;
 		more = next;
 	}
 	zg_hot_disarm(h);
-	*err = 0;
-	*cut = 0;
-	return n;
+	*err = e;
+	*cut = e != 0 && more;
+	return i;
 }
 
 // zg_pool keeps the buffers of large frames sent from Go for reuse, by
