@@ -13,6 +13,7 @@ import (
 	"github.com/zmqguard/zmqguard/internal/hostile"
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
 	"github.com/zmqguard/zmqguard/reliable"
+	"github.com/zmqguard/zmqguard/zmq"
 )
 
 // upper is what echoUpper answers.
@@ -108,7 +109,13 @@ func TestServerBoundsSlowReaders(t *testing.T) {
 	}, reliable.WithReplyQueue(perConn, total), reliable.WithServerMaxReplySize(total),
 		// A low receive mark, so that the slow readers' requests wait in
 		// TCP, not in libzmq: they are not dropped for flooding.
-		reliable.WithServerHWM(8, reliable.DefaultSndHWM))
+		reliable.WithServerHWM(8, reliable.DefaultSndHWM),
+		// Small, fixed kernel send buffers: the kernel takes only the
+		// first few replies, and the rest pile up in libzmq from the
+		// start. With buffers that grow, the kernel could absorb
+		// megabytes after the queue first filled and empty it again
+		// under the good request.
+		reliable.WithServerSocketSetup(func(s *zmq.Socket) error { return s.SetSndbuf(64 << 10) }))
 	var peakQueued atomic.Int64
 	watch := sampleRSS(t, 2*time.Millisecond, func(time.Duration, int64) {
 		if q := s.srv.Stats().ReplyBytesQueued; q > peakQueued.Load() {
@@ -139,7 +146,9 @@ func TestServerBoundsSlowReaders(t *testing.T) {
 	select {
 	case <-failed:
 	case err := <-done:
-		t.Fatalf("the good request was answered while the reply queue was full: %v", err)
+		st := s.srv.Stats()
+		t.Fatalf("the good request was answered while the reply queue was full: %v (%d connections, %d shed, %d reply bytes queued, %d replies dropped for the queue)",
+			err, st.Connections, st.ConnectionsShed, st.ReplyBytesQueued, st.RepliesOverQueue)
 	}
 	dropped := s.srv.Stats().RepliesOverQueue
 	atk.Kill() // the slow readers go; libzmq frees their queues
