@@ -34,8 +34,8 @@ import (
 // total (the serve loop drops a reply that would exceed them).
 //
 // It runs one goroutine, from NewServer until Serve returns or the server
-// is closed. The serve loop calls known, delivered, allowReply and
-// charge; everything is guarded by mu.
+// is closed. The serve loop calls known, delivered, admitReply and
+// refund; everything is guarded by mu.
 type connWatch struct {
 	s      *Server
 	mon    *zmq.Monitor
@@ -104,7 +104,7 @@ type conn struct {
 	delivered int64 // wire bytes of the messages the server read from it
 	msgs      int64
 	seenMsgs  int64 // msgs at the last scan
-	sent      int64 // wire bytes of the replies the server sent to it
+	sent      int64 // wire bytes of the replies the server sent to it (charged before the send)
 	outOffset int64 // max(written − sent): handshake and commands sent
 	inOffset  int64 // the part of read − delivered that is not held requests
 
@@ -112,7 +112,7 @@ type conn struct {
 	uncountable bool  // the kernel's counters cannot be read (ipc)
 	held        int64 // unread request bytes libzmq held at the last scan
 	grew        int64 // by how much held grew at the last scan
-	queued      int64 // reply bytes libzmq held at the last scan, plus sent since
+	queued      int64 // reply bytes libzmq held at the last scan, plus admitted since
 	shed        bool  // shutdown; waiting for libzmq's EVENT_DISCONNECTED
 }
 
@@ -358,12 +358,15 @@ func (w *connWatch) delivered(r received) {
 	c.msgs++
 }
 
-// allowReply reports whether a reply of wire bytes to the connection of
-// routing id rid fits the reply queue bounds. The estimate is an upper
-// bound (what libzmq held at the last look, plus what was sent since);
-// when it says no, the connection is looked at again before the reply is
-// refused.
-func (w *connWatch) allowReply(rid []byte, wire int64) bool {
+// admitReply reports whether a reply of wire bytes to the connection of
+// routing id rid fits the reply queue bounds, and if so charges it at
+// once, before it is sent: a scan between the send and a later charge
+// would take the reply, already written, for ZMTP commands and count it
+// against the connection for good. The estimate is an upper bound (what
+// libzmq held at the last look, plus what was admitted since); when it
+// says no, the connection is looked at again before the reply is
+// refused. A reply admitted but not sent is refunded.
+func (w *connWatch) admitReply(rid []byte, wire int64) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	c := w.byRID[string(rid)]
@@ -388,19 +391,29 @@ func (w *connWatch) allowReply(rid []byte, wire int64) bool {
 		if cnt, ok := readSockCounters(c.fd); ok {
 			w.measureOut(c, cnt)
 		}
+		if over() {
+			return false
+		}
 	}
-	return !over()
+	w.chargeLocked(c, wire)
+	return true
 }
 
-// charge accounts a reply sent to the connection of routing id rid.
-func (w *connWatch) charge(rid []byte, wire int64) {
+// refund takes back the charge of a reply admitted but not sent.
+func (w *connWatch) refund(rid []byte, wire int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if c := w.byRID[string(rid)]; c != nil {
-		c.sent += wire
-		c.queued += wire
-		w.queued += wire
+	if c := w.byRID[string(rid)]; c != nil && !c.uncountable {
+		w.chargeLocked(c, -wire)
 	}
+}
+
+// chargeLocked accounts wire reply bytes to c (negative: a refund).
+func (w *connWatch) chargeLocked(c *conn, wire int64) {
+	c.sent += wire
+	q := max(c.queued+wire, 0)
+	w.queued += q - c.queued
+	c.queued = q
 }
 
 // measureOut updates c's queued reply bytes from the kernel's counters.
@@ -627,13 +640,14 @@ func (l *serverLoop) replyWire(frames [][]byte) int64 {
 	return n
 }
 
-// replyFits reports whether a reply fits the reply queue bounds; one that
-// does not is dropped and counted.
+// replyFits reports whether a reply fits the reply queue bounds, and
+// charges it to its connection if so; one that does not is dropped and
+// counted.
 func (l *serverLoop) replyFits(env, frames [][]byte) bool {
-	if l.conns == nil || l.s.rep || len(env) == 0 || len(frames) < 2 {
+	if !l.replyBounded(env, frames) {
 		return true
 	}
-	if l.conns.allowReply(env[0], l.replyWire(frames)) {
+	if l.conns.admitReply(env[0], l.replyWire(frames)) {
 		return true
 	}
 	l.s.ctr.repliesDropped.Add(1)
@@ -642,10 +656,14 @@ func (l *serverLoop) replyFits(env, frames [][]byte) bool {
 	return false
 }
 
-// replySent charges a sent reply to its connection.
-func (l *serverLoop) replySent(env, frames [][]byte) {
-	if l.conns == nil || l.s.rep || len(env) == 0 || len(frames) < 2 {
-		return
+// replyUnsent refunds the charge of a reply that fit but was not sent.
+func (l *serverLoop) replyUnsent(env, frames [][]byte) {
+	if l.replyBounded(env, frames) {
+		l.conns.refund(env[0], l.replyWire(frames))
 	}
-	l.conns.charge(env[0], l.replyWire(frames))
+}
+
+// replyBounded reports whether the reply queue bounds apply to a reply.
+func (l *serverLoop) replyBounded(env, frames [][]byte) bool {
+	return l.conns != nil && !l.s.rep && len(env) > 0 && len(frames) >= 2
 }

@@ -422,15 +422,14 @@ func (l *serverLoop) send(env [][]byte, idForm bool, kind wire.Kind, body [][]by
 	l.observeSent(frames, err)
 	if err != nil {
 		l.s.ctr.reply(code, -1)
+		l.replyUnsent(env, frames)
 		if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EHOSTUNREACH) {
 			l.s.ctr.repliesDropped.Add(1)
 			l.emit(ServerEvent{Kind: ServerEventReplyDropped, ID: idOf(env, idForm), Err: err})
 			return
 		}
 		l.fatal = err
-		return
 	}
-	l.replySent(env, frames)
 }
 
 // idOf returns the request id in an envelope, if it ends with one.
