@@ -74,3 +74,6 @@ func Registered(s *Socket) bool { return s.core.Polled() }
 func SetHotTuning(max, window, eligible, every time.Duration) {
 	engine.SetHotTuning(max, window, eligible, every)
 }
+
+// MsgBufCap returns the capacity of m's own copy buffer.
+func MsgBufCap(m *Msg) int { return m.m.BufCap() }

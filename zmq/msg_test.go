@@ -63,6 +63,76 @@ func TestMsgViewLifetimeAndRelease(t *testing.T) {
 	})
 }
 
+// A frame small enough for libzmq to keep inside its message struct (up
+// to 33 bytes) stays there: no copy into the Msg's buffer, which is never
+// allocated for it, and it reads, forwards and is replaced like any other.
+func TestTinyFramesStayInsideTheMsg(t *testing.T) {
+	forEachTransport(t, func(t *testing.T, tr string) {
+		c := zmqtest.Context(t)
+		pull, push := zmqtest.Pair(t, c, tr, zmq.PULL, zmq.PUSH)
+		out, fwd := zmqtest.Pair(t, c, tr, zmq.PULL, zmq.PUSH)
+		require.NoError(t, pull.SetRcvtimeo(5*time.Second))
+		require.NoError(t, out.SetRcvtimeo(5*time.Second))
+		sizes := []int{0, 1, 16, 33}
+		for i, size := range sizes {
+			_, err := push.SendBytes(frame(i, size), 0)
+			require.NoError(t, err)
+		}
+
+		var m zmq.Msg
+		defer m.Close()
+		for i, size := range sizes {
+			require.NoError(t, pull.RecvMsg(&m, 0))
+			assert.Equal(t, frame(i, size), m.Bytes(), "frame %d", i)
+			assert.False(t, m.IsView(), "a tiny frame holds no buffer of libzmq's")
+			assert.Zero(t, zmq.MsgBufCap(&m), "a tiny frame is not copied into the Msg's buffer")
+		}
+
+		// Forwarded without a copy of ours; the Msg is empty afterwards.
+		_, err := push.SendBytes(frame(9, 16), 0)
+		require.NoError(t, err)
+		require.NoError(t, pull.RecvMsg(&m, 0))
+		require.NoError(t, fwd.SendMsg(&m, 0))
+		assert.Zero(t, m.Len())
+		got, err := out.RecvBytes(0)
+		require.NoError(t, err)
+		assert.Equal(t, frame(9, 16), got)
+
+		// Replaced by a larger frame (copied), then by SetBytes.
+		_, err = push.SendBytes(frame(10, 34), 0)
+		require.NoError(t, err)
+		require.NoError(t, pull.RecvMsg(&m, 0))
+		assert.Equal(t, frame(10, 34), m.Bytes())
+		assert.Positive(t, zmq.MsgBufCap(&m), "a frame over 33 bytes is copied")
+		_, err = push.SendBytes(frame(11, 8), 0)
+		require.NoError(t, err)
+		require.NoError(t, pull.RecvMsg(&m, 0))
+		assert.Equal(t, frame(11, 8), m.Bytes())
+		require.NoError(t, m.SetBytes([]byte("set")))
+		assert.Equal(t, []byte("set"), m.Bytes())
+
+		// In a batch, each Msg holds its own frame.
+		for i := range 4 {
+			_, err := push.SendBytes(frame(20+i, 16), 0)
+			require.NoError(t, err)
+		}
+		ms := make([]zmq.Msg, 4)
+		defer func() {
+			for i := range ms {
+				ms[i].Close()
+			}
+		}()
+		for got := 0; got < len(ms); {
+			n, err := pull.RecvMsgs(ms[got:], 0)
+			require.NoError(t, err)
+			got += n
+		}
+		for i := range ms {
+			assert.Equal(t, frame(20+i, 16), ms[i].Bytes(), "batch frame %d", i)
+		}
+	})
+}
+
 func TestMsgDoubleReleaseAndUseAfterRelease(t *testing.T) {
 	c := zmqtest.Context(t)
 	pull, push := zmqtest.Pair(t, c, "inproc", zmq.PULL, zmq.PUSH)

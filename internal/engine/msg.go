@@ -81,7 +81,7 @@ func (m *Msg) Bytes() []byte {
 		}
 		return nil
 	}
-	if m.rx.copied == 0 && m.rx.data == nil {
+	if m.rx.copied == inMsg && m.rx.data == nil {
 		return nil
 	}
 	return rxView(m.rx)
@@ -113,7 +113,15 @@ func (m *Msg) SetMore(more bool) {
 
 // IsView reports whether the frame is libzmq's message (a view), not a
 // copy in the Msg's own buffer.
-func (m *Msg) IsView() bool { return m.rx != nil && m.rx.copied == 0 && m.rx.data != nil }
+func (m *Msg) IsView() bool { return m.rx != nil && m.rx.copied == inMsg && m.rx.data != nil }
+
+// BufCap returns the capacity of the Msg's own copy buffer (tests only).
+func (m *Msg) BufCap() int {
+	if m.rx == nil {
+		return 0
+	}
+	return int(m.rx.cap)
+}
 
 // SetBytes makes the frame a copy of b: in the Msg's own buffer under
 // DefaultCopyBelow bytes, else in a libzmq message (copied in C, as
@@ -177,7 +185,7 @@ func (m *Msg) recvFrom(s *seam, flags zmq4.Flag, k *sink) error {
 		data, err := s.raw.RecvBytes(flags)
 		if err != nil {
 			rxSetCopy(rx, nil)
-			rx.copied, rx.more = 0, 0
+			rx.copied, rx.more = inMsg, 0
 			return rawErrno(err)
 		}
 		more, err := s.raw.GetRcvmore()

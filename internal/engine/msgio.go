@@ -189,7 +189,7 @@ func (s *Socket) SendMsg(lim *Limit, m *Msg, flags zmq4.Flag) error {
 			return err
 		}
 		rxSetCopy(rx, nil)
-		rx.copied, rx.more = 0, 0
+		rx.copied, rx.more = inMsg, 0
 		return nil
 	})
 }
