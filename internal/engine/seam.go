@@ -72,7 +72,8 @@ static int zg_rx_grow(zg_rx *rx, size_t n) {
 // receive buffers alive; a larger one stays in msg (zero copy). A frame
 // that lives inside the zmq_msg_t holds no buffer and stays where it is
 // (ZG_INLINE): copying it would only touch one more cache line per frame
-// (16 B push-pull batches measured 2-3% faster so, docs/BENCHMARKS.md).
+// (16 B push-pull batches measured 2-4% faster so: docs/BENCHMARKS.md,
+// "Eighth session").
 static void zg_rx_keep(zg_rx *rx, size_t copymax) {
 	size_t sz = zmq_msg_size(&rx->msg);
 	void *data = zmq_msg_data(&rx->msg);
