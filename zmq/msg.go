@@ -19,8 +19,8 @@ import (
 //     copy, no Go allocation. A frame under the socket's copy threshold
 //     (SetCopyThreshold, DefaultCopyThreshold) is copied into the Msg's
 //     own buffer instead, which the Msg reuses from frame to frame, and
-//     libzmq's memory is released at once (a frame of up to 33 bytes,
-//     which libzmq keeps inside the message struct the Msg owns, stays
+//     libzmq's memory is released at once (a frame that libzmq keeps
+//     inside the message struct the Msg owns, up to 32 bytes, stays
 //     there: it holds no buffer of libzmq's).
 //   - Alloc returns libzmq memory to fill; Socket.SendMsg then hands it
 //     to libzmq without a copy. A received Msg is forwarded the same way.

@@ -64,8 +64,10 @@ func TestMsgViewLifetimeAndRelease(t *testing.T) {
 }
 
 // A frame small enough for libzmq to keep inside its message struct (up
-// to 33 bytes) stays there: no copy into the Msg's buffer, which is never
+// to 32 bytes) stays there: no copy into the Msg's buffer, which is never
 // allocated for it, and it reads, forwards and is replaced like any other.
+// A frame of 33 bytes may arrive as a reference into libzmq's shared
+// receive buffer instead (ipc, tcp): that one is copied, as larger ones are.
 func TestTinyFramesStayInsideTheMsg(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr string) {
 		c := zmqtest.Context(t)
@@ -73,7 +75,7 @@ func TestTinyFramesStayInsideTheMsg(t *testing.T) {
 		out, fwd := zmqtest.Pair(t, c, tr, zmq.PULL, zmq.PUSH)
 		require.NoError(t, pull.SetRcvtimeo(5*time.Second))
 		require.NoError(t, out.SetRcvtimeo(5*time.Second))
-		sizes := []int{0, 1, 16, 33}
+		sizes := []int{0, 1, 16, 32}
 		for i, size := range sizes {
 			_, err := push.SendBytes(frame(i, size), 0)
 			require.NoError(t, err)
@@ -98,7 +100,13 @@ func TestTinyFramesStayInsideTheMsg(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, frame(9, 16), got)
 
-		// Replaced by a larger frame (copied), then by SetBytes.
+		// Replaced by larger frames (copied, or inline where libzmq put a
+		// 33-byte one inside its struct), then by SetBytes.
+		_, err = push.SendBytes(frame(12, 33), 0)
+		require.NoError(t, err)
+		require.NoError(t, pull.RecvMsg(&m, 0))
+		assert.Equal(t, frame(12, 33), m.Bytes())
+		assert.False(t, m.IsView())
 		_, err = push.SendBytes(frame(10, 34), 0)
 		require.NoError(t, err)
 		require.NoError(t, pull.RecvMsg(&m, 0))

@@ -61,10 +61,15 @@ static int zg_rx_grow(zg_rx *rx, size_t n) {
 #define ZG_IN_BUF 1
 #define ZG_INLINE 2
 
-// zg_vsm is the largest frame that libzmq keeps inside the zmq_msg_t
-// itself (msg_t::max_vsm_size on 64-bit): such a message holds no buffer
-// of libzmq's, so releasing it early gains nothing.
-#define zg_vsm 33
+// zg_inline reports whether m's bytes (at data) lie inside the zmq_msg_t
+// itself, where libzmq keeps a very small frame (up to 33 bytes on
+// 64-bit): such a message holds no buffer of libzmq's. Asked of the
+// pointer, not the size, because a frame of that size can also arrive as
+// a reference into libzmq's shared receive buffer.
+static int zg_inline(const zmq_msg_t *m, const void *data) {
+	const char *p = (const char *)data, *b = (const char *)m;
+	return p >= b && p < b + sizeof(zmq_msg_t);
+}
 
 // zg_rx_keep records the frame just received into rx: a frame of at most
 // copymax bytes is copied into rx's buffer and libzmq's message released
@@ -79,7 +84,7 @@ static void zg_rx_keep(zg_rx *rx, size_t copymax) {
 	void *data = zmq_msg_data(&rx->msg);
 	rx->size = sz;
 	rx->more = zmq_msg_more(&rx->msg);
-	if (sz <= copymax && sz <= zg_vsm) {
+	if (sz <= copymax && zg_inline(&rx->msg, data)) {
 		rx->data = data;
 		rx->copied = ZG_INLINE;
 		return;
