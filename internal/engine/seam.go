@@ -67,8 +67,7 @@ static int zg_rx_grow(zg_rx *rx, size_t n) {
 // pointer, not the size, because a frame of that size can also arrive as
 // a reference into libzmq's shared receive buffer.
 static int zg_inline(const zmq_msg_t *m, const void *data) {
-	const char *p = (const char *)data, *b = (const char *)m;
-	return p >= b && p < b + sizeof(zmq_msg_t);
+	return (uintptr_t)data - (uintptr_t)m < sizeof(zmq_msg_t);
 }
 
 // zg_rx_keep records the frame just received into rx: a frame of at most
