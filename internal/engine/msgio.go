@@ -65,7 +65,8 @@ func (s *Socket) copyBelow() int {
 // RecvMsgs receives up to len(ms) frames into ms in one call into libzmq:
 // it waits within lim for the first, then takes those already queued. It
 // returns how many it received. Frames under the copy threshold are
-// copied into their Msg's buffer, larger ones are views.
+// kept in their Msg's own memory (copied, or inline when libzmq holds
+// them inside its message struct), larger ones are views.
 func (s *Socket) RecvMsgs(lim *Limit, ms []Msg, flags zmq4.Flag) (int, error) {
 	if len(ms) == 0 {
 		return 0, nil
