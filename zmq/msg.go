@@ -77,7 +77,8 @@ func (m *Msg) More() bool { return m.m.More() }
 func (m *Msg) SetMore(more bool) { m.m.SetMore(more) }
 
 // IsView reports whether Bytes is a view of libzmq's memory (a frame
-// received without a copy, or from Alloc), not a copy in the Msg's buffer.
+// received without a copy, or from Alloc), not the Msg's own memory (a
+// copy, or a very small frame kept inside the Msg).
 func (m *Msg) IsView() bool { return m.m.IsView() }
 
 // SetBytes makes the frame a copy of b, in the Msg's own buffer (reused:

@@ -111,8 +111,8 @@ func (m *Msg) SetMore(more bool) {
 	m.cmsg().more = cint(v)
 }
 
-// IsView reports whether the frame is libzmq's message (a view), not a
-// copy in the Msg's own buffer.
+// IsView reports whether the frame is libzmq's message (a view), not in
+// the Msg's own memory (its buffer, or inline in its message struct).
 func (m *Msg) IsView() bool { return m.rx != nil && m.rx.copied == inMsg && m.rx.data != nil }
 
 // BufCap returns the capacity of the Msg's own copy buffer (tests only).
