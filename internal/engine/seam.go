@@ -674,10 +674,14 @@ func rxCopyMsg(rx *crx, b []byte) bool {
 }
 
 // rxSetCopy makes rx a copy of b, in its buffer; false when out of memory.
+// Only a view is released here: an inline frame holds nothing of libzmq's,
+// and its message struct is released by the next receive, Alloc or Close,
+// which spares SetBytes a call into C after a small receive.
 func rxSetCopy(rx *crx, b []byte) bool {
-	if rx.copied != inBuf && rx.data != nil {
+	if rx.copied == inMsg && rx.data != nil {
 		rxReset(rx)
 	}
+	rx.data = nil
 	if C.size_t(len(b)) > rx.cap && C.zg_rx_grow(rx, C.size_t(len(b))) != 0 {
 		return false
 	}
