@@ -399,11 +399,13 @@ func (w *connWatch) admitReply(rid []byte, wire int64) bool {
 	return true
 }
 
-// refund takes back the charge of a reply admitted but not sent.
+// refund takes back the charge of a reply admitted but not sent. A reply
+// admitReply let through uncharged (connection unknown or not TCP) finds
+// nothing to take back: chargeLocked keeps the counts at zero or above.
 func (w *connWatch) refund(rid []byte, wire int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if c := w.byRID[string(rid)]; c != nil && !c.uncountable {
+	if c := w.byRID[string(rid)]; c != nil {
 		w.chargeLocked(c, -wire)
 	}
 }
