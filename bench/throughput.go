@@ -253,22 +253,11 @@ func throughputRows() []Row {
 	return rows
 }
 
-// cCeiling runs the C loop over tr. It occasionally loses its last
-// message and its receive times out (10 s, never a hang); retries on a
-// fresh endpoint keep that from failing a run. Two in a row failed once
-// (a fresh-clone CI run, ipc 16 B), hence three tries. Cause not yet
-// understood; see docs/BENCHMARKS.md.
+// cCeiling runs the C loop over tr.
 func cCeiling(tr string, size, n int) (map[string]float64, error) {
-	var el time.Duration
-	var err error
-	for try := 0; try < 3; try++ {
-		ep, rm := bindEndpoint(tr)
-		el, err = cPushPull(ep, size, n)
-		rm()
-		if err == nil {
-			break
-		}
-	}
+	ep, rm := bindEndpoint(tr)
+	defer rm()
+	el, err := cPushPull(ep, size, n)
 	if err != nil {
 		return nil, err
 	}
