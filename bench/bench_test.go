@@ -43,6 +43,21 @@ func TestQuick(t *testing.T) {
 	t.Logf("\n%s", rep.Table())
 }
 
+// TestLabQuick runs the lab's rows once, quick, so that they keep working.
+func TestLabQuick(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real sockets")
+	}
+	rep := Run(&Config{Quick: true, Rounds: 1}, LabRows())
+	if rep.Failures > 0 {
+		t.Fatalf("%d variant runs failed:\n%s", rep.Failures, rep.Table())
+	}
+	if len(rep.Results) != 9 {
+		t.Errorf("%d results, want 9 (3 rows of 3 variants)", len(rep.Results))
+	}
+	t.Logf("\n%s", rep.Table())
+}
+
 func TestStats(t *testing.T) {
 	med, lo, hi := stats([]float64{3, 1, 2, 10})
 	if med != 2.5 || lo != 1 || hi != 10 {

@@ -6,6 +6,7 @@
 //	cd bench && go run ./cmd/zgbench            # full run, about 11 min on 2 cores
 //	cd bench && go run ./cmd/zgbench -quick     # every row once or twice, < 60 s
 //	cd bench && go run ./cmd/zgbench -filter 'req-rep|cancel' -rounds 3
+//	cd bench && go run ./cmd/zgbench -lab -rounds 9 # the experiments of LabRows
 //
 // It exits 1 when a variant failed to run (an error, not a slow result):
 // noise never fails it.
@@ -28,6 +29,7 @@ func main() {
 	rounds := flag.Int("rounds", 0, "rounds (0: 5, or 2 with -quick)")
 	filter := flag.String("filter", "", "regexp: run only the rows whose name matches")
 	quiet := flag.Bool("q", false, "no progress lines on stderr")
+	lab := flag.Bool("lab", false, "run the lab's experiments (bench.LabRows) instead of the suite")
 	flag.Parse()
 
 	cfg := &bench.Config{Quick: *quick, Rounds: *rounds, Log: os.Stderr}
@@ -42,7 +44,11 @@ func main() {
 		}
 		cfg.Filter = re
 	}
-	rep := bench.Run(cfg, bench.Rows())
+	rows := bench.Rows()
+	if *lab {
+		rows = bench.LabRows()
+	}
+	rep := bench.Run(cfg, rows)
 	m := rep.Machine
 	fmt.Printf("zgbench %s: %d rounds in %.0fs on %d CPUs (%s), %s, libzmq %s, %v\n\n",
 		rep.Mode, rep.Rounds, rep.Seconds, m.NumCPU, m.CPU, m.Go, m.Libzmq, m.Modules)
