@@ -93,10 +93,7 @@ func measureMsgStream(push, pull *zmq.Socket, closeAll func(), size, n, batch in
 	if err := <-done; err != nil {
 		return nil, err
 	}
-	return map[string]float64{
-		"msgs/s":     float64(n) / el.Seconds(),
-		"allocs/msg": float64(mallocs()-m0) / float64(n),
-	}, nil
+	return streamResult(n, el, m0), nil
 }
 
 // msgPathRows compare zmqguard's message API with the C loop, the

@@ -277,10 +277,7 @@ func measurePumpStream(push, pull *zmq.Socket, closeAll func(), size, n int) (ma
 	if err = finish(err); err != nil {
 		return nil, err
 	}
-	return map[string]float64{
-		"msgs/s":     float64(n) / el.Seconds(),
-		"allocs/msg": float64(mallocs()-m0) / float64(n),
-	}, nil
+	return streamResult(n, el, m0), nil
 }
 
 // LabRows are experiments kept runnable (zgbench -lab), not part of the
