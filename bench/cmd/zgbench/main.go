@@ -3,7 +3,7 @@
 // Markdown table of medians, min-max spreads and per-round ratios against
 // raw pebbe/zmq4, and writes the same results as JSON.
 //
-//	cd bench && go run ./cmd/zgbench            # full run, about 11 min on 2 cores
+//	cd bench && go run ./cmd/zgbench            # full run, about 5 min on 2 cores
 //	cd bench && go run ./cmd/zgbench -quick     # every row once or twice, < 60 s
 //	cd bench && go run ./cmd/zgbench -filter 'req-rep|cancel' -rounds 3
 //	cd bench && go run ./cmd/zgbench -lab -rounds 9 # the experiments of LabRows
