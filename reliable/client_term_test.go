@@ -3,6 +3,7 @@ package reliable_test
 import (
 	"context"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -94,4 +95,33 @@ func TestClientNoticesContextTerm(t *testing.T) {
 		assert.Less(t, time.Since(start), time.Second, "a later request: %v", err)
 		assert.NoError(t, c.Close())
 	})
+}
+
+// TestClientNoticesTermWhileOpening: Context.Term lands while a plain-mode
+// client opens its socket, after the socket exists and before its monitor
+// starts. The request returns net.ErrClosed at once, and so does the next
+// one: the client must not keep the closed socket, with no monitor to
+// report it, and wait out its attempts for a peer (a fresh-clone run of
+// TestClientNoticesContextTerm once took that path and waited 9 s).
+func TestClientNoticesTermWhileOpening(t *testing.T) {
+	zctx, err := zmq.NewContext(zmq.WithLinger(0))
+	require.NoError(t, err)
+	defer zctx.Term()
+	var once sync.Once
+	c, err := reliable.NewClient(zctx, []string{mutePeer(t)}, reliable.WithMode(reliable.Plain),
+		reliable.WithAttemptTimeout(3*time.Second),
+		reliable.WithSocketSetup(func(*zmq.Socket) error {
+			// Term closes this socket too: it was made by zctx.
+			once.Do(func() { assert.NoError(t, zctx.Term()) })
+			return nil
+		}))
+	require.NoError(t, err)
+	defer c.Close()
+	for _, body := range []string{"hello", "again"} {
+		start := time.Now()
+		_, err := c.Request(context.Background(), []byte(body))
+		assert.ErrorIs(t, err, net.ErrClosed, "request %q", body)
+		assert.Less(t, time.Since(start), time.Second, "request %q: %v", body, err)
+	}
+	assert.NoError(t, c.Close())
 }

@@ -96,6 +96,12 @@ func (ep *endpoint) open(zctx *zmq.Context, cfg *clientConfig, typ zmq.Type, rid
 		}
 		mon, err := s.StartMonitor(events)
 		if err != nil {
+			// Not kept: with no monitor, nothing would tell the client
+			// that this socket is gone (Context.Term closed it under us,
+			// say), and later requests would wait for its peer.
+			ep.mu.Lock()
+			ep.sock = nil
+			ep.mu.Unlock()
 			s.Close()
 			return err
 		}
