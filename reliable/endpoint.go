@@ -75,18 +75,11 @@ func (ep *endpoint) open(zctx *zmq.Context, cfg *clientConfig, typ zmq.Type, rid
 		s.Close()
 		return err
 	}
-	ep.quitting.Store(false)
-	ep.mu.Lock()
-	ep.sock, ep.mon, ep.monDone = s, nil, nil
-	ep.up = false
-	ep.mu.Unlock()
-	addr := ep.addr
-	// inproc has no handshake and reports no events: it is up as soon as
-	// it is connected (a send to an unbound inproc endpoint still fails
-	// fast with EAGAIN thanks to IMMEDIATE).
-	if !ep.monitored() {
-		ep.setUp(true)
-	} else {
+	// The monitor starts before the endpoint takes the socket: a socket
+	// kept without one (Context.Term closed it under us, say) would never
+	// report that it is gone, and later requests would wait for its peer.
+	var mon *zmq.Monitor
+	if ep.monitored() {
 		events := zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CLOSED
 		if ep.relink != nil {
 			events |= relinkEvents
@@ -94,18 +87,23 @@ func (ep *endpoint) open(zctx *zmq.Context, cfg *clientConfig, typ zmq.Type, rid
 		if ep.obs != nil {
 			events |= observe.MonitorEvents
 		}
-		mon, err := s.StartMonitor(events)
-		if err != nil {
-			// Not kept: with no monitor, nothing would tell the client
-			// that this socket is gone (Context.Term closed it under us,
-			// say), and later requests would wait for its peer.
-			ep.mu.Lock()
-			ep.sock = nil
-			ep.mu.Unlock()
+		if mon, err = s.StartMonitor(events); err != nil {
 			s.Close()
 			return err
 		}
-		ep.mon = mon
+	}
+	ep.quitting.Store(false)
+	ep.mu.Lock()
+	ep.sock, ep.mon, ep.monDone = s, mon, nil
+	ep.up = false
+	ep.mu.Unlock()
+	addr := ep.addr
+	// inproc has no handshake and reports no events: it is up as soon as
+	// it is connected (a send to an unbound inproc endpoint still fails
+	// fast with EAGAIN thanks to IMMEDIATE).
+	if mon == nil {
+		ep.setUp(true)
+	} else {
 		ep.monDone = make(chan struct{})
 		go ep.watch(mon, ep.monDone)
 	}
