@@ -179,7 +179,8 @@ func cSocket(s *zmq.Socket) unsafe.Pointer {
 
 // measurePumpStream is measureMsgStream with the sender's sends made by a
 // pthread: n frames of size bytes, received with RecvMsgs in batches.
-func measurePumpStream(push, pull *zmq.Socket, closeAll func(), size, n int) (map[string]float64, error) {
+// With recvPump, a second pthread receives too (recvlab.go).
+func measurePumpStream(push, pull *zmq.Socket, closeAll func(), size, n int, recvPump bool) (map[string]float64, error) {
 	defer closeAll()
 	in := make([]zmq.Msg, msgBatch)
 	defer func() {
@@ -199,6 +200,20 @@ func measurePumpStream(push, pull *zmq.Socket, closeAll func(), size, n int) (ma
 	p := C.zg_lab_pump_new(cSocket(push), C.int(size), C.longlong(n+1), labRing, &cerr)
 	if p == nil {
 		return nil, fmt.Errorf("lab pump: %w", syscall.Errno(cerr))
+	}
+	var rp *labReceiver
+	if recvPump {
+		var err error
+		if rp, err = newLabReceiver(pull, size, n); err != nil {
+			C.zg_lab_pump_free(p)
+			return nil, err
+		}
+	}
+	recv := func(k int) (int, error) {
+		if rp != nil {
+			return rp.take(k)
+		}
+		return pull.RecvMsgs(in[:k], 0)
 	}
 	wake := os.NewFile(uintptr(p.go_fd), "lab-pump")
 	defer wake.Close()
@@ -239,12 +254,17 @@ func measurePumpStream(push, pull *zmq.Socket, closeAll func(), size, n int) (ma
 		if e := C.zg_lab_pump_free(p); e != 0 && err == nil {
 			err = fmt.Errorf("lab pump: %w", syscall.Errno(e))
 		}
+		if rp != nil {
+			if rerr := rp.close(); err == nil {
+				err = rerr
+			}
+		}
 		return err
 	}
 	if err := put(batch, 1); err != nil {
 		return nil, finish(err)
 	}
-	if _, err := pull.RecvMsgs(in[:1], 0); err != nil {
+	if _, err := recv(1); err != nil {
 		return nil, finish(err)
 	}
 	done := make(chan error, 1)
@@ -267,7 +287,7 @@ func measurePumpStream(push, pull *zmq.Socket, closeAll func(), size, n int) (ma
 	var err error
 	for got := 0; got < n && err == nil; {
 		var k int
-		k, err = pull.RecvMsgs(in[:min(n-got, msgBatch)], 0)
+		k, err = recv(min(n-got, msgBatch))
 		got += k
 	}
 	el := time.Since(start)
@@ -281,8 +301,9 @@ func measurePumpStream(push, pull *zmq.Socket, closeAll func(), size, n int) (ma
 }
 
 // LabRows are experiments kept runnable (zgbench -lab), not part of the
-// suite: the sender-thread lab over every transport at 16 B, beside the
-// C loop and the shipped batch path.
+// suite: the sender-thread lab over every transport at 16 B, alone and
+// with a receiving pthread too, beside the C loop and the shipped batch
+// path.
 func LabRows() []Row {
 	var rows []Row
 	for _, tr := range []string{"inproc", "ipc", "tcp"} {
@@ -299,7 +320,7 @@ func LabRows() []Row {
 		}
 		rows = append(rows, Row{
 			Name:     fmt.Sprintf("lab/sender-thread/%s/16B", tr),
-			Note:     "PUSH->PULL at 16 B: zmqguard's batch receiver with the sends made by a pthread fed from a ring, beside the shipped batch path, against the C loop",
+			Note:     "PUSH->PULL at 16 B: zmqguard's batch receiver with the sends made by a pthread fed from a ring, then with the receives made by a second pthread too, beside the shipped batch path, against the C loop",
 			Metrics:  []Metric{{"msgs/s", true, 0}},
 			Baseline: "C libzmq (ceiling)",
 			Variants: []Variant{
@@ -308,7 +329,10 @@ func LabRows() []Row {
 					return measureMsgStream(push, pull, cl, size, n, msgBatch)
 				})},
 				{"zmqguard RecvMsgs, sends by a pthread", pairOf(func(push, pull *zmq.Socket, cl func(), n int) (map[string]float64, error) {
-					return measurePumpStream(push, pull, cl, size, n)
+					return measurePumpStream(push, pull, cl, size, n, false)
+				})},
+				{"zmqguard, sends and receives by pthreads", pairOf(func(push, pull *zmq.Socket, cl func(), n int) (map[string]float64, error) {
+					return measurePumpStream(push, pull, cl, size, n, true)
 				})},
 			},
 		})
