@@ -10,59 +10,23 @@ package bench
 
 /*
 #cgo pkg-config: libzmq
-#include <zmq.h>
-#include <errno.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
+#include "labring.h"
 
 #define ZG_LAB_SLOT 64
 
-typedef struct {
-	void *sock;
-	uint32_t cap, low; // low: the Go side is woken once at most low frames are queued
-	int size;
-	long long n;
-	_Atomic uint64_t head __attribute__((aligned(64))); // written by Go
-	_Atomic uint64_t tail __attribute__((aligned(64))); // written by the pump
-	_Atomic int go_waits __attribute__((aligned(64)));
-	_Atomic int pump_waits;
-	_Atomic int done;
-	_Atomic int stop;
-	int err;
-	int go_fd;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	pthread_t th;
-	char *slots;
-} zg_lab_pump;
-
-static void zg_lab_wake_go(zg_lab_pump *p) {
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_exchange(&p->go_waits, 0)) {
-		uint64_t one = 1;
-		(void)!write(p->go_fd, &one, sizeof one);
-	}
+static int zg_lab_send_empty(zg_lab_ring *p) {
+	return atomic_load(&p->head) == atomic_load(&p->tail);
 }
 
 static void *zg_lab_pump_run(void *arg) {
-	zg_lab_pump *p = arg;
+	zg_lab_ring *p = arg;
+	const char *slots = p->slots;
 	uint64_t t = 0;
 	for (long long sent = 0; sent < p->n && !atomic_load(&p->stop);) {
-		if (atomic_load_explicit(&p->head, memory_order_acquire) == t) {
-			pthread_mutex_lock(&p->mu);
-			atomic_store(&p->pump_waits, 1);
-			while (atomic_load(&p->head) == t && !atomic_load(&p->stop)) pthread_cond_wait(&p->cv, &p->mu);
-			atomic_store(&p->pump_waits, 0);
-			pthread_mutex_unlock(&p->mu);
-		}
+		if (atomic_load_explicit(&p->head, memory_order_acquire) == t) zg_lab_pump_sleep(p, zg_lab_send_empty);
 		uint64_t h = atomic_load_explicit(&p->head, memory_order_acquire);
 		for (; t != h; t++, sent++) {
-			if (zmq_send(p->sock, p->slots + (t % p->cap) * ZG_LAB_SLOT, p->size, 0) < 0) {
+			if (zmq_send(p->sock, slots + (t % p->cap) * ZG_LAB_SLOT, p->size, 0) < 0) {
 				p->err = zmq_errno();
 				goto out;
 			}
@@ -74,15 +38,13 @@ static void *zg_lab_pump_run(void *arg) {
 	}
 out:
 	atomic_store(&p->tail, t);
-	atomic_store(&p->done, 1);
-	atomic_store(&p->go_waits, 1);
-	zg_lab_wake_go(p);
+	zg_lab_pump_exit(p);
 	return NULL;
 }
 
 // zg_lab_pump_new starts a pump of n frames of size bytes over sock, or
 // returns NULL with *err set.
-static zg_lab_pump *zg_lab_pump_new(void *sock, int size, long long n, uint32_t cap, int *err) {
+static zg_lab_ring *zg_lab_pump_new(void *sock, int size, long long n, uint32_t cap, int *err) {
 	int type = 0;
 	size_t len = sizeof type;
 	if (zmq_getsockopt(sock, ZMQ_TYPE, &type, &len) != 0 || type != ZMQ_PUSH || size > ZG_LAB_SLOT) {
@@ -91,44 +53,28 @@ static zg_lab_pump *zg_lab_pump_new(void *sock, int size, long long n, uint32_t 
 	}
 	int tmo = 10000; // a stuck run becomes an error, never a hang
 	zmq_setsockopt(sock, ZMQ_SNDTIMEO, &tmo, sizeof tmo);
-	zg_lab_pump *p = calloc(1, sizeof *p);
-	p->sock = sock; p->size = size; p->n = n; p->cap = cap; p->low = cap / 2;
-	p->slots = calloc(cap, ZG_LAB_SLOT);
-	p->go_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->cv, NULL);
-	if (p->go_fd < 0 || pthread_create(&p->th, NULL, zg_lab_pump_run, p) != 0) {
-		*err = errno;
-		if (p->go_fd >= 0) close(p->go_fd);
-		free(p->slots); free(p);
-		return NULL;
-	}
-	return p;
+	return zg_lab_ring_new(sock, size, n, cap, ZG_LAB_SLOT, zg_lab_pump_run, err);
 }
 
 // zg_lab_pump_put queues up to k frames from buf (k*size bytes); it
 // returns how many, or -1 once the pump has stopped.
-static int zg_lab_pump_put(zg_lab_pump *p, const char *buf, int k) {
+static int zg_lab_pump_put(zg_lab_ring *p, const char *buf, int k) {
 	if (atomic_load(&p->done)) return -1;
+	char *slots = p->slots;
 	uint64_t h = atomic_load_explicit(&p->head, memory_order_relaxed);
 	uint32_t room = p->cap - (uint32_t)(h - atomic_load_explicit(&p->tail, memory_order_acquire));
 	if ((uint32_t)k > room) k = room;
 	for (int i = 0; i < k; i++)
-		memcpy(p->slots + ((h + i) % p->cap) * ZG_LAB_SLOT, buf + (size_t)i * p->size, p->size);
+		memcpy(slots + ((h + i) % p->cap) * ZG_LAB_SLOT, buf + (size_t)i * p->size, p->size);
 	atomic_store_explicit(&p->head, h + k, memory_order_release);
-	atomic_thread_fence(memory_order_seq_cst);
-	if (k > 0 && atomic_load(&p->pump_waits)) {
-		pthread_mutex_lock(&p->mu);
-		pthread_cond_signal(&p->cv);
-		pthread_mutex_unlock(&p->mu);
-	}
+	if (k > 0) zg_lab_wake_pump(p);
 	return k;
 }
 
 // zg_lab_pump_must_wait announces a wait on go_fd and says whether it is
 // still needed: room at the low mark (or, with all, an empty ring), or a
 // stopped pump, end it.
-static int zg_lab_pump_must_wait(zg_lab_pump *p, int all) {
+static int zg_lab_pump_must_wait(zg_lab_ring *p, int all) {
 	atomic_store(&p->go_waits, 1);
 	atomic_thread_fence(memory_order_seq_cst);
 	uint64_t queued = atomic_load(&p->head) - atomic_load(&p->tail);
@@ -140,18 +86,9 @@ static int zg_lab_pump_must_wait(zg_lab_pump *p, int all) {
 }
 
 // zg_lab_pump_free stops the pump, joins it and returns its error.
-static int zg_lab_pump_free(zg_lab_pump *p) {
-	pthread_mutex_lock(&p->mu);
-	atomic_store(&p->stop, 1);
-	pthread_cond_signal(&p->cv);
-	pthread_mutex_unlock(&p->mu);
-	pthread_join(p->th, NULL);
-	int err = p->err;
-	pthread_mutex_destroy(&p->mu);
-	pthread_cond_destroy(&p->cv);
-	free(p->slots);
-	free(p);
-	return err;
+static int zg_lab_pump_free(zg_lab_ring *p) {
+	zg_lab_ring_stop(p);
+	return zg_lab_ring_free(p);
 }
 */
 import "C"
@@ -215,7 +152,7 @@ func measurePumpStream(push, pull *zmq.Socket, closeAll func(), size, n int, rec
 		}
 		return pull.RecvMsgs(in[:k], 0)
 	}
-	wake := os.NewFile(uintptr(p.go_fd), "lab-pump")
+	wake := os.NewFile(uintptr(C.dup(p.go_fd)), "lab-pump")
 	defer wake.Close()
 	wait := func(all bool) error {
 		flag := C.int(0)
