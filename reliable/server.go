@@ -211,6 +211,9 @@ func Listen(zctx *zmq.Context, endpoint string, h Handler, opts ...ServerOption)
 	if err == nil {
 		s.addr, err = sock.GetLastEndpoint()
 	}
+	if err == nil && s.conns != nil {
+		s.conns.listening(s.addr)
+	}
 	if err != nil {
 		if s != nil {
 			s.Close()

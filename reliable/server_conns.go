@@ -164,7 +164,6 @@ func (w *connWatch) run() {
 			w.s.observeMonitor(ev)
 			switch ev.Event {
 			case zmq.EVENT_ACCEPTED:
-				w.listening(ev.Addr)
 				w.accepted(ev.Value)
 			case zmq.EVENT_DISCONNECTED:
 				w.disconnected(ev.Value)
@@ -204,6 +203,9 @@ func (w *connWatch) accepted(fd int) {
 // oldest connection that has not sent a request yet (a stalled handshake,
 // typically), or c itself when there is none older.
 func (w *connWatch) admit(c *conn) {
+	if port, ok := localPort(c.fd); ok {
+		w.ports[port] = true // for resync, whether or not any event came
+	}
 	w.conns[c.fd] = c
 	w.live++
 	w.arrived = append(w.arrived, c)
@@ -215,8 +217,9 @@ func (w *connWatch) admit(c *conn) {
 	w.s.ctr.conns.Store(int64(w.live))
 }
 
-// listening records the port of the endpoint a connection was accepted
-// on (the monitor's address), for resync.
+// listening records the port of an endpoint the server is bound to, for
+// resync: before any connection was admitted there (admit learns the
+// ports of the others).
 func (w *connWatch) listening(addr string) {
 	i := strings.LastIndexByte(addr, ':')
 	if port, err := strconv.Atoi(addr[i+1:]); i >= 0 && err == nil {

@@ -2,6 +2,8 @@ package reliable
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,6 +69,49 @@ func TestConnWatchResync(t *testing.T) {
 	if c := w.conns[fd]; assert.NotNil(t, c) {
 		assert.Equal(t, ino, c.ino)
 	}
+	assert.Equal(t, 1, w.live)
+}
+
+// TestConnWatchKnowsItsPortsWithoutEvents: resync finds connections by
+// the port they were accepted on, and the watch knows that port even
+// when the monitor lost every EVENT_ACCEPTED: from the endpoint Listen
+// bound, and from any connection it admitted otherwise (here, one known
+// only from its first request).
+func TestConnWatchKnowsItsPortsWithoutEvents(t *testing.T) {
+	zctx, srv := echoServing(t)
+	w := srv.conns
+	addr := srv.Addr()
+	port, err := strconv.Atoi(addr[strings.LastIndexByte(addr, ':')+1:])
+	require.NoError(t, err)
+	w.mu.Lock()
+	assert.True(t, w.ports[port], "the port Listen bound")
+	w.mu.Unlock()
+
+	d, err := zctx.NewSocket(zmq.DEALER)
+	require.NoError(t, err)
+	defer d.Close()
+	require.NoError(t, d.Connect(addr))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, timeout.SendMessage(ctx, d, "", "hello"))
+	_, err = timeout.RecvMessage(ctx, d)
+	require.NoError(t, err)
+
+	w.mu.Lock()
+	require.Len(t, w.conns, 1)
+	var fd int
+	for f, c := range w.conns {
+		fd = f
+		w.forget(c)
+	}
+	clear(w.ports) // no event ever came, and no Listen told it
+	require.NotNil(t, w.adopt(fd), "as its first request does")
+	w.mu.Unlock()
+
+	w.resync()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	assert.Contains(t, w.conns, fd, "resync kept the connection")
 	assert.Equal(t, 1, w.live)
 }
 
