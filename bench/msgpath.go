@@ -26,6 +26,13 @@ const (
 // caller receives them with RecvMsgs (or RecvMsg), without a copy over the
 // copy threshold. Go allocations count both sides.
 func measureMsgStream(push, pull *zmq.Socket, closeAll func(), size, n, batch int) (map[string]float64, error) {
+	return measureMsgStreamTo(push, pull, closeAll, size, n, batch, nil)
+}
+
+// measureMsgStreamTo is measureMsgStream with the receives made by
+// take when it is not nil (the lab's receiving pthread): take returns
+// how many of at most want frames it took, waiting for the first.
+func measureMsgStreamTo(push, pull *zmq.Socket, closeAll func(), size, n, batch int, take func(want int) (int, error)) (map[string]float64, error) {
 	defer closeAll()
 	body := make([]byte, size)
 	out := make([]zmq.Msg, batch)
@@ -51,6 +58,9 @@ func measureMsgStream(push, pull *zmq.Socket, closeAll func(), size, n, batch in
 		return err
 	}
 	recv := func(want int) (int, error) {
+		if take != nil {
+			return take(min(want, batch))
+		}
 		if batch == 1 {
 			return 1, pull.RecvMsg(&in[0], 0)
 		}

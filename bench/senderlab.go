@@ -238,9 +238,9 @@ func measurePumpStream(push, pull *zmq.Socket, closeAll func(), size, n int, rec
 }
 
 // LabRows are experiments kept runnable (zgbench -lab), not part of the
-// suite: the sender-thread lab over every transport at 16 B, alone and
-// with a receiving pthread too, beside the C loop and the shipped batch
-// path.
+// suite: the sender-thread lab over every transport at 16 B, alone, with
+// a receiving pthread too, and the receiving pthread alone, beside the C
+// loop and the shipped batch path.
 func LabRows() []Row {
 	var rows []Row
 	for _, tr := range []string{"inproc", "ipc", "tcp"} {
@@ -257,7 +257,7 @@ func LabRows() []Row {
 		}
 		rows = append(rows, Row{
 			Name:     fmt.Sprintf("lab/sender-thread/%s/16B", tr),
-			Note:     "PUSH->PULL at 16 B: zmqguard's batch receiver with the sends made by a pthread fed from a ring, then with the receives made by a second pthread too, beside the shipped batch path, against the C loop",
+			Note:     "PUSH->PULL at 16 B: zmqguard's batch receiver with the sends made by a pthread fed from a ring, then with the receives made by a second pthread too, and by that pthread alone, beside the shipped batch path, against the C loop",
 			Metrics:  []Metric{{"msgs/s", true, 0}},
 			Baseline: "C libzmq (ceiling)",
 			Variants: []Variant{
@@ -270,6 +270,19 @@ func LabRows() []Row {
 				})},
 				{"zmqguard, sends and receives by pthreads", pairOf(func(push, pull *zmq.Socket, cl func(), n int) (map[string]float64, error) {
 					return measurePumpStream(push, pull, cl, size, n, true)
+				})},
+				{"zmqguard SendMsgs, receives by a pthread", pairOf(func(push, pull *zmq.Socket, cl func(), n int) (map[string]float64, error) {
+					rp, err := newLabReceiver(pull, size, n)
+					if err != nil {
+						cl()
+						return nil, err
+					}
+					var rerr error
+					res, err := measureMsgStreamTo(push, pull, func() { rerr = rp.close(); cl() }, size, n, msgBatch, rp.take)
+					if err == nil {
+						err = rerr
+					}
+					return res, err
 				})},
 			},
 		})
