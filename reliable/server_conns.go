@@ -117,7 +117,7 @@ type conn struct {
 }
 
 // connEvents are the monitor events a connWatch needs.
-const connEvents = zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED
+const connEvents = zmq.EVENT_LISTENING | zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED
 
 // startConnWatch starts watching s's socket. It fails when the socket
 // already has a monitor (libzmq allows one).
@@ -136,6 +136,9 @@ func startConnWatch(s *Server, limits connLimits) (*connWatch, error) {
 	if base, ok := zmq.HeapInUse(); ok {
 		b := s.budget
 		w.heapBase, w.heapLimit = base, b.Connections+b.RequestsQueued+b.RepliesQueued
+	}
+	if ep, err := s.sock.GetLastEndpoint(); err == nil {
+		w.listening(ep) // bound before NewServer (the monitor missed it)
 	}
 	go w.run()
 	return w, nil
@@ -163,7 +166,10 @@ func (w *connWatch) run() {
 			}
 			w.s.observeMonitor(ev)
 			switch ev.Event {
+			case zmq.EVENT_LISTENING:
+				w.listening(ev.Addr)
 			case zmq.EVENT_ACCEPTED:
+				w.listening(ev.Addr)
 				w.accepted(ev.Value)
 			case zmq.EVENT_DISCONNECTED:
 				w.disconnected(ev.Value)
@@ -203,9 +209,6 @@ func (w *connWatch) accepted(fd int) {
 // oldest connection that has not sent a request yet (a stalled handshake,
 // typically), or c itself when there is none older.
 func (w *connWatch) admit(c *conn) {
-	if port, ok := localPort(c.fd); ok {
-		w.ports[port] = true // for resync, whether or not any event came
-	}
 	w.conns[c.fd] = c
 	w.live++
 	w.arrived = append(w.arrived, c)
@@ -218,8 +221,10 @@ func (w *connWatch) admit(c *conn) {
 }
 
 // listening records the port of an endpoint the server is bound to, for
-// resync: before any connection was admitted there (admit learns the
-// ports of the others).
+// resync. Its sources are the server's own: the endpoint bound when the
+// watch starts or when Listen binds, and the monitor's EVENT_LISTENING
+// and EVENT_ACCEPTED. A connection's own descriptor is not one: libzmq
+// may have closed it, and the number may belong to another socket by now.
 func (w *connWatch) listening(addr string) {
 	i := strings.LastIndexByte(addr, ':')
 	if port, err := strconv.Atoi(addr[i+1:]); i >= 0 && err == nil {

@@ -72,47 +72,39 @@ func TestConnWatchResync(t *testing.T) {
 	assert.Equal(t, 1, w.live)
 }
 
-// TestConnWatchKnowsItsPortsWithoutEvents: resync finds connections by
-// the port they were accepted on, and the watch knows that port even
-// when the monitor lost every EVENT_ACCEPTED: from the endpoint Listen
-// bound, and from any connection it admitted otherwise (here, one known
-// only from its first request).
-func TestConnWatchKnowsItsPortsWithoutEvents(t *testing.T) {
-	zctx, srv := echoServing(t)
-	w := srv.conns
-	addr := srv.Addr()
-	port, err := strconv.Atoi(addr[strings.LastIndexByte(addr, ':')+1:])
-	require.NoError(t, err)
-	w.mu.Lock()
-	assert.True(t, w.ports[port], "the port Listen bound")
-	w.mu.Unlock()
-
-	d, err := zctx.NewSocket(zmq.DEALER)
-	require.NoError(t, err)
-	defer d.Close()
-	require.NoError(t, d.Connect(addr))
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	require.NoError(t, timeout.SendMessage(ctx, d, "", "hello"))
-	_, err = timeout.RecvMessage(ctx, d)
-	require.NoError(t, err)
-
-	w.mu.Lock()
-	require.Len(t, w.conns, 1)
-	var fd int
-	for f, c := range w.conns {
-		fd = f
-		w.forget(c)
+// TestConnWatchKnowsItsPorts: resync finds connections by the port
+// they were accepted on, so the watch must know the server's ports
+// before any EVENT_ACCEPTED arrives (the one it lost, say): the endpoint
+// Listen bound, one bound before NewServer, and one bound after it.
+func TestConnWatchKnowsItsPorts(t *testing.T) {
+	portOf := func(ep string) int {
+		port, err := strconv.Atoi(ep[strings.LastIndexByte(ep, ':')+1:])
+		require.NoError(t, err)
+		return port
 	}
-	clear(w.ports) // no event ever came, and no Listen told it
-	require.NotNil(t, w.adopt(fd), "as its first request does")
-	w.mu.Unlock()
+	knows := func(w *connWatch, port int) bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.ports[port]
+	}
+	zctx, srv := echoServing(t)
+	assert.True(t, knows(srv.conns, portOf(srv.Addr())), "the endpoint Listen bound")
 
-	w.resync()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	assert.Contains(t, w.conns, fd, "resync kept the connection")
-	assert.Equal(t, 1, w.live)
+	sock, err := zctx.NewSocket(zmq.ROUTER)
+	require.NoError(t, err)
+	require.NoError(t, sock.Bind("tcp://127.0.0.1:*"))
+	before, err := sock.GetLastEndpoint()
+	require.NoError(t, err)
+	s2, err := NewServer(sock, func(_ context.Context, req [][]byte) ([][]byte, error) { return req, nil })
+	require.NoError(t, err)
+	defer s2.Close()
+	assert.True(t, knows(s2.conns, portOf(before)), "an endpoint bound before NewServer")
+
+	require.NoError(t, sock.Bind("tcp://127.0.0.1:*"))
+	after, err := sock.GetLastEndpoint()
+	require.NoError(t, err)
+	assert.Eventually(t, func() bool { return knows(s2.conns, portOf(after)) }, 5*time.Second, time.Millisecond,
+		"an endpoint bound after NewServer (EVENT_LISTENING)")
 }
 
 // TestConnWatchAccounting: after a few thousand requests of assorted

@@ -113,7 +113,8 @@ func acceptedSockets(ports []int) map[int]uint64 {
 		if !ok {
 			continue
 		}
-		if port, ok := localPort(fd); !ok || !slices.Contains(ports, port) {
+		la, err := syscall.Getsockname(fd)
+		if err != nil || !slices.Contains(ports, portOf(la)) {
 			continue
 		}
 		if _, err := syscall.Getpeername(fd); err != nil {
@@ -122,17 +123,6 @@ func acceptedSockets(ports []int) map[int]uint64 {
 		found[fd] = ino
 	}
 	return found
-}
-
-// localPort returns the TCP port a socket is bound to locally: for an
-// accepted connection, the port of the listener that accepted it.
-func localPort(fd int) (int, bool) {
-	la, err := syscall.Getsockname(fd)
-	if err != nil {
-		return 0, false
-	}
-	port := portOf(la)
-	return port, port >= 0
 }
 
 func portOf(sa syscall.Sockaddr) int {

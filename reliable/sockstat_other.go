@@ -18,4 +18,3 @@ func shedSock(int) error                        { return errors.ErrUnsupported }
 func connRoom() int { return 1 << 30 }
 
 func acceptedSockets([]int) map[int]uint64 { return nil }
-func localPort(int) (int, bool)            { return 0, false }
