@@ -49,7 +49,8 @@ type connWatch struct {
 	queued  int64            // Σ conn.queued
 	held    int64            // Σ conn.held at the last scan
 	events  []ServerEvent    // for the serve loop to report
-	ports   map[int]bool     // local ports of the accepted connections (resync)
+	ports   map[int]bool     // the server's tcp ports (resync, ours)
+	paths   map[string]bool  // the server's ipc paths (ours)
 	dropped uint64           // monitor events lost, as of the last resync
 
 	scanList   []*conn // scan's buffers
@@ -131,7 +132,7 @@ func startConnWatch(s *Server, limits connLimits) (*connWatch, error) {
 		return nil, err
 	}
 	w := &connWatch{s: s, mon: mon, limits: limits,
-		conns: make(map[int]*conn), byRID: make(map[string]*conn), ports: make(map[int]bool),
+		conns: make(map[int]*conn), byRID: make(map[string]*conn), ports: make(map[int]bool), paths: make(map[string]bool),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	if base, ok := zmq.HeapInUse(); ok {
 		b := s.budget
@@ -201,6 +202,9 @@ func (w *connWatch) accepted(fd int) {
 		}
 		w.forget(old) // its EVENT_DISCONNECTED was lost
 	}
+	if !w.ours(fd) {
+		return // closed already, the descriptor reused (see ours)
+	}
 	w.admit(&conn{fd: fd, ino: ino})
 }
 
@@ -220,24 +224,53 @@ func (w *connWatch) admit(c *conn) {
 	w.s.ctr.conns.Store(int64(w.live))
 }
 
-// listening records the port of an endpoint the server is bound to, for
-// resync. Its sources are the server's own: the endpoint bound when the
-// watch starts or when Listen binds, and the monitor's EVENT_LISTENING
-// and EVENT_ACCEPTED. A connection's own descriptor is not one: libzmq
-// may have closed it, and the number may belong to another socket by now.
+// listening records an endpoint the server is bound to: its port (tcp)
+// or path (ipc), for resync and ours. Its sources are the server's own:
+// the endpoint bound when the watch starts or when Listen binds, and the
+// monitor's EVENT_LISTENING and EVENT_ACCEPTED. A connection's own
+// descriptor is not one: libzmq may have closed it, and the number may
+// belong to another socket by now.
 func (w *connWatch) listening(addr string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if path, isIPC := strings.CutPrefix(addr, "ipc://"); isIPC {
+		w.paths[path] = true
+		return
+	}
 	i := strings.LastIndexByte(addr, ':')
 	if port, err := strconv.Atoi(addr[i+1:]); i >= 0 && err == nil {
-		w.mu.Lock()
 		w.ports[port] = true
-		w.mu.Unlock()
 	}
 }
 
-// adopt records a connection the watch had not heard of.
+// ours reports whether fd's socket is one the server accepted, as far as
+// its address tells: the local end of a connection accepted on a tcp or
+// ipc endpoint is the listener's port or path. A descriptor whose
+// connection libzmq closed may have been reused by another socket of the
+// process (an outgoing connection, another server's), which the watch
+// must neither measure nor shed. While it knows none of the server's
+// endpoints, and for other transports, it cannot tell, and says yes.
+// Called with w.mu held.
+func (w *connWatch) ours(fd int) bool {
+	if len(w.ports) == 0 && len(w.paths) == 0 {
+		return true
+	}
+	port, path, ok := localAddr(fd)
+	switch {
+	case !ok:
+		return true
+	case port >= 0:
+		return w.ports[port]
+	default:
+		return w.paths[path]
+	}
+}
+
+// adopt records a connection the watch had not heard of, unless its
+// descriptor is not the server's (see ours).
 func (w *connWatch) adopt(fd int) *conn {
 	ino, ok := sockID(fd)
-	if !ok {
+	if !ok || !w.ours(fd) {
 		return nil
 	}
 	c := &conn{fd: fd, ino: ino}

@@ -2,8 +2,10 @@ package reliable
 
 import (
 	"context"
+	"net"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -105,6 +107,84 @@ func TestConnWatchKnowsItsPorts(t *testing.T) {
 	require.NoError(t, err)
 	assert.Eventually(t, func() bool { return knows(s2.conns, portOf(after)) }, 5*time.Second, time.Millisecond,
 		"an endpoint bound after NewServer (EVENT_LISTENING)")
+}
+
+// TestConnWatchAdoptsOnlyItsOwnSockets: a descriptor the watch learns of
+// from a request or a late EVENT_ACCEPTED may have been closed by libzmq
+// and reused by another socket of the process. The watch adopts only a
+// socket accepted on one of the server's endpoints, tcp or ipc, so it
+// never measures or sheds another's connection.
+func TestConnWatchAdoptsOnlyItsOwnSockets(t *testing.T) {
+	fdOf := func(c syscall.Conn) int {
+		raw, err := c.SyscallConn()
+		require.NoError(t, err)
+		var fd int
+		require.NoError(t, raw.Control(func(f uintptr) { fd = int(f) }))
+		return fd
+	}
+	// adopts reports whether the watch takes fd on, by a request
+	// (adopt) or by a late EVENT_ACCEPTED (accepted), forgetting it again.
+	adopts := func(w *connWatch, fd int) bool {
+		w.accepted(fd)
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		byEvent := w.conns[fd]
+		if byEvent != nil {
+			w.forget(byEvent)
+		}
+		byRequest := w.adopt(fd)
+		if byRequest != nil {
+			w.forget(byRequest)
+		}
+		assert.Equal(t, byEvent != nil, byRequest != nil, "both ways agree")
+		return byRequest != nil
+	}
+
+	// Another listener of the process, and a connection to it.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	out, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer out.Close()
+	in, err := ln.Accept()
+	require.NoError(t, err)
+	defer in.Close()
+	pair, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	require.NoError(t, err)
+	defer syscall.Close(pair[0])
+	defer syscall.Close(pair[1])
+
+	for _, endpoint := range []string{"tcp://127.0.0.1:*", "ipc://*"} {
+		t.Run(endpoint[:3], func(t *testing.T) {
+			zctx, err := zmq.NewContext(zmq.WithLinger(0))
+			require.NoError(t, err)
+			t.Cleanup(func() { zctx.Term() })
+			srv, err := Listen(zctx, endpoint, func(_ context.Context, req [][]byte) ([][]byte, error) { return req, nil })
+			require.NoError(t, err)
+			t.Cleanup(func() { srv.Close() })
+			w := srv.conns
+
+			connectDealer(t, zctx, srv.Addr())
+			var own int
+			require.Eventually(t, func() bool {
+				w.mu.Lock()
+				defer w.mu.Unlock()
+				for fd := range w.conns {
+					own = fd
+				}
+				return len(w.conns) == 1
+			}, 5*time.Second, time.Millisecond, "the server's connection accepted")
+			w.mu.Lock()
+			w.forget(w.conns[own])
+			w.mu.Unlock()
+
+			assert.True(t, adopts(w, own), "its own connection")
+			assert.False(t, adopts(w, fdOf(out.(*net.TCPConn))), "an outgoing tcp connection")
+			assert.False(t, adopts(w, fdOf(in.(*net.TCPConn))), "a connection another listener accepted")
+			assert.False(t, adopts(w, pair[0]), "an unnamed unix socket")
+		})
+	}
 }
 
 // TestConnWatchAccounting: after a few thousand requests of assorted

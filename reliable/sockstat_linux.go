@@ -125,6 +125,22 @@ func acceptedSockets(ports []int) map[int]uint64 {
 	return found
 }
 
+// localAddr returns the local address of fd's socket: for a connection
+// accepted on tcp, the listener's port (path ""); on ipc, the listener's
+// path (port -1). ok is false for a descriptor that is not a socket of
+// either kind.
+func localAddr(fd int) (port int, path string, ok bool) {
+	la, err := syscall.Getsockname(fd)
+	if err != nil {
+		return -1, "", false
+	}
+	if a, isUnix := la.(*syscall.SockaddrUnix); isUnix {
+		return -1, a.Name, true
+	}
+	port = portOf(la)
+	return port, "", port >= 0
+}
+
 func portOf(sa syscall.Sockaddr) int {
 	switch a := sa.(type) {
 	case *syscall.SockaddrInet4:

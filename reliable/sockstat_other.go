@@ -18,3 +18,4 @@ func shedSock(int) error                        { return errors.ErrUnsupported }
 func connRoom() int { return 1 << 30 }
 
 func acceptedSockets([]int) map[int]uint64 { return nil }
+func localAddr(int) (int, string, bool)    { return -1, "", false }
