@@ -248,9 +248,9 @@ func (w *connWatch) listening(addr string) {
 // ipc endpoint is the listener's port or path. A descriptor whose
 // connection libzmq closed may have been reused by another socket of the
 // process (an outgoing connection, another server's), which the watch
-// must neither measure nor shed. While it knows none of the server's
-// endpoints, and for other transports, it cannot tell, and says yes.
-// Called with w.mu held.
+// must neither measure nor shed; so may a socket of another kind, which
+// it refuses. While it knows none of the server's endpoints, it cannot
+// tell, and says yes. Called with w.mu held.
 func (w *connWatch) ours(fd int) bool {
 	if len(w.ports) == 0 && len(w.paths) == 0 {
 		return true
@@ -258,7 +258,7 @@ func (w *connWatch) ours(fd int) bool {
 	port, path, ok := localAddr(fd)
 	switch {
 	case !ok:
-		return true
+		return false
 	case port >= 0:
 		return w.ports[port]
 	default:

@@ -113,7 +113,8 @@ func TestConnWatchKnowsItsPorts(t *testing.T) {
 // from a request or a late EVENT_ACCEPTED may have been closed by libzmq
 // and reused by another socket of the process. The watch adopts only a
 // socket accepted on one of the server's endpoints, tcp or ipc, so it
-// never measures or sheds another's connection.
+// never measures or sheds another's connection, nor a socket of another
+// kind.
 func TestConnWatchAdoptsOnlyItsOwnSockets(t *testing.T) {
 	fdOf := func(c syscall.Conn) int {
 		raw, err := c.SyscallConn()
@@ -154,6 +155,9 @@ func TestConnWatchAdoptsOnlyItsOwnSockets(t *testing.T) {
 	require.NoError(t, err)
 	defer syscall.Close(pair[0])
 	defer syscall.Close(pair[1])
+	nl, err := syscall.Socket(syscall.AF_NETLINK, syscall.SOCK_RAW, syscall.NETLINK_ROUTE)
+	require.NoError(t, err)
+	defer syscall.Close(nl)
 
 	for _, endpoint := range []string{"tcp://127.0.0.1:*", "ipc://*"} {
 		t.Run(endpoint[:3], func(t *testing.T) {
@@ -183,6 +187,7 @@ func TestConnWatchAdoptsOnlyItsOwnSockets(t *testing.T) {
 			assert.False(t, adopts(w, fdOf(out.(*net.TCPConn))), "an outgoing tcp connection")
 			assert.False(t, adopts(w, fdOf(in.(*net.TCPConn))), "a connection another listener accepted")
 			assert.False(t, adopts(w, pair[0]), "an unnamed unix socket")
+			assert.False(t, adopts(w, nl), "a socket of another kind")
 		})
 	}
 }
