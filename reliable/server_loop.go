@@ -20,7 +20,10 @@ const readBatch = 256
 
 // serverCall is one execution of the handler.
 type serverCall struct {
-	in       wire.Request
+	in wire.Request // the loop's: a later attempt's joining rewrites in.ID
+	// key is in.ID.Key(), fixed at start, for the handler's goroutine
+	// (its ReplyStore records), which must not read in.ID.
+	key      wire.RequestKey
 	ctx      context.Context
 	cancel   context.CancelFunc
 	start    time.Time
@@ -272,7 +275,7 @@ func (l *serverLoop) handle(msg [][]byte) {
 // start runs the handler for in in a new goroutine.
 func (l *serverLoop) start(in wire.Request) {
 	now := time.Now()
-	c := &serverCall{in: in, start: now, boot: l.boot}
+	c := &serverCall{in: in, key: in.ID.Key(), start: now, boot: l.boot}
 	info := RequestInfo{ID: in.ID, Plain: !in.Correlated}
 	if len(in.Envelope) > 0 {
 		info.RoutingID = in.Envelope[0]

@@ -71,7 +71,7 @@ func (s *Server) storing() bool { return s.cfg.store != nil && s.cfg.dedupeWindo
 // about to run.
 func (s *Server) storeStarted(c *serverCall) {
 	rec := StoredOutcome{Boot: c.boot, Expires: time.Now().Add(s.cfg.dedupeWindow)}
-	if err := s.cfg.store.Put(c.in.ID.Key(), rec); err != nil {
+	if err := s.cfg.store.Put(c.key, rec); err != nil {
 		s.ctr.store.errors.Add(1)
 	}
 }
@@ -84,7 +84,7 @@ func (s *Server) storeOutcome(c *serverCall) {
 		kind, body = wire.KindError, wire.EncodeErrorBody(wire.CodeTooLarge, msg)
 	}
 	rec := StoredOutcome{Boot: c.boot, Done: true, Kind: kind, Body: body, Expires: time.Now().Add(s.cfg.dedupeWindow)}
-	if err := s.cfg.store.Put(c.in.ID.Key(), rec); err != nil {
+	if err := s.cfg.store.Put(c.key, rec); err != nil {
 		s.ctr.store.errors.Add(1)
 	}
 }
