@@ -118,6 +118,10 @@ func TestServerRestartedOnStoreAnswersFromIt(t *testing.T) {
 
 	st = openReplies(t, path)
 	srv, _ := serve(t, zctx, endpoint, ex.handler(nil), reliable.WithReplyStore(st))
+	// Ask once the peer is connected to the new server: a request sent
+	// while it still held its connection to the old one would be lost
+	// with that connection, and this peer does not retry.
+	require.Eventually(t, func() bool { return srv.Stats().Connections == 1 }, 5*time.Second, time.Millisecond, "the peer reconnected")
 	kind, body = p.ask(wire.RequestID{Client: 42, Seq: 1, Attempt: 2}, "a")
 	assert.Equal(t, wire.KindReply, kind)
 	assert.Equal(t, []string{"a#1"}, body, "the first run's reply")
