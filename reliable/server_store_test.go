@@ -13,14 +13,14 @@ import (
 	"github.com/zmqguard/zmqguard/reliable/wire"
 )
 
-// memStore is a ReplyStore in memory. While hold is set and reports
-// false, the Put of a finished request's record waits (up to 5 s): the
-// handler has returned, and its call is still in flight for the serve
-// loop.
+// memStore is a ReplyStore in memory. With hold set, the Put of a
+// finished request's record waits until hold is closed (or 5 s pass):
+// the handler has returned, and its call is still in flight for the
+// serve loop.
 type memStore struct {
+	hold chan struct{}
 	mu   sync.Mutex
 	recs map[wire.RequestKey]reliable.StoredOutcome
-	hold func() bool
 }
 
 func (m *memStore) Get(key wire.RequestKey, now time.Time) (reliable.StoredOutcome, bool, error) {
@@ -31,12 +31,10 @@ func (m *memStore) Get(key wire.RequestKey, now time.Time) (reliable.StoredOutco
 }
 
 func (m *memStore) Put(key wire.RequestKey, rec reliable.StoredOutcome) error {
-	m.mu.Lock()
-	hold := m.hold
-	m.mu.Unlock()
-	if rec.Done && hold != nil {
-		for end := time.Now().Add(5 * time.Second); !hold() && time.Now().Before(end); {
-			time.Sleep(time.Millisecond)
+	if rec.Done && m.hold != nil {
+		select {
+		case <-m.hold:
+		case <-time.After(5 * time.Second):
 		}
 	}
 	m.mu.Lock()
@@ -46,12 +44,6 @@ func (m *memStore) Put(key wire.RequestKey, rec reliable.StoredOutcome) error {
 	}
 	m.recs[key] = rec
 	return nil
-}
-
-func (m *memStore) holdUntil(cond func() bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.hold = cond
 }
 
 // TestServerStoresARequestAnotherAttemptJoined: a retry that joins a
@@ -65,15 +57,16 @@ func TestServerStoresARequestAnotherAttemptJoined(t *testing.T) {
 	var execs counter
 	entered := make(chan string, 1)
 	release := make(chan struct{})
-	st := &memStore{}
+	st := &memStore{hold: make(chan struct{})}
 	s := listen(t, zctx, "tcp", countingHandler(&execs, entered, release), reliable.WithReplyStore(st))
-	st.holdUntil(func() bool { return s.srv.Stats().DuplicatesInFlight == 1 })
 	p := newPeer(t, zctx, s.addr)
 
 	p.send(1, 1, "block")
 	require.Equal(t, "block", <-entered)
 	close(release) // the handler returns; its record waits for the retry
 	p.send(1, 2, "block")
+	waitFor(t, 5*time.Second, "the retry to join", func() bool { return s.srv.Stats().DuplicatesInFlight == 1 })
+	close(st.hold)
 
 	r := p.mustRecv(5 * time.Second)
 	assert.Equal(t, p.id(1, 2), r.id, "the joined attempt is answered")

@@ -113,8 +113,7 @@ func acceptedSockets(ports []int) map[int]uint64 {
 		if !ok {
 			continue
 		}
-		la, err := syscall.Getsockname(fd)
-		if err != nil || !slices.Contains(ports, portOf(la)) {
+		if port, _, ok := localAddr(fd); !ok || !slices.Contains(ports, port) {
 			continue
 		}
 		if _, err := syscall.Getpeername(fd); err != nil {
