@@ -240,7 +240,8 @@ func measurePumpStream(push, pull *zmq.Socket, closeAll func(), size, n int, rec
 // LabRows are experiments kept runnable (zgbench -lab), not part of the
 // suite: the sender-thread lab over every transport at 16 B, alone, with
 // a receiving pthread too, and the receiving pthread alone, beside the C
-// loop and the shipped batch path.
+// loop, the shipped batch path, and Go blocked in libzmq with no bound
+// (blocklab.go).
 func LabRows() []Row {
 	var rows []Row
 	for _, tr := range []string{"inproc", "ipc", "tcp"} {
@@ -270,6 +271,9 @@ func LabRows() []Row {
 				})},
 				{"zmqguard, sends and receives by pthreads", pairOf(func(push, pull *zmq.Socket, cl func(), n int) (map[string]float64, error) {
 					return measurePumpStream(push, pull, cl, size, n, true)
+				})},
+				{"Go blocked in libzmq, no bound (cgo ceiling)", pairOf(func(push, pull *zmq.Socket, cl func(), n int) (map[string]float64, error) {
+					return measureBlockedStream(push, pull, cl, size, n)
 				})},
 				{"zmqguard SendMsgs, receives by a pthread", pairOf(func(push, pull *zmq.Socket, cl func(), n int) (map[string]float64, error) {
 					rp, err := newLabReceiver(pull, size, n)
