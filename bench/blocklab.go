@@ -89,32 +89,5 @@ func measureBlockedStream(push, pull *zmq.Socket, closeAll func(), size, n int) 
 	if _, err := recv(1); err != nil {
 		return nil, err
 	}
-	done := make(chan error, 1)
-	m0 := mallocs()
-	start := time.Now()
-	go func() {
-		for left := n; left > 0; {
-			k := min(left, msgBatch)
-			if err := send(k); err != nil {
-				done <- err
-				return
-			}
-			left -= k
-		}
-		done <- nil
-	}()
-	var err error
-	for got := 0; got < n && err == nil; {
-		var k int
-		k, err = recv(min(n-got, msgBatch))
-		got += k
-	}
-	el := time.Since(start)
-	if serr := <-done; err == nil {
-		err = serr
-	}
-	if err != nil {
-		return nil, err
-	}
-	return streamResult(n, el, m0), nil
+	return timeStream(n, msgBatch, send, recv)
 }

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"fmt"
-	"time"
 
 	zmq4 "github.com/pebbe/zmq4"
 
@@ -78,32 +77,7 @@ func measureMsgStreamTo(push, pull *zmq.Socket, closeAll func(), size, n, batch 
 	if _, err := recv(1); err != nil {
 		return nil, err
 	}
-	done := make(chan error, 1)
-	m0 := mallocs()
-	start := time.Now()
-	go func() {
-		for left := n; left > 0; {
-			k := min(left, batch)
-			if err := send(k); err != nil {
-				done <- err
-				return
-			}
-			left -= k
-		}
-		done <- nil
-	}()
-	for got := 0; got < n; {
-		k, err := recv(n - got)
-		if err != nil {
-			return nil, err
-		}
-		got += k
-	}
-	el := time.Since(start)
-	if err := <-done; err != nil {
-		return nil, err
-	}
-	return streamResult(n, el, m0), nil
+	return timeStream(n, batch, send, recv)
 }
 
 // msgPathRows compare zmqguard's message API with the C loop, the

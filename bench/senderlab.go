@@ -204,37 +204,16 @@ func measurePumpStream(push, pull *zmq.Socket, closeAll func(), size, n int, rec
 	if _, err := recv(1); err != nil {
 		return nil, finish(err)
 	}
-	done := make(chan error, 1)
-	m0 := mallocs()
-	start := time.Now()
-	go func() {
-		for left := n; left > 0; {
-			k := min(left, msgBatch)
-			for i := range k {
-				copy(batch[i*size:], body)
-			}
-			if err := put(batch, k); err != nil {
-				done <- err
-				return
-			}
-			left -= k
+	res, err := timeStream(n, msgBatch, func(k int) error {
+		for i := range k {
+			copy(batch[i*size:], body)
 		}
-		done <- nil
-	}()
-	var err error
-	for got := 0; got < n && err == nil; {
-		var k int
-		k, err = recv(min(n-got, msgBatch))
-		got += k
-	}
-	el := time.Since(start)
-	if serr := <-done; err == nil {
-		err = serr
-	}
+		return put(batch, k)
+	}, recv)
 	if err = finish(err); err != nil {
 		return nil, err
 	}
-	return streamResult(n, el, m0), nil
+	return res, nil
 }
 
 // LabRows are experiments kept runnable (zgbench -lab), not part of the

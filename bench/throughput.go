@@ -159,6 +159,40 @@ func measureStream(p pair, size, n int) (map[string]float64, error) {
 	return streamResult(n, el, m0), nil
 }
 
+// timeStream times a stream of n frames: a goroutine sends them with
+// send, batch at a time, while recv receives them here (at most want per
+// call, reporting how many it took). It returns the stream's result; on
+// a failed receive it returns at once, and the caller's closing of the
+// sockets ends the sender.
+func timeStream(n, batch int, send func(k int) error, recv func(want int) (int, error)) (map[string]float64, error) {
+	done := make(chan error, 1)
+	m0 := mallocs()
+	start := time.Now()
+	go func() {
+		for left := n; left > 0; {
+			k := min(left, batch)
+			if err := send(k); err != nil {
+				done <- err
+				return
+			}
+			left -= k
+		}
+		done <- nil
+	}()
+	for got := 0; got < n; {
+		k, err := recv(min(n-got, batch))
+		if err != nil {
+			return nil, err
+		}
+		got += k
+	}
+	el := time.Since(start)
+	if err := <-done; err != nil {
+		return nil, err
+	}
+	return streamResult(n, el, m0), nil
+}
+
 // streamResult is a stream's rate and its Go allocations per message,
 // from its elapsed time and mallocs() read when the clock started.
 func streamResult(n int, el time.Duration, m0 uint64) map[string]float64 {
