@@ -16,6 +16,7 @@ import (
 	"time"
 
 	zgbolt "github.com/zmqguard/zmqguard/contrib/bbolt"
+	"github.com/zmqguard/zmqguard/internal/testpeer"
 	"github.com/zmqguard/zmqguard/reliable"
 	"github.com/zmqguard/zmqguard/reliable/wire"
 	"github.com/zmqguard/zmqguard/zmq"
@@ -200,10 +201,11 @@ func startProc(t *testing.T, env ...string) *proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	exited := make(chan struct{})
+	if err := testpeer.StartTied(t, cmd, exited); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, exited: make(chan struct{})}
+	p := &proc{cmd: cmd, exited: exited}
 	ready := make(chan bool, 1)
 	go func() {
 		sc := bufio.NewScanner(out)

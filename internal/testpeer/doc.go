@@ -6,4 +6,7 @@
 // A peer prints "READY <endpoint>" once bound and "EXEC <last frame>" for
 // every request it executes, so tests count executions from the peer's
 // own output instead of guessing.
+//
+// Every peer, Go or Python, is started with StartTied: it dies with the
+// test binary, even when that is killed from outside.
 package testpeer

@@ -47,10 +47,11 @@ func StartPy(t testing.TB, script string, args ...string) *PyPeer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	exited := make(chan struct{})
+	if err := StartTied(t, cmd, exited); err != nil {
 		t.Fatal(err)
 	}
-	p := &PyPeer{Cmd: cmd, stdin: stdin, Lines: make(chan string, 1024), Exited: make(chan struct{})}
+	p := &PyPeer{Cmd: cmd, stdin: stdin, Lines: make(chan string, 1024), Exited: exited}
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {

@@ -174,11 +174,12 @@ func start(t testing.TB, env []string) *Proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	exited := make(chan struct{})
+	if err := StartTied(t, cmd, exited); err != nil {
 		t.Fatal(err)
 	}
 	p := &Proc{t: t, cmd: cmd, execs: map[string]int{}, execCh: make(chan string, 1024),
-		exited: make(chan struct{}), changed: make(chan struct{})}
+		exited: exited, changed: make(chan struct{})}
 	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
