@@ -89,5 +89,5 @@ func measureBlockedStream(push, pull *zmq.Socket, closeAll func(), size, n int) 
 	if _, err := recv(1); err != nil {
 		return nil, err
 	}
-	return timeStream(n, msgBatch, send, recv)
+	return timeStream(n, msgBatch, send, recv, nil) // SNDTIMEO bounds the sends
 }

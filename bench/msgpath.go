@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"sync"
 
 	zmq4 "github.com/pebbe/zmq4"
 
@@ -32,6 +33,7 @@ func measureMsgStream(push, pull *zmq.Socket, closeAll func(), size, n, batch in
 // take when it is not nil (the lab's receiving pthread): take returns
 // how many of at most want frames it took, waiting for the first.
 func measureMsgStreamTo(push, pull *zmq.Socket, closeAll func(), size, n, batch int, take func(want int) (int, error)) (map[string]float64, error) {
+	closeAll = sync.OnceFunc(closeAll) // also what ends a blocked sender
 	defer closeAll()
 	body := make([]byte, size)
 	out := make([]zmq.Msg, batch)
@@ -77,7 +79,7 @@ func measureMsgStreamTo(push, pull *zmq.Socket, closeAll func(), size, n, batch 
 	if _, err := recv(1); err != nil {
 		return nil, err
 	}
-	return timeStream(n, batch, send, recv)
+	return timeStream(n, batch, send, recv, closeAll)
 }
 
 // msgPathRows compare zmqguard's message API with the C loop, the

@@ -208,8 +208,8 @@ func measurePumpStream(push, pull *zmq.Socket, closeAll func(), size, n int, rec
 		for i := range k {
 			copy(batch[i*size:], body)
 		}
-		return put(batch, k)
-	}, recv)
+		return put(batch, k) // bounded: its waits end after 10 s
+	}, recv, nil)
 	if err = finish(err); err != nil {
 		return nil, err
 	}

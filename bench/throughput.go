@@ -161,10 +161,11 @@ func measureStream(p pair, size, n int) (map[string]float64, error) {
 
 // timeStream times a stream of n frames: a goroutine sends them with
 // send, batch at a time, while recv receives them here (at most want per
-// call, reporting how many it took). It returns the stream's result; on
-// a failed receive it returns at once, and the caller's closing of the
-// sockets ends the sender.
-func timeStream(n, batch int, send func(k int) error, recv func(want int) (int, error)) (map[string]float64, error) {
+// call, reporting how many it took). It returns the stream's result once
+// the sender is done, also after a failed receive: unblock (when not nil)
+// then ends a send that would wait for ever; without it, send must be
+// bounded.
+func timeStream(n, batch int, send func(k int) error, recv func(want int) (int, error), unblock func()) (map[string]float64, error) {
 	done := make(chan error, 1)
 	m0 := mallocs()
 	start := time.Now()
@@ -182,6 +183,10 @@ func timeStream(n, batch int, send func(k int) error, recv func(want int) (int, 
 	for got := 0; got < n; {
 		k, err := recv(min(n-got, batch))
 		if err != nil {
+			if unblock != nil {
+				unblock()
+			}
+			<-done
 			return nil, err
 		}
 		got += k
