@@ -2,7 +2,9 @@ package bench
 
 import (
 	"encoding/json"
+	"errors"
 	"regexp"
+	"sync/atomic"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -62,5 +64,26 @@ func TestStats(t *testing.T) {
 	med, lo, hi := stats([]float64{3, 1, 2, 10})
 	if med != 2.5 || lo != 1 || hi != 10 {
 		t.Fatalf("stats = %v %v %v", med, lo, hi)
+	}
+}
+
+// TestTimeStreamWaitsForTheSender: after a failed receive, timeStream
+// unblocks the sender and returns only once it is done (the lab pump's
+// ring is freed right after).
+func TestTimeStreamWaitsForTheSender(t *testing.T) {
+	stop := make(chan struct{})
+	var returned atomic.Bool
+	send := func(int) error {
+		<-stop
+		returned.Store(true)
+		return errors.New("closed")
+	}
+	recv := func(int) (int, error) { return 0, errors.New("receive failed") }
+	_, err := timeStream(10, 5, send, recv, func() { close(stop) })
+	if err == nil || err.Error() != "receive failed" {
+		t.Fatalf("err = %v, want the receive's", err)
+	}
+	if !returned.Load() {
+		t.Fatal("timeStream returned while the sender was still sending")
 	}
 }
