@@ -25,10 +25,11 @@ func init() {
 			return err
 		}
 		fmt.Println("LEAF", leaf.Process.Pid)
-		select {} // until the test kills this process
+		time.Sleep(time.Minute) // the test kills this process sooner
+		return nil
 	})
 	Register("tie-leaf", func() error {
-		time.Sleep(time.Minute) // the test ends sooner; the test binary kills it
+		time.Sleep(time.Minute) // killed with its parent, or by the test
 		return nil
 	})
 }
