@@ -115,6 +115,8 @@ func runBroker(role string, ends []string) {
 				say("EVENT a worker died holding a request: giving it to another worker")
 			case mdp.BrokerWorkerExpired:
 				say("EVENT a worker was silent for %v: forgotten", liveness*interval)
+			case mdp.BrokerWorkerJoined:
+				say("JOINED %x", ev.Worker)
 			}
 		}))
 	check(err)
@@ -168,6 +170,7 @@ type proc struct {
 	ready  chan struct{}
 	done   chan struct{}
 	states chan string // a broker's pair states, as it reports them
+	joined chan string // the workers that joined a broker (first 16)
 }
 
 // took is a worker's report that it holds a request.
@@ -216,7 +219,7 @@ func (d *demo) spawn(role string, ends []string) *proc {
 	check(err)
 	check(cmd.Start())
 	p := &proc{name: role, cmd: cmd, stdin: stdin, ready: make(chan struct{}), done: make(chan struct{}),
-		states: make(chan string, 16)}
+		states: make(chan string, 16), joined: make(chan string, 16)}
 	go func() {
 		defer close(p.done)
 		lines := bufio.NewScanner(stdout)
@@ -234,6 +237,11 @@ func (d *demo) spawn(role string, ends []string) *proc {
 				p.states <- to
 			case "EVENT":
 				d.printf("%s broker: %s", role, rest)
+			case "JOINED":
+				select {
+				case p.joined <- rest:
+				default:
+				}
 			}
 		}
 		_ = cmd.Wait()
@@ -263,6 +271,20 @@ func (p *proc) stop() {
 }
 
 func (p *proc) goAhead() { _, _ = io.WriteString(p.stdin, "go\n") }
+
+// awaitWorkers waits until n different workers joined a broker.
+func (p *proc) awaitWorkers(n int) {
+	timeout := time.After(waitLimit)
+	seen := map[string]bool{}
+	for len(seen) < n {
+		select {
+		case w := <-p.joined:
+			seen[w] = true
+		case <-timeout:
+			check(fmt.Errorf("%d workers not joined to the %s broker within %v", n, p.name, waitLimit))
+		}
+	}
+}
 
 // await waits until a broker reports the pair state want.
 func (p *proc) await(want string) {
@@ -339,7 +361,9 @@ func runDemo() int {
 		}))
 	check(err)
 	defer c.Close()
-	// Wait until the workers are registered with the active broker.
+	// Wait until both workers are registered with the active broker (the
+	// plan needs w2 to take a request there), and the client sees them.
+	brokers["primary"].awaitWorkers(2)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	for ok := false; !ok; {
 		ok, err = c.ServiceAvailable(ctx, "echo")
