@@ -14,9 +14,9 @@ package bench
 #include <stdint.h>
 #include <stdlib.h>
 
-// zg_floor_send sends n frames of size bytes from buf, blocking; Go's
+// zg_ceiling_send sends n frames of size bytes from buf, blocking; Go's
 // preemption signal (EINTR) is retried. It returns the errno, or 0.
-static int zg_floor_send(uintptr_t sock, const char *buf, int size, int n) {
+static int zg_ceiling_send(uintptr_t sock, const char *buf, int size, int n) {
 	for (int i = 0; i < n; i++) {
 		while (zmq_send((void *)sock, buf, size, 0) < 0) {
 			if (zmq_errno() != EINTR) return zmq_errno();
@@ -25,9 +25,9 @@ static int zg_floor_send(uintptr_t sock, const char *buf, int size, int n) {
 	return 0;
 }
 
-// zg_floor_recv blocks for one frame and takes up to max-1 more that are
+// zg_ceiling_recv blocks for one frame and takes up to max-1 more that are
 // queued, into one reused message. It returns how many, or -errno.
-static int zg_floor_recv(uintptr_t sock, int max) {
+static int zg_ceiling_recv(uintptr_t sock, int max) {
 	zmq_msg_t m;
 	zmq_msg_init(&m);
 	int i = 0;
@@ -71,15 +71,15 @@ func measureBlockedStream(push, pull *zmq.Socket, closeAll func(), size, n int) 
 	buf := (*C.char)(C.calloc(1, C.size_t(max(size, 1))))
 	defer C.free(unsafe.Pointer(buf))
 	send := func(k int) error {
-		if e := C.zg_floor_send(sh, buf, C.int(size), C.int(k)); e != 0 {
-			return fmt.Errorf("floor send: %w", syscall.Errno(e))
+		if e := C.zg_ceiling_send(sh, buf, C.int(size), C.int(k)); e != 0 {
+			return fmt.Errorf("ceiling send: %w", syscall.Errno(e))
 		}
 		return nil
 	}
 	recv := func(k int) (int, error) {
-		got := int(C.zg_floor_recv(rh, C.int(k)))
+		got := int(C.zg_ceiling_recv(rh, C.int(k)))
 		if got < 0 {
-			return 0, fmt.Errorf("floor recv: %w", syscall.Errno(-got))
+			return 0, fmt.Errorf("ceiling recv: %w", syscall.Errno(-got))
 		}
 		return got, nil
 	}
