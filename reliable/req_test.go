@@ -142,7 +142,7 @@ func startPyREP(t *testing.T) string {
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	cmd.Stderr = os.Stderr
-	require.NoError(t, cmd.Start())
+	require.NoError(t, testpeer.StartTied(t, cmd, nil)) // waited for by the cleanup below
 	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGKILL); cmd.Wait() })
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {

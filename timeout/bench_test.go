@@ -34,6 +34,7 @@ import (
 
 	zmq4 "github.com/pebbe/zmq4"
 
+	"github.com/zmqguard/zmqguard/internal/testpeer"
 	"github.com/zmqguard/zmqguard/internal/zmqtest"
 	"github.com/zmqguard/zmqguard/timeout"
 	"github.com/zmqguard/zmqguard/zmq"
@@ -407,7 +408,7 @@ func echoProcess(b *testing.B) string {
 	must(b, err)
 	stdout, err := cmd.StdoutPipe()
 	must(b, err)
-	must(b, cmd.Start())
+	must(b, testpeer.StartTied(b, cmd, nil)) // waited for by the cleanup below
 	b.Cleanup(func() {
 		stdin.Close()
 		cmd.Wait()

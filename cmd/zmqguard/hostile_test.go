@@ -19,6 +19,7 @@ import (
 
 	"github.com/zmqguard/zmqguard/internal/hostile"
 	"github.com/zmqguard/zmqguard/internal/procstat"
+	"github.com/zmqguard/zmqguard/internal/testpeer"
 	"github.com/zmqguard/zmqguard/reliable"
 )
 
@@ -72,7 +73,7 @@ func startServer(t *testing.T, nofile int) *serverProc {
 	require.NoError(t, err)
 	p := &serverProc{cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stderr = p.stderr
-	require.NoError(t, cmd.Start())
+	require.NoError(t, testpeer.StartTied(t, cmd, p.done)) // p.done: closed once waited for
 	p.pid = cmd.Process.Pid
 	lines := bufio.NewReader(stdout)
 	line, err := lines.ReadString('\n')

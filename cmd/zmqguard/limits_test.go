@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/zmqguard/zmqguard/internal/hostile"
+	"github.com/zmqguard/zmqguard/internal/testpeer"
 	"github.com/zmqguard/zmqguard/reliable"
 	"github.com/zmqguard/zmqguard/zmq"
 )
@@ -100,7 +101,7 @@ func TestServeStatesBudget(t *testing.T) {
 	cmd := exec.Command(binary, "serve", "--json", "--memory-budget", "128MiB", "tcp://127.0.0.1:*")
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
+	require.NoError(t, testpeer.StartTied(t, cmd, nil)) // the deferred Wait runs before cleanup
 	defer func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()

@@ -113,7 +113,7 @@ func daemon(t *testing.T, args ...string) (first string, stopped func() string) 
 	require.NoError(t, err)
 	errOut := &syncBuffer{}
 	cmd.Stderr = errOut
-	require.NoError(t, cmd.Start())
+	require.NoError(t, testpeer.StartTied(t, cmd, nil)) // stop waits, at cleanup at the latest
 	lines := bufio.NewReader(stdout)
 	first, err = lines.ReadString('\n')
 	require.NoError(t, err, "zmqguard %q printed nothing; stderr: %s", args, errOut.String())

@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/zmqguard/zmqguard/internal/testpeer"
 )
 
 // TestServeMetricsAndLogs: `zmqguard serve --metrics --log-format json`
@@ -28,7 +30,7 @@ func TestServeMetricsAndLogs(t *testing.T) {
 	require.NoError(t, err)
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr
-	require.NoError(t, cmd.Start())
+	require.NoError(t, testpeer.StartTied(t, cmd, nil)) // waited for by the test or its cleanup
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			_ = cmd.Process.Kill()

@@ -14,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/zmqguard/zmqguard/internal/testpeer"
 )
 
 // proc is a zmqguard process started by a test, in a process group of its
@@ -33,7 +35,7 @@ func start(t *testing.T, args ...string) *proc {
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	cmd.Stderr = os.Stderr
-	require.NoError(t, cmd.Start())
+	require.NoError(t, testpeer.StartTied(t, cmd, nil)) // waited for at cleanup at the latest
 	p := &proc{cmd: cmd, rest: &syncBuffer{}, copied: make(chan struct{})}
 	lines := bufio.NewReader(stdout)
 	p.first, err = lines.ReadString('\n')

@@ -225,7 +225,7 @@ func chaos(ctx context.Context, t *testing.T, rng *rand.Rand, srvs []*server, pr
 			s.kill()
 			f.add("SIGKILL+restart")
 			sleep(jitter(rng, 100*time.Millisecond, time.Second))
-			if err := s.start(); err != nil {
+			if err := s.start(t); err != nil {
 				t.Errorf("restart server %d: %v", i, err)
 			}
 		case 1:
@@ -285,7 +285,7 @@ func runSoak(t *testing.T, cfg config) {
 	}()
 	for i := range srvs {
 		srvs[i] = &server{idx: i, ledger: led}
-		require.NoError(t, srvs[i].start())
+		require.NoError(t, srvs[i].start(t))
 		p, err := faultproxy.New(srvs[i].upHost)
 		require.NoError(t, err)
 		proxies[i] = p
@@ -414,7 +414,7 @@ func runSoak(t *testing.T, cfg config) {
 	// reply again within a few seconds.
 	for i, s := range srvs {
 		if s.cmd == nil {
-			require.NoError(t, s.start(), "server %d", i)
+			require.NoError(t, s.start(t), "server %d", i)
 		}
 	}
 	var recovery time.Duration

@@ -14,8 +14,10 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 
+	"github.com/zmqguard/zmqguard/internal/testpeer"
 	"github.com/zmqguard/zmqguard/reliable"
 	"github.com/zmqguard/zmqguard/zmq"
 )
@@ -129,15 +131,16 @@ type server struct {
 	exited chan struct{}
 }
 
-// start starts a server process and waits (10 s) until it is bound.
-func (s *server) start() error {
+// start starts a server process, tied to t (testpeer.StartTied), and
+// waits (10 s) until it is bound.
+func (s *server) start(t testing.TB) error {
 	bind := s.bind
 	if bind == "" {
 		bind = "tcp://127.0.0.1:*"
 	}
 	var last error
 	for try := 0; try < 50; try++ {
-		ep, err := s.startOnce(bind)
+		ep, err := s.startOnce(t, bind)
 		if err == nil {
 			s.bind = ep
 			s.upHost = strings.TrimPrefix(ep, "tcp://")
@@ -149,7 +152,7 @@ func (s *server) start() error {
 	return last
 }
 
-func (s *server) startOnce(bind string) (string, error) {
+func (s *server) startOnce(t testing.TB, bind string) (string, error) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envPeer+"=server", "ZG_BIND="+bind)
 	cmd.Stderr = os.Stderr
@@ -157,11 +160,11 @@ func (s *server) startOnce(bind string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := cmd.Start(); err != nil {
+	exited := make(chan struct{})
+	if err := testpeer.StartTied(t, cmd, exited); err != nil {
 		return "", err
 	}
 	pid := cmd.Process.Pid
-	exited := make(chan struct{})
 	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
