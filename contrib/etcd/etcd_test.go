@@ -3,7 +3,9 @@ package etcd_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/zmqguard/zmqguard/contrib/etcd/etcdtest"
 	"github.com/zmqguard/zmqguard/discovery"
 	"github.com/zmqguard/zmqguard/internal/resolvetest"
+	"github.com/zmqguard/zmqguard/internal/testpeer"
 )
 
 // startEtcd starts a real etcd for the test; it skips when there is no
@@ -28,6 +31,45 @@ func startEtcd(t *testing.T) *etcdtest.Server {
 	require.NoError(t, err)
 	t.Cleanup(s.Stop)
 	return s
+}
+
+// etcd outlives the thread that called Start. Linux sends a child's
+// Pdeathsig when the thread that started it ends, not the process, and Go
+// ends a thread when a goroutine locked to it returns.
+func TestEtcdOutlivesTheThreadThatStartedIt(t *testing.T) {
+	dir := t.TempDir()
+	type started struct {
+		s   *etcdtest.Server
+		err error
+		tid int
+	}
+	ch := make(chan started, 1)
+	testpeer.OnThreadThatEnds(func() {
+		s, err := etcdtest.Start(dir)
+		ch <- started{s, err, syscall.Gettid()}
+	})
+	st := <-ch
+	if errors.Is(st.err, etcdtest.ErrNoBinary) && os.Getenv("CI") != "true" {
+		t.Skip(st.err)
+	}
+	require.NoError(t, st.err)
+	t.Cleanup(st.s.Stop)
+	task := fmt.Sprintf("/proc/self/task/%d", st.tid)
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(task)
+		return os.IsNotExist(err)
+	}, 10*time.Second, time.Millisecond, "the thread that started etcd never ended")
+	// A Pdeathsig, had it been sent as the thread ended, would have ended
+	// etcd within milliseconds.
+	select {
+	case <-st.s.Exited():
+		t.Fatalf("etcd died with the thread that started it\n%s", st.s.Log())
+	case <-time.After(2 * time.Second):
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := client(t, st.s).Get(ctx, "health")
+	assert.NoError(t, err)
 }
 
 func client(t *testing.T, s *etcdtest.Server) *clientv3.Client {

@@ -1,6 +1,7 @@
 package testpeer
 
 import (
+	"os"
 	"os/exec"
 	"runtime"
 	"syscall"
@@ -24,19 +25,39 @@ func StartTied(t testing.TB, cmd *exec.Cmd, exited <-chan struct{}) error {
 	started := make(chan error, 1)
 	release := make(chan struct{})
 	ended := make(chan struct{})
-	go func() {
+	OnThreadThatEnds(func() {
 		defer close(ended)
-		// Never unlocked: the thread exits with this goroutine.
-		runtime.LockOSThread()
 		started <- cmd.Start()
 		select {
 		case <-release:
 		case <-exited:
 		}
-	}()
+	})
 	t.Cleanup(func() {
 		close(release)
 		<-ended
 	})
 	return <-started
+}
+
+// OnThreadThatEnds runs f in a new goroutine locked to an OS thread that
+// ends when f returns, and that nothing else runs on: a child started in
+// f with Pdeathsig dies when f returns, or with the process. Go never ends
+// the main thread, so a goroutine that lands there holds it while another
+// runs f.
+func OnThreadThatEnds(f func()) {
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		if syscall.Gettid() != os.Getpid() {
+			f()
+			return
+		}
+		done := make(chan struct{})
+		OnThreadThatEnds(func() {
+			defer close(done)
+			f()
+		})
+		<-done
+		runtime.UnlockOSThread()
+	}()
 }

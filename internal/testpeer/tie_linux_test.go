@@ -90,3 +90,19 @@ func alive(pid int) bool {
 	i := strings.LastIndexByte(s, ')')
 	return i >= 0 && i+2 < len(s) && s[i+2] != 'Z'
 }
+
+// OnThreadThatEnds never runs f on the main thread, which Go never ends,
+// and f's thread ends once f returns.
+func TestOnThreadThatEnds(t *testing.T) {
+	for range 20 {
+		tids := make(chan int, 1)
+		OnThreadThatEnds(func() { tids <- syscall.Gettid() })
+		tid := <-tids
+		require.NotEqual(t, os.Getpid(), tid, "f ran on the main thread")
+		task := fmt.Sprintf("/proc/self/task/%d", tid)
+		require.Eventually(t, func() bool {
+			_, err := os.Stat(task)
+			return os.IsNotExist(err)
+		}, 10*time.Second, time.Millisecond, "f's thread outlived it")
+	}
+}

@@ -12,3 +12,6 @@ import (
 func StartTied(t testing.TB, cmd *exec.Cmd, exited <-chan struct{}) error {
 	return cmd.Start()
 }
+
+// OnThreadThatEnds runs f in a new goroutine (see tie_linux.go).
+func OnThreadThatEnds(f func()) { go f() }

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -95,11 +96,29 @@ func start(bin, dir string) (*Server, error) {
 	log := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	s := &Server{cmd: cmd, dir: data, url: client, log: log, done: make(chan struct{})}
+	// Linux sends Pdeathsig when the thread that started the child ends,
+	// not the process, and Go ends a thread when a goroutine locked to it
+	// returns (testpeer.StartTied's do): etcd is started from a thread
+	// kept locked until it has exited, so that it dies with the test
+	// binary and never before it is stopped.
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends after etcd
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		_ = cmd.Wait()
+		close(s.done)
+		if syscall.Gettid() == os.Getpid() {
+			runtime.UnlockOSThread() // Go would wedge the main thread
+		}
+	}()
+	if err := <-started; err != nil {
 		return nil, err
 	}
-	s := &Server{cmd: cmd, dir: data, url: client, log: log, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(s.done) }()
 	if err := s.ready(30 * time.Second); err != nil {
 		s.Stop()
 		return nil, fmt.Errorf("%w\n%s", err, tail(log.String(), 2000))
@@ -140,6 +159,9 @@ func (s *Server) Endpoint() string { return s.url }
 func (s *Server) Client() (*clientv3.Client, error) {
 	return clientv3.New(clientv3.Config{Endpoints: []string{s.url}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 }
+
+// Exited is closed once etcd has exited, stopped or not.
+func (s *Server) Exited() <-chan struct{} { return s.done }
 
 // Log returns what etcd printed so far.
 func (s *Server) Log() string { return s.log.String() }
