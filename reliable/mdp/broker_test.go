@@ -139,7 +139,7 @@ func TestBrokerNoServiceAfterLastWorkerLeft(t *testing.T) {
 	ctx := testCtx(t, 10*time.Second)
 	res := []<-chan result{goRequest(ctx, c, "svc", "x"), goRequest(ctx, c, "svc", "x")}
 	recvWorker(t, raw, mdp.CommandRequest, 5*time.Second)
-	waitFor(t, 5*time.Second, "the second request to wait", func() bool { return b.Stats().Waiting == 1 })
+	bothWaiting(t, b)
 	left := time.Now()
 	sendWorker(t, raw, mdp.WorkerMessage{Command: mdp.CommandDisconnect})
 	// The first request is retried (it waits too), the second waits.
@@ -340,7 +340,7 @@ func TestBrokerShutdown(t *testing.T) {
 	send(t, client, mdp.ClientRequest("busy", frames("held")))
 	recvWorker(t, raw, mdp.CommandRequest, 5*time.Second)
 	send(t, client, mdp.ClientRequest("idle", frames("waiting")))
-	waitFor(t, 5*time.Second, "1 waiting", func() bool { return b.Stats().Waiting == 1 })
+	bothWaiting(t, b)
 
 	require.NoError(t, b.Close())
 	require.ErrorIs(t, <-done, mdp.ErrBrokerClosed)
@@ -355,6 +355,16 @@ func TestBrokerShutdown(t *testing.T) {
 	}
 	assert.Equal(t, map[string]string{"busy": wire.CodeShutdown, "idle": wire.CodeShutdown}, services)
 	assert.EqualValues(t, 2, b.Stats().Shutdown)
+}
+
+// bothWaiting waits until b has taken two requests, the first given to a
+// worker and the second waiting. Waiting alone is not enough: the worker
+// can have the first request before the broker stops counting it as
+// waiting, and Waiting == 1 then holds before the second has arrived.
+func bothWaiting(t *testing.T, b *mdp.Broker) {
+	t.Helper()
+	waitFor(t, 5*time.Second, "2 requests taken", func() bool { return b.Stats().Requests == 2 })
+	waitFor(t, 5*time.Second, "the second request to wait", func() bool { return b.Stats().Waiting == 1 })
 }
 
 // done2 runs b.Run again: a stopped broker does not run twice.
