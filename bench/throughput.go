@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -127,7 +128,8 @@ func gozmqPair(bind, conn func(context.Context, ...gozmq.Option) gozmq.Socket) (
 // goroutine after one warm-up message and returns the elapsed time and the
 // Go heap allocations per message (both sides).
 func measureStream(p pair, size, n int) (map[string]float64, error) {
-	defer p.close()
+	closeAll := sync.OnceFunc(p.close) // also what ends a blocked sender
+	defer closeAll()
 	msg := make([]byte, size)
 	if err := p.send(msg); err != nil {
 		return nil, err
@@ -135,28 +137,8 @@ func measureStream(p pair, size, n int) (map[string]float64, error) {
 	if err := p.recv(); err != nil {
 		return nil, err
 	}
-	done := make(chan error, 1)
-	m0 := mallocs()
-	start := time.Now()
-	go func() {
-		for range n {
-			if err := p.send(msg); err != nil {
-				done <- err
-				return
-			}
-		}
-		done <- nil
-	}()
-	for range n {
-		if err := p.recv(); err != nil {
-			return nil, err
-		}
-	}
-	el := time.Since(start)
-	if err := <-done; err != nil {
-		return nil, err
-	}
-	return streamResult(n, el, m0), nil
+	return timeStream(n, 1, func(int) error { return p.send(msg) },
+		func(int) (int, error) { return 1, p.recv() }, closeAll)
 }
 
 // timeStream times a stream of n frames: a goroutine sends them with
