@@ -54,8 +54,8 @@ func TestLabQuick(t *testing.T) {
 	if rep.Failures > 0 {
 		t.Fatalf("%d variant runs failed:\n%s", rep.Failures, rep.Table())
 	}
-	if len(rep.Results) != 18 {
-		t.Errorf("%d results, want 18 (3 rows of 6 variants)", len(rep.Results))
+	if len(rep.Results) != 24 {
+		t.Errorf("%d results, want 24 (3 rows of 8 variants)", len(rep.Results))
 	}
 	t.Logf("\n%s", rep.Table())
 }

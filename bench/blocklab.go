@@ -5,7 +5,8 @@ package bench
 // buffer. It keeps what any cgo design pays on this machine (Go's threads,
 // the runtime's sysmon, a call into C per batch) and drops everything the
 // no-hang promises add (parking, the hot wait's bound and yield, per-frame
-// Msgs). docs/BENCHMARKS.md ("Eleventh session") says what it measured.
+// Msgs). measureHalfBlocked keeps it on one side only. docs/BENCHMARKS.md
+// ("Eleventh session", "Thirteenth session") says what they measured.
 
 /*
 #cgo pkg-config: libzmq
@@ -66,28 +67,84 @@ func measureBlockedStream(push, pull *zmq.Socket, closeAll func(), size, n int) 
 			return nil, err
 		}
 	}
-	sh := C.uintptr_t(uintptr(cSocket(push)))
-	rh := C.uintptr_t(uintptr(cSocket(pull)))
 	buf := (*C.char)(C.calloc(1, C.size_t(max(size, 1))))
 	defer C.free(unsafe.Pointer(buf))
-	send := func(k int) error {
-		if e := C.zg_ceiling_send(sh, buf, C.int(size), C.int(k)); e != 0 {
+	return warmThenTime(n, blockedSend(push, buf, size), blockedRecv(pull))
+}
+
+// measureHalfBlocked is measureBlockedStream with one side only blocked in
+// libzmq (the sender when blockSend, else the receiver) and the other
+// zmqguard's batch path (SendMsgs or RecvMsgs), to tell which side's wait
+// separates the shipped path from the ceiling. Only the blocked side gets
+// a timeout: one on the other would give its waits a timer each.
+func measureHalfBlocked(push, pull *zmq.Socket, closeAll func(), size, n int, blockSend bool) (map[string]float64, error) {
+	defer closeAll()
+	set := pull.SetRcvtimeo
+	if blockSend {
+		set = push.SetSndtimeo
+	}
+	if err := set(10 * time.Second); err != nil {
+		return nil, err
+	}
+	body := make([]byte, size)
+	ms := make([]zmq.Msg, msgBatch) // the zmqguard side's frames
+	defer func() {
+		for i := range ms {
+			ms[i].Close()
+		}
+	}()
+	for i := range ms {
+		ms[i].SetBytes(nil) // C memory before the clock starts
+	}
+	if blockSend {
+		buf := (*C.char)(C.calloc(1, C.size_t(max(size, 1))))
+		defer C.free(unsafe.Pointer(buf))
+		return warmThenTime(n, blockedSend(push, buf, size), func(k int) (int, error) {
+			return pull.RecvMsgs(ms[:k], 0)
+		})
+	}
+	return warmThenTime(n, func(k int) error {
+		for i := range ms[:k] {
+			if err := ms[i].SetBytes(body); err != nil {
+				return err
+			}
+		}
+		_, err := push.SendMsgs(ms[:k], 0)
+		return err
+	}, blockedRecv(pull))
+}
+
+// blockedSend sends k frames of size bytes from buf, blocked in libzmq.
+func blockedSend(push *zmq.Socket, buf *C.char, size int) func(k int) error {
+	h := C.uintptr_t(uintptr(cSocket(push)))
+	return func(k int) error {
+		if e := C.zg_ceiling_send(h, buf, C.int(size), C.int(k)); e != 0 {
 			return fmt.Errorf("ceiling send: %w", syscall.Errno(e))
 		}
 		return nil
 	}
-	recv := func(k int) (int, error) {
-		got := int(C.zg_ceiling_recv(rh, C.int(k)))
+}
+
+// blockedRecv receives up to k frames, blocked in libzmq for the first.
+func blockedRecv(pull *zmq.Socket) func(k int) (int, error) {
+	h := C.uintptr_t(uintptr(cSocket(pull)))
+	return func(k int) (int, error) {
+		got := int(C.zg_ceiling_recv(h, C.int(k)))
 		if got < 0 {
 			return 0, fmt.Errorf("ceiling recv: %w", syscall.Errno(-got))
 		}
 		return got, nil
 	}
+}
+
+// warmThenTime moves one frame through the pair, then times n in batches
+// of msgBatch. The sockets' timeouts bound the blocked calls.
+func warmThenTime(n int, send func(k int) error, recv func(k int) (int, error)) (map[string]float64, error) {
 	if err := send(1); err != nil {
 		return nil, err
 	}
 	if _, err := recv(1); err != nil {
 		return nil, err
 	}
-	return timeStream(n, msgBatch, send, recv, nil) // SNDTIMEO bounds the sends
+	return timeStream(n, msgBatch, send, recv, nil)
 }

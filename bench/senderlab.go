@@ -237,7 +237,7 @@ func LabRows() []Row {
 		}
 		rows = append(rows, Row{
 			Name:     fmt.Sprintf("lab/sender-thread/%s/16B", tr),
-			Note:     "PUSH->PULL at 16 B: zmqguard's batch receiver with the sends made by a pthread fed from a ring, then with the receives made by a second pthread too, and by that pthread alone, beside the shipped batch path, against the C loop",
+			Note:     "PUSH->PULL at 16 B: zmqguard's batch receiver with the sends made by a pthread fed from a ring, then with the receives made by a second pthread too, and by that pthread alone; Go blocked in libzmq on both sides (the cgo ceiling) and on one side only; beside the shipped batch path, against the C loop",
 			Metrics:  []Metric{{"msgs/s", true, 0}},
 			Baseline: "C libzmq (ceiling)",
 			Variants: []Variant{
@@ -253,6 +253,12 @@ func LabRows() []Row {
 				})},
 				{"Go blocked in libzmq, no bound (cgo ceiling)", pairOf(func(push, pull *zmq.Socket, cl func(), n int) (map[string]float64, error) {
 					return measureBlockedStream(push, pull, cl, size, n)
+				})},
+				{"Go blocked in libzmq sends, zmqguard RecvMsgs", pairOf(func(push, pull *zmq.Socket, cl func(), n int) (map[string]float64, error) {
+					return measureHalfBlocked(push, pull, cl, size, n, true)
+				})},
+				{"zmqguard SendMsgs, Go blocked in libzmq receives", pairOf(func(push, pull *zmq.Socket, cl func(), n int) (map[string]float64, error) {
+					return measureHalfBlocked(push, pull, cl, size, n, false)
 				})},
 				{"zmqguard SendMsgs, receives by a pthread", pairOf(func(push, pull *zmq.Socket, cl func(), n int) (map[string]float64, error) {
 					rp, err := newLabReceiver(pull, size, n)
