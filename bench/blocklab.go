@@ -49,6 +49,7 @@ import "C"
 
 import (
 	"fmt"
+	"sync"
 	"syscall"
 	"time"
 	"unsafe"
@@ -69,7 +70,7 @@ func measureBlockedStream(push, pull *zmq.Socket, closeAll func(), size, n int) 
 	}
 	buf := (*C.char)(C.calloc(1, C.size_t(max(size, 1))))
 	defer C.free(unsafe.Pointer(buf))
-	return warmThenTime(n, blockedSend(push, buf, size), blockedRecv(pull))
+	return warmThenTime(n, blockedSend(push, buf, size), blockedRecv(pull), nil)
 }
 
 // measureHalfBlocked is measureBlockedStream with one side only blocked in
@@ -78,6 +79,7 @@ func measureBlockedStream(push, pull *zmq.Socket, closeAll func(), size, n int) 
 // separates the shipped path from the ceiling. Only the blocked side gets
 // a timeout: one on the other would give its waits a timer each.
 func measureHalfBlocked(push, pull *zmq.Socket, closeAll func(), size, n int, blockSend bool) (map[string]float64, error) {
+	closeAll = sync.OnceFunc(closeAll)
 	defer closeAll()
 	set := pull.SetRcvtimeo
 	if blockSend {
@@ -99,9 +101,11 @@ func measureHalfBlocked(push, pull *zmq.Socket, closeAll func(), size, n int, bl
 	if blockSend {
 		buf := (*C.char)(C.calloc(1, C.size_t(max(size, 1))))
 		defer C.free(unsafe.Pointer(buf))
+		// No unblock: closing the pair under the blocked sender is not
+		// safe, and its timeout ends it.
 		return warmThenTime(n, blockedSend(push, buf, size), func(k int) (int, error) {
 			return pull.RecvMsgs(ms[:k], 0)
-		})
+		}, nil)
 	}
 	return warmThenTime(n, func(k int) error {
 		for i := range ms[:k] {
@@ -111,7 +115,7 @@ func measureHalfBlocked(push, pull *zmq.Socket, closeAll func(), size, n int, bl
 		}
 		_, err := push.SendMsgs(ms[:k], 0)
 		return err
-	}, blockedRecv(pull))
+	}, blockedRecv(pull), closeAll) // the sender has no timeout: closing ends it
 }
 
 // blockedSend sends k frames of size bytes from buf, blocked in libzmq.
@@ -138,13 +142,14 @@ func blockedRecv(pull *zmq.Socket) func(k int) (int, error) {
 }
 
 // warmThenTime moves one frame through the pair, then times n in batches
-// of msgBatch. The sockets' timeouts bound the blocked calls.
-func warmThenTime(n int, send func(k int) error, recv func(k int) (int, error)) (map[string]float64, error) {
+// of msgBatch (unblock as timeStream's). The sockets' timeouts bound the
+// calls blocked in libzmq.
+func warmThenTime(n int, send func(k int) error, recv func(k int) (int, error), unblock func()) (map[string]float64, error) {
 	if err := send(1); err != nil {
 		return nil, err
 	}
 	if _, err := recv(1); err != nil {
 		return nil, err
 	}
-	return timeStream(n, msgBatch, send, recv, nil)
+	return timeStream(n, msgBatch, send, recv, unblock)
 }
