@@ -49,7 +49,6 @@ import "C"
 
 import (
 	"fmt"
-	"sync"
 	"syscall"
 	"time"
 	"unsafe"
@@ -70,7 +69,7 @@ func measureBlockedStream(push, pull *zmq.Socket, closeAll func(), size, n int) 
 	}
 	buf := (*C.char)(C.calloc(1, C.size_t(max(size, 1))))
 	defer C.free(unsafe.Pointer(buf))
-	return warmThenTime(n, blockedSend(push, buf, size), blockedRecv(pull), nil)
+	return warmThenTime(n, blockedSend(push, buf, size), blockedRecv(pull))
 }
 
 // measureHalfBlocked is measureBlockedStream with one side only blocked in
@@ -79,17 +78,20 @@ func measureBlockedStream(push, pull *zmq.Socket, closeAll func(), size, n int) 
 // separates the shipped path from the ceiling. Only the blocked side gets
 // a timeout: one on the other would give its waits a timer each.
 func measureHalfBlocked(push, pull *zmq.Socket, closeAll func(), size, n int, blockSend bool) (map[string]float64, error) {
-	closeAll = sync.OnceFunc(closeAll)
-	defer closeAll()
-	set := pull.SetRcvtimeo
-	if blockSend {
-		set = push.SetSndtimeo
+	if !blockSend {
+		if err := pull.SetRcvtimeo(10 * time.Second); err != nil {
+			closeAll()
+			return nil, err
+		}
+		// The suite's sender; a failed receive closes the pair, which
+		// ends that sender (it has no timeout).
+		return measureMsgStreamTo(push, pull, closeAll, size, n, msgBatch, blockedRecv(pull))
 	}
-	if err := set(10 * time.Second); err != nil {
+	defer closeAll()
+	if err := push.SetSndtimeo(10 * time.Second); err != nil {
 		return nil, err
 	}
-	body := make([]byte, size)
-	ms := make([]zmq.Msg, msgBatch) // the zmqguard side's frames
+	ms := make([]zmq.Msg, msgBatch)
 	defer func() {
 		for i := range ms {
 			ms[i].Close()
@@ -98,24 +100,13 @@ func measureHalfBlocked(push, pull *zmq.Socket, closeAll func(), size, n int, bl
 	for i := range ms {
 		ms[i].SetBytes(nil) // C memory before the clock starts
 	}
-	if blockSend {
-		buf := (*C.char)(C.calloc(1, C.size_t(max(size, 1))))
-		defer C.free(unsafe.Pointer(buf))
-		// No unblock: closing the pair under the blocked sender is not
-		// safe, and its timeout ends it.
-		return warmThenTime(n, blockedSend(push, buf, size), func(k int) (int, error) {
-			return pull.RecvMsgs(ms[:k], 0)
-		}, nil)
-	}
-	return warmThenTime(n, func(k int) error {
-		for i := range ms[:k] {
-			if err := ms[i].SetBytes(body); err != nil {
-				return err
-			}
-		}
-		_, err := push.SendMsgs(ms[:k], 0)
-		return err
-	}, blockedRecv(pull), closeAll) // the sender has no timeout: closing ends it
+	buf := (*C.char)(C.calloc(1, C.size_t(max(size, 1))))
+	defer C.free(unsafe.Pointer(buf))
+	// No unblock: closing the pair under the blocked sender is not safe,
+	// and its timeout ends it.
+	return warmThenTime(n, blockedSend(push, buf, size), func(k int) (int, error) {
+		return pull.RecvMsgs(ms[:k], 0)
+	})
 }
 
 // blockedSend sends k frames of size bytes from buf, blocked in libzmq.
@@ -142,14 +133,13 @@ func blockedRecv(pull *zmq.Socket) func(k int) (int, error) {
 }
 
 // warmThenTime moves one frame through the pair, then times n in batches
-// of msgBatch (unblock as timeStream's). The sockets' timeouts bound the
-// calls blocked in libzmq.
-func warmThenTime(n int, send func(k int) error, recv func(k int) (int, error), unblock func()) (map[string]float64, error) {
+// of msgBatch. The sockets' timeouts bound the calls blocked in libzmq.
+func warmThenTime(n int, send func(k int) error, recv func(k int) (int, error)) (map[string]float64, error) {
 	if err := send(1); err != nil {
 		return nil, err
 	}
 	if _, err := recv(1); err != nil {
 		return nil, err
 	}
-	return timeStream(n, msgBatch, send, recv, unblock)
+	return timeStream(n, msgBatch, send, recv, nil)
 }
